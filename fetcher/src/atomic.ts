@@ -1,0 +1,37 @@
+// Write-then-rename helpers: a reader never sees a half-written file.
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm, mkdir } from 'node:fs/promises';
+import { dirname, join, basename } from 'node:path';
+
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.tmp-${basename(path)}-${randomBytes(6).toString('hex')}`);
+}
+
+/** Writes `data` to a temp file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory. */
+export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = tempPathFor(path);
+  try {
+    const fh = await open(tmp, 'wx', mode);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+  await syncDir(dirname(path));
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,89 @@
+// The small frame every `bootos` verb is written in: typed options, --help, coded errors, exit codes
+// (0 ok, 1 failure with a coded error, 2 usage error). Results go to stdout; status and progress to stderr.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { BootosError } from './error.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command<O extends Options = Options> {
+  /** Words that select the verb, e.g. "key generate". */
+  name: string;
+  summary: string;
+  /** One usage line after `bootos <name>`. */
+  usage: string;
+  /** Help lines for each option, by option name. */
+  help?: Record<string, string>;
+  /** Text shown after the options in --help. */
+  details?: string;
+  options: O;
+  positionals?: { min: number; max: number };
+  run(values: ParsedValues<O>, positionals: string[]): Promise<number | void>;
+}
+
+export type ParsedValues<O extends Options> = {
+  [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { multiple: true } ? string[] : string;
+};
+
+export function defineCommand<O extends Options>(command: Command<O>): Command<O> {
+  return command;
+}
+
+export function status(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+export function helpText(cmd: Command): string {
+  const lines = [`bootos ${cmd.name} — ${cmd.summary}`, '', `usage: bootos ${cmd.name} ${cmd.usage}`.trimEnd()];
+  const names = Object.keys(cmd.options);
+  if (names.length) {
+    lines.push('', 'options:');
+    for (const name of names) {
+      const o = cmd.options[name]!;
+      const flag = `--${name}${o.type === 'string' ? ' VALUE' : ''}${o.short ? `, -${o.short}` : ''}`;
+      lines.push(`  ${flag.padEnd(26)} ${cmd.help?.[name] ?? ''}`.trimEnd());
+    }
+  }
+  lines.push(`  ${'--help, -h'.padEnd(26)} show this help`);
+  if (cmd.details) lines.push('', cmd.details.trim());
+  return `${lines.join('\n')}\n`;
+}
+
+export function usageError(message: string): BootosError {
+  return new BootosError('USAGE', message);
+}
+
+/** Runs one command with its arguments; returns the process exit code. */
+export async function runCommand(cmd: Command, argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(helpText(cmd));
+    return 0;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: cmd.options, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`bootos ${cmd.name}: ${(err as Error).message}\nusage: bootos ${cmd.name} ${cmd.usage}\n`);
+    return 2;
+  }
+  const { min, max } = cmd.positionals ?? { min: 0, max: 0 };
+  if (parsed.positionals.length < min || parsed.positionals.length > max) {
+    process.stderr.write(`bootos ${cmd.name}: expected ${min === max ? min : `${min} to ${max}`} argument(s)\nusage: bootos ${cmd.name} ${cmd.usage}\n`);
+    return 2;
+  }
+  try {
+    return (await cmd.run(parsed.values as ParsedValues<Options>, parsed.positionals)) ?? 0;
+  } catch (err) {
+    if (err instanceof BootosError) {
+      process.stderr.write(`bootos ${cmd.name}: error ${err.code}: ${err.message}\n`);
+      if (err.code === 'USAGE') process.stderr.write(`usage: bootos ${cmd.name} ${cmd.usage}\n`);
+      return err.code === 'USAGE' ? 2 : 1;
+    }
+    process.stderr.write(`bootos ${cmd.name}: unexpected error: ${(err as Error).stack ?? err}\n`);
+    return 1;
+  }
+}
+
+export function required<T>(value: T | undefined, flag: string): T {
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) throw usageError(`--${flag} is required`);
+  return value;
+}

@@ -1,0 +1,61 @@
+// Every failure that a user or a caller can act on carries a stable `code`.
+// Callers and tests match on the code, never on the message. docs/errors.md lists them all.
+
+export const ERROR_CODES = [
+  // usage and input files
+  'USAGE',
+  'SCHEMA_INVALID',
+  'YAML_INVALID',
+  'JSON_INVALID',
+  'KEY_INVALID',
+  'FILE_NOT_FOUND',
+  // trust (device side): each one is an attack or a mistake that the device refuses
+  'SIGNATURE_INVALID',
+  'THRESHOLD_NOT_MET',
+  'UNKNOWN_KEY',
+  'EXPIRED',
+  'ROLLBACK',
+  'DOCUMENT_TOO_LARGE',
+  'DOCUMENT_TYPE',
+  'CHANNEL_NAME_MISMATCH',
+  'ROOT_VERSION_GAP',
+  'PROFILE_UNKNOWN',
+  'PROFILE_UNKNOWN_IMAGE',
+  'IMAGE_NOT_IN_CHANNEL',
+  'DIGEST_MISMATCH',
+  'SIZE_MISMATCH',
+  'PLATFORM_NOT_FOUND',
+  'MEDIA_TYPE',
+  // registry access
+  'NOT_FOUND',
+  'HTTP_ERROR',
+  'NETWORK',
+  'TIMEOUT',
+  'REGISTRY_INVALID',
+  // publishing
+  'IMAGE_INVALID',
+  'DUPLICATE_IMAGE',
+  // serving
+  'PATH_REFUSED',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class BootosError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'BootosError';
+    this.code = code;
+  }
+}
+
+export function isBootosError(value: unknown, code?: ErrorCode): value is BootosError {
+  return value instanceof BootosError && (code === undefined || value.code === code);
+}
+
+/** Node's own errors (ENOENT, ...) carry a string code too. */
+export function errnoCode(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+}

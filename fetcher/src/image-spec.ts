@@ -1,0 +1,140 @@
+// images/<name>/image.yaml: the short, strict recipe of a process image. Unknown fields are errors naming the field.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { BootosError, errnoCode } from './error.js';
+import { IMAGE_NAME, Reader } from './guard.js';
+import { ABSOLUTE_PATH, readImageConfig, type ImageConfig } from './image-config.js';
+
+export interface FileMapping {
+  /** Folder or file relative to the image folder. */
+  from: string;
+  /** Absolute path inside the image. */
+  to: string;
+}
+
+export interface ImageSpec {
+  dir: string;
+  config: ImageConfig;
+  files: FileMapping[];
+}
+
+const FIELDS = [
+  'name', 'version', 'description', 'runtime', 'entrypoint', 'env', 'workdir', 'user', 'ports', 'health', 'idle',
+  'resources', 'network', 'data', 'handover', 'allowSetuid', 'files',
+] as const;
+
+const SIZE = /^(\d+)(Ki|Mi|Gi)?$/;
+const UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+
+export async function loadImageSpec(dir: string): Promise<ImageSpec> {
+  const file = join(dir, 'image.yaml');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw new BootosError('FILE_NOT_FOUND', `${file} not found: an image folder holds an image.yaml`);
+    throw err;
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { strict: true, uniqueKeys: true });
+  } catch (err) {
+    throw new BootosError('YAML_INVALID', `${file}: ${(err as Error).message}`, { cause: err });
+  }
+  return { dir, ...parseImageSpec(doc, file) };
+}
+
+export function parseImageSpec(doc: unknown, where: string): { config: ImageConfig; files: FileMapping[] } {
+  const r = new Reader('SCHEMA_INVALID', where);
+  const o = r.object(doc, '', FIELDS);
+  const str = (v: unknown, p: string) => r.string(v, p);
+
+  const ports = (r.optional(o, 'ports', '', (v, p) => r.array(v, p)) ?? []).map((item, i) => {
+    const path = `ports[${i}]`;
+    const p = r.object(item, path, ['name', 'port', 'public']);
+    const port = r.required(p, 'port', path, (v, f) => r.integer(v, f, 1, 65535));
+    return {
+      name: r.optional(p, 'name', path, (v, f) => r.string(v, f, /^[a-z][a-z0-9-]*$/)) ?? (i === 0 ? 'http' : `port${i}`),
+      port,
+      public: r.optional(p, 'public', path, (v, f) => r.integer(v, f, 1, 65535)) ?? port,
+    };
+  });
+  const names = new Set<string>();
+  for (const p of ports) {
+    if (names.has(p.name)) r.fail('ports', `duplicate port name: ${p.name}`);
+    names.add(p.name);
+  }
+
+  const healthDoc = r.optional(o, 'health', '', (v, p) => r.object(v, p, ['http', 'port', 'intervalMs', 'timeoutMs']));
+  const idleDoc = r.optional(o, 'idle', '', (v, p) => r.object(v, p, ['after', 'action'])) ?? {};
+  const resDoc = r.optional(o, 'resources', '', (v, p) => r.object(v, p, ['memory', 'pids', 'cpuWeight'])) ?? {};
+  const handDoc = r.optional(o, 'handover', '', (v, p) => r.object(v, p, ['mode', 'timeout'])) ?? {};
+  const env = r.optional(o, 'env', '', (v, p) => r.object(v, p)) ?? {};
+  const user = r.optional(o, 'user', '', (v, p) => r.string(v, p, /^\d+:\d+$/, 'expected UID:GID, e.g. 1000:1000')) ?? '1000:1000';
+  const [uid, gid] = user.split(':').map(Number) as [number, number];
+  if (uid === 0) r.fail('user', 'apps never run as root (uid 0)');
+  const data = r.optional(o, 'data', '', (v, p) => (v === false ? null : v === true ? '/data' : r.string(v, p, ABSOLUTE_PATH)));
+  const memory = r.optional(resDoc, 'memory', 'resources', (v, p) =>
+    typeof v === 'number' ? r.integer(v, p, 1) : r.string(v, p, SIZE, 'expected bytes or a size such as 64Mi'),
+  );
+
+  const config = {
+    schemaVersion: 1,
+    name: r.required(o, 'name', '', (v, p) => r.string(v, p, IMAGE_NAME, 'expected a lowercase name of letters, digits and -')),
+    version: r.required(o, 'version', '', (v, p) => r.string(v, p, /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/, 'expected a version such as 1.2.0')),
+    description: r.optional(o, 'description', '', str) ?? '',
+    os: 'linux',
+    architecture: 'any',
+    runtime: r.optional(o, 'runtime', '', (v, p) => r.oneOf(v, p, ['none', 'node'] as const)) ?? 'none',
+    entrypoint: r.required(o, 'entrypoint', '', (v, p) => r.stringArray(v, p)),
+    env: Object.keys(env)
+      .sort()
+      .map((key) => {
+        if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) r.fail(`env.${key}`, 'not a valid variable name');
+        const value = env[key];
+        if (typeof value !== 'string' && typeof value !== 'number') r.fail(`env.${key}`, 'expected a string');
+        return `${key}=${value}`;
+      }),
+    workdir: r.optional(o, 'workdir', '', (v, p) => r.string(v, p, ABSOLUTE_PATH, 'expected an absolute path')) ?? '/app',
+    user: { uid, gid },
+    ports,
+    health: healthDoc
+      ? {
+          ...(healthDoc.http !== undefined ? { http: r.string(healthDoc.http, 'health.http') } : {}),
+          port: r.optional(healthDoc, 'port', 'health', str) ?? ports[0]?.name ?? r.fail('health', 'needs a port to check'),
+          intervalMs: r.optional(healthDoc, 'intervalMs', 'health', (v, p) => r.integer(v, p, 1)) ?? 50,
+          timeoutMs: r.optional(healthDoc, 'timeoutMs', 'health', (v, p) => r.integer(v, p, 1)) ?? 10_000,
+        }
+      : null,
+    idle: {
+      afterSeconds: r.optional(idleDoc, 'after', 'idle', (v, p) => r.integer(v, p, 0)) ?? 300,
+      action: r.optional(idleDoc, 'action', 'idle', (v, p) => r.oneOf(v, p, ['stop', 'freeze'] as const)) ?? 'stop',
+    },
+    resources: {
+      memoryBytes: typeof memory === 'string' ? parseSize(memory) : (memory ?? 128 * 1024 ** 2),
+      pids: r.optional(resDoc, 'pids', 'resources', (v, p) => r.integer(v, p, 1)) ?? 64,
+      cpuWeight: r.optional(resDoc, 'cpuWeight', 'resources', (v, p) => r.integer(v, p, 1, 10000)) ?? 100,
+    },
+    network: r.optional(o, 'network', '', (v, p) => r.oneOf(v, p, ['none', 'host'] as const)) ?? 'none',
+    data: data ? { path: data } : null,
+    handover: {
+      mode: r.optional(handDoc, 'mode', 'handover', (v, p) => r.oneOf(v, p, ['signal', 'exclusive', 'none'] as const)) ?? 'none',
+      timeoutSeconds: r.optional(handDoc, 'timeout', 'handover', (v, p) => r.integer(v, p, 0, 3600)) ?? 5,
+    },
+    allowSetuid: r.optional(o, 'allowSetuid', '', (v, p) => r.boolean(v, p)) ?? false,
+  };
+  const files = (r.optional(o, 'files', '', (v, p) => r.array(v, p)) ?? [{ from: '.', to: '/app' }]).map((item, i) => {
+    const f = r.object(item, `files[${i}]`, ['from', 'to']);
+    const from = r.required(f, 'from', `files[${i}]`, str);
+    if (from.startsWith('/') || from.split('/').includes('..')) r.fail(`files[${i}].from`, 'must stay inside the image folder');
+    return { from, to: r.required(f, 'to', `files[${i}]`, (v, p) => r.string(v, p, ABSOLUTE_PATH, 'expected an absolute path')) };
+  });
+  // The same guard the device uses: whatever the publisher writes, the device accepts.
+  return { config: readImageConfig(config, where, 'SCHEMA_INVALID'), files };
+}
+
+function parseSize(text: string): number {
+  const [, digits, unit] = SIZE.exec(text)!;
+  return Number(digits) * UNITS[unit ?? '']!;
+}

@@ -1,0 +1,64 @@
+// From a verified channel to one image's manifest and config, verifying every hop by digest and size.
+import { BootosError } from './error.js';
+import { parseJson } from './guard.js';
+import { readImageConfig, type ImageConfig } from './image-config.js';
+import { withLimits, type Limits } from './limits.js';
+import { MEDIA, ociArch, readIndex, readManifest, type Descriptor, type ImageManifest } from './oci.js';
+import type { RegistrySource } from './source.js';
+import type { ChannelSigned } from './trust-docs.js';
+import { fetchVerifiedBlob } from './trust.js';
+
+export interface ResolvedImage {
+  name: string;
+  /** The digest the channel pins (the image's OCI index). */
+  digest: string;
+  manifestDescriptor: Descriptor;
+  manifest: ImageManifest;
+  config: ImageConfig;
+}
+
+export function channelImage(channel: ChannelSigned, name: string): { digest: string; size: number } {
+  const image = channel.images[name];
+  // Only what the channel signs can be pulled: a name it does not pin is refused, never guessed.
+  if (!image) throw new BootosError('IMAGE_NOT_IN_CHANNEL', `channel ${channel.name} (version ${channel.version}) does not name image ${name}`);
+  return image;
+}
+
+export async function resolveImage(
+  source: RegistrySource,
+  channel: ChannelSigned,
+  name: string,
+  arch: string = process.arch === 'arm64' ? 'arm64' : 'amd64',
+  limitOverrides: Partial<Limits> = {},
+): Promise<ResolvedImage> {
+  const limits = withLimits(limitOverrides);
+  const pinned = channelImage(channel, name);
+  const want = ociArch(arch);
+  if (!want) throw new BootosError('USAGE', `unknown architecture ${arch}: use x86_64 or aarch64`);
+  if (pinned.size > limits.maxManifestBytes) throw new BootosError('DOCUMENT_TOO_LARGE', `${name}: its index is larger than the ${limits.maxManifestBytes}-byte cap`);
+  const top = parseJson(await fetchVerifiedBlob(source, pinned, `${name} index`), `${name} index`);
+  const mediaType = (top as { mediaType?: unknown }).mediaType;
+  let manifestDescriptor: Descriptor;
+  if (mediaType === MEDIA.manifest) {
+    manifestDescriptor = { mediaType: MEDIA.manifest, ...pinned };
+  } else {
+    const index = readIndex(top, `${name} index`);
+    const match = index.manifests.find((d) => d.mediaType === MEDIA.manifest && (d.platform === undefined || (d.platform.architecture === want && d.platform.os === 'linux')));
+    if (!match) throw new BootosError('PLATFORM_NOT_FOUND', `${name}: no manifest for linux/${want}`);
+    manifestDescriptor = match;
+  }
+  if (manifestDescriptor.size > limits.maxManifestBytes) throw new BootosError('DOCUMENT_TOO_LARGE', `${name}: its manifest is larger than the ${limits.maxManifestBytes}-byte cap`);
+  const manifest = readManifest(parseJson(await fetchVerifiedBlob(source, manifestDescriptor, `${name} manifest`), `${name} manifest`), `${name} manifest`);
+  if (manifest.config.mediaType !== MEDIA.config) {
+    throw new BootosError('MEDIA_TYPE', `${name}: config media type is ${manifest.config.mediaType}, expected ${MEDIA.config}`);
+  }
+  for (const layer of manifest.layers) {
+    if (layer.mediaType !== MEDIA.layerGzip && layer.mediaType !== MEDIA.layerZstd) {
+      throw new BootosError('MEDIA_TYPE', `${name}: layer ${layer.digest} has media type ${layer.mediaType}; bootos reads gzip or zstd tar layers`);
+    }
+  }
+  if (manifest.config.size > limits.maxConfigBytes) throw new BootosError('DOCUMENT_TOO_LARGE', `${name}: its config is larger than the ${limits.maxConfigBytes}-byte cap`);
+  const config = readImageConfig(parseJson(await fetchVerifiedBlob(source, manifest.config, `${name} config`), `${name} config`), `${name} config`);
+  if (config.name !== name) throw new BootosError('REGISTRY_INVALID', `${name}: the channel's digest leads to an image named ${config.name}`);
+  return { name, digest: pinned.digest, manifestDescriptor, manifest, config };
+}

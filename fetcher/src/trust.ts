@@ -1,0 +1,220 @@
+// The device's trust state machine. It starts from the root baked into the image, follows signed root rotations,
+// and accepts a channel only after every check below. Each step names the attack it stops (The Update Framework,
+// "Attacks and weaknesses"); each has a test in tests/trust-attacks.test.ts.
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { canonicalBytes } from './canonical-json.js';
+import { writeFileAtomic } from './atomic.js';
+import { BootosError, errnoCode } from './error.js';
+import { parseJson } from './guard.js';
+import { decodePublicKey, verifyBytes } from './keys.js';
+import { withLimits, type Limits } from './limits.js';
+import { blobPath, type Descriptor } from './oci.js';
+import type { RegistrySource } from './source.js';
+import { readChannel, readRoot, profileApps, type Channel, type Role, type Root, type SignatureHolder } from './trust-docs.js';
+
+export interface TrustOptions {
+  /** root.json as baked into the image: trusted without question, the start of every chain. */
+  initialRoot: Buffer;
+  /** Where the newest verified root and the highest versions seen are kept across reboots; none = memory only. */
+  stateDir?: string;
+  limits?: Partial<Limits>;
+  /** Clock, for tests of expiry. */
+  now?: () => number;
+}
+
+interface PersistedState {
+  rootVersion: number;
+  channels: Record<string, number>;
+}
+
+/** Counts distinct keys of `role` whose signature over the canonical bytes of `signed` is valid. */
+export function checkSignatures(doc: SignatureHolder, role: Role, keys: Record<string, string>, what: string): void {
+  const message = canonicalBytes(doc.signed);
+  const valid = new Set<string>();
+  let bad = 0;
+  let unknown = 0;
+  for (const { keyid, sig } of doc.signatures) {
+    if (!role.keyids.includes(keyid) || keys[keyid] === undefined) {
+      unknown++;
+      continue;
+    }
+    // The same key signing twice counts once: a threshold means that many different keys.
+    if (verifyBytes(decodePublicKey(keys[keyid]!), message, sig)) valid.add(keyid);
+    else bad++;
+  }
+  if (valid.size >= role.threshold) return;
+  if (bad > 0) throw new BootosError('SIGNATURE_INVALID', `${what}: a signature does not verify (signed bytes altered or signature forged)`);
+  if (valid.size === 0 && unknown > 0) throw new BootosError('UNKNOWN_KEY', `${what}: signed only by keys that the trusted root does not list`);
+  throw new BootosError('THRESHOLD_NOT_MET', `${what}: ${valid.size} valid signature(s) from distinct keys, ${role.threshold} required`);
+}
+
+export class Trust {
+  private root!: Root;
+  private state: PersistedState = { rootVersion: 0, channels: {} };
+  private readonly limits: Limits;
+  private readonly now: () => number;
+
+  private constructor(private readonly options: TrustOptions) {
+    this.limits = withLimits(options.limits);
+    this.now = options.now ?? Date.now;
+  }
+
+  static async open(options: TrustOptions): Promise<Trust> {
+    const trust = new Trust(options);
+    await trust.load();
+    return trust;
+  }
+
+  get trustedRoot(): Root {
+    return this.root;
+  }
+
+  lastSeenChannelVersion(name: string): number {
+    return this.state.channels[name] ?? 0;
+  }
+
+  private async load(): Promise<void> {
+    const baked = readRoot(parseJson(this.options.initialRoot, 'baked-in root.json'), 'baked-in root.json');
+    // A corrupted image is caught here: the baked root must be signed by its own threshold.
+    checkSignatures(baked, baked.signed.roles.root, baked.signed.keys, 'baked-in root.json');
+    this.root = baked;
+    const dir = this.options.stateDir;
+    if (!dir) return;
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const state = await readOptional(join(dir, 'state.json'));
+    if (state) {
+      const parsed = parseJson(state, 'state.json') as Partial<PersistedState>;
+      this.state = { rootVersion: Number(parsed.rootVersion) || 0, channels: { ...parsed.channels } };
+    }
+    // The newest root verified before this boot was checked then; it still must be a root signed by itself.
+    const saved = await readOptional(join(dir, 'root.json'));
+    if (saved) {
+      const root = readRoot(parseJson(saved, 'saved root.json'), 'saved root.json');
+      checkSignatures(root, root.signed.roles.root, root.signed.keys, 'saved root.json');
+      if (root.signed.version > this.root.signed.version) this.root = root;
+    }
+    // Rollback across reboots: never trust a root older than one already seen.
+    if (this.root.signed.version < this.state.rootVersion) {
+      throw new BootosError('ROLLBACK', `the trusted root is version ${this.root.signed.version} but version ${this.state.rootVersion} was seen before`);
+    }
+  }
+
+  private async persist(): Promise<void> {
+    const dir = this.options.stateDir;
+    if (!dir) return;
+    await writeFileAtomic(join(dir, 'state.json'), JSON.stringify(this.state, null, 2), 0o600);
+  }
+
+  /**
+   * Follows root rotations: roots/<N+1>.root.json, <N+2>, … until the registry has no next version.
+   * Each new root must be signed by the threshold of the root before it AND by its own threshold.
+   */
+  async updateRoot(source: RegistrySource): Promise<Root> {
+    for (let i = 0; i < this.limits.maxRootRotations; i++) {
+      const next = this.root.signed.version + 1;
+      const path = `roots/${next}.root.json`;
+      // Endless data: the document is read under a fixed cap.
+      const bytes = await source.get(path, this.limits.maxRootBytes);
+      if (!bytes) break;
+      const candidate = readRoot(parseJson(bytes, path), path);
+      // Arbitrary key change: the old root's keys must vouch for the new root…
+      checkSignatures(candidate, this.root.signed.roles.root, this.root.signed.keys, `${path} (by the previous root's keys)`);
+      // …and the new keys must vouch for themselves, so a rotation cannot name keys that cannot sign.
+      checkSignatures(candidate, candidate.signed.roles.root, candidate.signed.keys, `${path} (by its own keys)`);
+      // Rollback and skipped versions: the file name and the signed version must agree.
+      if (candidate.signed.version !== next) {
+        throw new BootosError('ROOT_VERSION_GAP', `${path} says version ${candidate.signed.version}, expected ${next}`);
+      }
+      this.root = candidate;
+      this.state.rootVersion = next;
+      if (this.options.stateDir) await writeFileAtomic(join(this.options.stateDir, 'root.json'), bytes, 0o600);
+      await this.persist();
+    }
+    // Freeze: an expired root is not trusted, even the newest one.
+    if (Date.parse(this.root.signed.expires) <= this.now()) {
+      throw new BootosError('EXPIRED', `the trusted root (version ${this.root.signed.version}) expired at ${this.root.signed.expires}`);
+    }
+    this.state.rootVersion = Math.max(this.state.rootVersion, this.root.signed.version);
+    return this.root;
+  }
+
+  /** Fetches and verifies channels/NAME.json; updates the root first. */
+  async fetchChannel(source: RegistrySource, name: string): Promise<Channel> {
+    await this.updateRoot(source);
+    const path = `channels/${name}.json`;
+    // Endless data: never read more than the cap.
+    const bytes = await source.get(path, this.limits.maxChannelBytes);
+    if (!bytes) throw new BootosError('NOT_FOUND', `${source.location}: no channel ${name} (${path})`);
+    return this.acceptChannel(bytes, name);
+  }
+
+  /** The checks on channel bytes, separate from fetching so that the agent can check bytes it polled itself. */
+  async acceptChannel(bytes: Buffer, name: string): Promise<Channel> {
+    const where = `channel ${name}`;
+    if (bytes.length > this.limits.maxChannelBytes) throw new BootosError('DOCUMENT_TOO_LARGE', `${where} is larger than the ${this.limits.maxChannelBytes}-byte cap`);
+    const channel = readChannel(parseJson(bytes, where), where);
+    // Arbitrary software / malicious mirrors: signed by the threshold of channel keys that the root lists.
+    checkSignatures(channel, this.root.signed.roles.channel, this.root.signed.keys, where);
+    // Mix-and-match: a validly signed document of another channel is not this channel.
+    if (channel.signed.name !== name) {
+      throw new BootosError('CHANNEL_NAME_MISMATCH', `${where}: the document is signed for channel ${channel.signed.name}`);
+    }
+    // Rollback: the version must not be lower than the highest seen, which persists across reboots.
+    const seen = this.lastSeenChannelVersion(name);
+    if (channel.signed.version < seen) {
+      throw new BootosError('ROLLBACK', `${where}: version ${channel.signed.version} is lower than version ${seen} seen before`);
+    }
+    // Freeze: an expired channel could be an attacker replaying an old, once-valid document.
+    if (Date.parse(channel.signed.expires) <= this.now()) {
+      throw new BootosError('EXPIRED', `${where}: expired at ${channel.signed.expires}`);
+    }
+    // Inconsistent channel: every app of every profile must be an image that the channel pins.
+    for (const profile of Object.keys(channel.signed.profiles)) {
+      for (const app of profileApps(channel.signed, profile)) {
+        if (!channel.signed.images[app.image]) {
+          throw new BootosError('PROFILE_UNKNOWN_IMAGE', `${where}: profile ${profile} names image ${app.image}, which the channel does not pin`);
+        }
+      }
+    }
+    if (channel.signed.version > seen) {
+      this.state.channels[name] = channel.signed.version;
+      await this.persist();
+    }
+    return channel;
+  }
+}
+
+/**
+ * Reads a blob named by a trusted descriptor and returns it only if its size and digest match.
+ * Endless data: never more than the signed size is read. Mix-and-match: the digest binds the bytes to the signature.
+ */
+export async function fetchVerifiedBlob(source: RegistrySource, descriptor: Pick<Descriptor, 'digest' | 'size'>, what: string): Promise<Buffer> {
+  const path = blobPath(descriptor.digest);
+  let bytes: Buffer | null;
+  try {
+    bytes = await source.get(path, descriptor.size);
+  } catch (err) {
+    if (err instanceof BootosError && err.code === 'DOCUMENT_TOO_LARGE') {
+      throw new BootosError('SIZE_MISMATCH', `${what}: ${descriptor.digest} is longer than its signed size ${descriptor.size}`, { cause: err });
+    }
+    throw err;
+  }
+  if (!bytes) throw new BootosError('NOT_FOUND', `${what}: blob ${descriptor.digest} is missing from ${source.location}`);
+  if (bytes.length !== descriptor.size) {
+    throw new BootosError('SIZE_MISMATCH', `${what}: ${descriptor.digest} is ${bytes.length} bytes, signed size is ${descriptor.size}`);
+  }
+  const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  if (actual !== descriptor.digest) throw new BootosError('DIGEST_MISMATCH', `${what}: expected ${descriptor.digest}, got ${actual}`);
+  return bytes;
+}
+
+async function readOptional(path: string): Promise<Buffer | null> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return null;
+    throw err;
+  }
+}
