@@ -37,6 +37,9 @@ export const ERROR_CODES = [
   'DUPLICATE_IMAGE',
   // serving
   'PATH_REFUSED',
+  // OCI registries (issue 9): authentication
+  'AUTH_REQUIRED',
+  'AUTH_REFUSED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -4,6 +4,8 @@ import { open } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import fetch from 'node-fetch';
 import { BootosError, errnoCode } from './error.js';
+import { OciSource } from './oci-source.js';
+import { isOciUrl } from './registry-url.js';
 
 export interface RegistrySource {
   /** Human-readable location, for messages. */
@@ -95,7 +97,8 @@ export class HttpSource implements RegistrySource {
   }
 }
 
-/** "http(s)://…" → HttpSource, anything else → a registry directory. */
+/** "oci://…" or "oci+http://…" → OciSource (docs/formats.md), "http(s)://…" → HttpSource, anything else → a directory. */
 export function openSource(location: string): RegistrySource {
+  if (isOciUrl(location)) return new OciSource(location);
   return /^https?:\/\//.test(location) ? new HttpSource(location) : new DirSource(location);
 }
