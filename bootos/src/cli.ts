@@ -1,10 +1,10 @@
 // `bootos`: one CLI whose verbs come from the parts (fetcher, OS builder, agent, QEMU harness).
 import { helpText, runCommand, type Command } from '../../fetcher/src/cli-kit.js';
 import { fetcherCommands } from '../../fetcher/src/commands.js';
-import { pushCommand } from '../../fetcher/src/push-command.js';
+import { fleetCommands } from '../../fetcher/src/fleet-commands.js';
 import { demoCommand } from './demo.js';
 
-const commands: Command[] = [...fetcherCommands, pushCommand as unknown as Command, demoCommand];
+const commands: Command[] = [...fetcherCommands, ...fleetCommands, demoCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
