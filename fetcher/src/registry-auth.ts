@@ -38,6 +38,7 @@ export class RegistryAuth {
   private scheme: 'none' | 'basic' | 'bearer' = 'none';
   private readonly tokens = new Map<string, { token: string; expiresAtMs: number }>();
   private bearer?: Challenge;
+  private pending?: Promise<void>;
 
   constructor(
     readonly credentials: Credentials | undefined,
@@ -70,6 +71,12 @@ export class RegistryAuth {
    * registry wants credentials that we do not have.
    */
   async answer(header: string | null, scope: string, where: string): Promise<void> {
+    // Requests sent in parallel meet the same challenge: answer it once, and let the others wait for that answer.
+    if (!this.pending) this.pending = this.answerOnce(header, scope, where).finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+
+  private async answerOnce(header: string | null, scope: string, where: string): Promise<void> {
     const challenge = header ? parseChallenge(header) : null;
     if (!challenge) throw new BootosError('AUTH_REQUIRED', `${where}: the registry demands authentication without a usable WWW-Authenticate challenge`);
     if (challenge.scheme === 'basic') {
