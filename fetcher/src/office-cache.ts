@@ -45,7 +45,8 @@ error_log ${p}/logs/error.log warn;
 events { worker_connections 1024; }
 
 http {
-  access_log ${p}/logs/access.log;
+  log_format bootos '$remote_addr [$time_local] "$request" $status $body_bytes_sent cache=$upstream_cache_status';
+  access_log ${p}/logs/access.log bootos;
   client_body_temp_path ${p}/tmp/body;
   proxy_temp_path ${p}/tmp/proxy;
   fastcgi_temp_path ${p}/tmp/fastcgi;
@@ -62,8 +63,13 @@ http {
     keepalive 32;
   }
 
-  # Tag requests reach the registry through here: the response is marked expired before the cache stores it,
-  # so the caching server below revalidates it on every request (X-Cache-Status: REVALIDATED).
+  # Tag requests reach the registry through here: a found tag is marked expired before the cache stores it, so the
+  # caching server below revalidates it on every request (X-Cache-Status: REVALIDATED); anything else is not stored.
+  map $status $bootos_accel_expires {
+    200 @1;
+    304 @1;
+    default 0;
+  }
   server {
     listen unix:${p}/revalidate.sock;
     location / {
@@ -71,7 +77,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header Host ${upstream.host};${tls}
-      add_header X-Accel-Expires @1 always;
+      add_header X-Accel-Expires $bootos_accel_expires always;
     }
   }
 
