@@ -119,7 +119,7 @@ test('mix-and-match: a blob whose digest differs from the signed digest → DIGE
   const pinned = channel.signed.images.hello!;
   const path = join(reg.dir, blobPath(pinned.digest));
   const bytes = await readFile(path);
-  bytes[bytes.length - 2] ^= 1; // same size, other bytes
+  bytes.writeUInt8(bytes.readUInt8(bytes.length - 2) ^ 1, bytes.length - 2); // same size, other bytes
   await writeFile(path, bytes);
   await expectCode(t, resolveImage(new DirSource(reg.dir), channel.signed, 'hello'), 'DIGEST_MISMATCH');
 });
