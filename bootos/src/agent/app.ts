@@ -329,6 +329,7 @@ export class App {
     this.idle.cancel();
     if (instance.stopping && !(oom > 0)) {
       this.logs.add(`── stopped (status ${code})`);
+      this.ctx.step(this.name, `stopped (status ${code})`);
       if (Date.now() - instance.startedAt > limits.crashWindowMs) this.backoffMs = limits.crashBackoffMinMs;
       this.setState('stopped');
       return;
@@ -380,6 +381,7 @@ export class App {
     if (instances.length === 0) return;
     this.idle.cancel();
     this.setState('stopping');
+    this.ctx.step(this.name, 'stopping');
     await Promise.all(instances.map((i) => this.stopInstance(i)));
   }
 
