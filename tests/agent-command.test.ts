@@ -48,7 +48,7 @@ test('bootos agent: ready line, retries an unreachable registry, serves, SIGTERM
   let server: Awaited<ReturnType<typeof startServer>> | null = null;
   try {
     const line = await until(() => /bootos-agent: ready api=(\S+)/.exec(stdout), 20_000);
-    const api = line[1]!;
+    const api = line![1]!;
     t.is((await (await fetch(`${api}api/health`)).json()).ok, true);
     // Nobody listens on the registry port: the agent keeps running and says why.
     const down = await until(async () => {
