@@ -34,7 +34,6 @@ export const ERROR_CODES = [
   'REGISTRY_INVALID',
   // publishing
   'IMAGE_INVALID',
-  'DUPLICATE_IMAGE',
   // serving
   'PATH_REFUSED',
 ] as const;
