@@ -39,7 +39,9 @@ async function readBody(req) {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const server = createServer(async (req, res) => {
+// Idle sockets are let go of quickly (browsers keep spare ones open): the agent counts open connections to decide
+// when the app is idle and may be frozen or stopped.
+const server = createServer({ connectionsCheckingInterval: 1000, headersTimeout: 4000, keepAliveTimeout: 2000 }, async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://calc');
   try {
     if (url.pathname === '/health') return send(res, 200, 'ok\n');

@@ -41,7 +41,9 @@ async function readJson(req) {
   }
 }
 
-const server = createServer(async (req, res) => {
+// Idle sockets are let go of quickly (browsers keep spare ones open): the agent counts open connections to decide
+// when the app is idle and may be frozen or stopped.
+const server = createServer({ connectionsCheckingInterval: 1000, headersTimeout: 4000, keepAliveTimeout: 2000 }, async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://notes');
   const writing = req.method === 'POST' || req.method === 'DELETE';
   try {

@@ -3,7 +3,7 @@
 // a newer agent never blanks the screen, but it never trusts a type it has not checked.
 
 export type AppState =
-  | 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopped' | 'failed';
+  | 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
 export type ChannelState = 'ok' | 'retrying' | 'error';
 export type UpdateState = 'idle' | 'downloading' | 'starting' | 'switching' | 'done' | 'failed';
 export type Action = 'start' | 'stop' | 'freeze';
@@ -56,7 +56,7 @@ export interface StepEvent {
   message: string;
 }
 
-const APP_STATES: readonly AppState[] = ['available', 'downloading', 'cached', 'starting', 'running', 'frozen', 'stopped', 'failed'];
+const APP_STATES: readonly AppState[] = ['available', 'downloading', 'cached', 'starting', 'running', 'frozen', 'stopping', 'stopped', 'failed'];
 const CHANNEL_STATES: readonly ChannelState[] = ['ok', 'retrying', 'error'];
 const UPDATE_STATES: readonly UpdateState[] = ['idle', 'downloading', 'starting', 'switching', 'done', 'failed'];
 

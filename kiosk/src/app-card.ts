@@ -161,7 +161,10 @@ export class AppCard {
     this.setDisabled(this.stopButton, !['running', 'frozen', 'starting'].includes(state) || this.busy !== null);
     const frozen = state === 'frozen';
     setText(this.freezeButton, frozen ? 'Resume' : 'Freeze');
-    this.setDisabled(this.freezeButton, !(state === 'running' || frozen) || this.busy !== null);
+    // The agent freezes only an idle app: one with open connections would hang its users.
+    const freezable = (state === 'running' && app.connections === 0) || frozen;
+    this.setDisabled(this.freezeButton, !freezable || this.busy !== null);
+    setAttr(this.freezeButton, 'title', state === 'running' && app.connections > 0 ? 'In use: it can be frozen once idle' : null);
   }
 
   setPendingOpen(pending: boolean): void {

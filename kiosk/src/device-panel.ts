@@ -11,7 +11,7 @@ export class DevicePanel {
 
   constructor(private readonly root: HTMLElement) {
     this.list = h('dl', { class: 'facts' });
-    this.status = h('p', { class: 'muted' }, 'Reading…');
+    this.status = h('p', { class: 'muted' }, 'Reading the device…');
     root.append(this.status, this.list);
   }
 

@@ -92,7 +92,7 @@ class Kiosk {
     setText(this.empty, view.channel.state === 'ok' ? 'This device has no apps in its profile.' : 'No apps yet: the channel could not be read.');
 
     const { channel } = view;
-    this.retryAt = channel.retryInMs !== null && channel.state !== 'ok' ? performance.now() + channel.retryInMs : null;
+    this.retryAt = channel.state !== 'ok' ? retryDeadline(channel.retryInMs, channel.checkedAt) : null;
     if (previous && previous.channel.state !== channel.state) {
       this.announce(channel.state === 'ok' ? 'The channel is up to date again.' : this.channelSentence());
     }
@@ -202,6 +202,17 @@ class Kiosk {
     while (this.activity.children.length > KIOSK.activityLines) this.activity.lastElementChild?.remove();
     show(byId('activity-empty'), false);
   }
+}
+
+/**
+ * When the agent retries, as a performance.now() time. `retryInMs` counts from `checkedAt`; the agent's clock is
+ * trusted only when it agrees with ours (the kiosk may run on another machine), else the count starts on receipt.
+ */
+function retryDeadline(retryInMs: number | null, checkedAt: string | null): number | null {
+  if (retryInMs === null) return null;
+  const checked = checkedAt ? Date.parse(checkedAt) : Number.NaN;
+  const leftMs = Number.isNaN(checked) ? retryInMs : checked + retryInMs - Date.now();
+  return performance.now() + (leftMs >= 0 && leftMs <= retryInMs ? leftMs : retryInMs);
 }
 
 new Kiosk().start();

@@ -57,6 +57,7 @@ const STATE_LABELS: Record<AppState, string> = {
   starting: 'Starting',
   running: 'Running',
   frozen: 'Frozen',
+  stopping: 'Stopping',
   stopped: 'Stopped',
   failed: 'Failed',
 };
@@ -82,8 +83,11 @@ export function stateDetail(app: AppView): string {
       return runningDetail(app);
     case 'frozen':
       return 'Paused in memory. Opening it resumes it at once.';
+    case 'stopping':
+      return 'Stopping…';
     case 'stopped':
-      return 'Not running. Its data is kept.';
+      // An unexpected exit leaves the app stopped with its error; the next visit starts it again.
+      return app.error ? `It stopped unexpectedly: ${lowerFirst(describeError(app.error))} Opening it starts it again.` : 'Not running. Its data is kept.';
     case 'failed':
       return 'Opening it tries again.';
   }
