@@ -1,9 +1,10 @@
 // `bootos`: one CLI whose verbs come from the parts (fetcher, OS builder, agent, QEMU harness).
 import { helpText, runCommand, type Command } from '../../fetcher/src/cli-kit.js';
 import { fetcherCommands } from '../../fetcher/src/commands.js';
+import { agentCommand } from './agent/command.js';
 import { demoCommand } from './demo.js';
 
-const commands: Command[] = [...fetcherCommands, demoCommand];
+const commands: Command[] = [...fetcherCommands, demoCommand, agentCommand as unknown as Command];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

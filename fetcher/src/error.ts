@@ -36,6 +36,17 @@ export const ERROR_CODES = [
   'IMAGE_INVALID',
   // serving
   'PATH_REFUSED',
+  // device agent (issue 5): configuration, app lifecycle, runtime, local API
+  'CONFIG_INVALID',
+  'APP_UNKNOWN',
+  'APP_STATE',
+  'APP_START_FAILED',
+  'APP_CRASHED',
+  'APP_OOM',
+  'APP_FAILED',
+  'RUNTIME_ERROR',
+  'NETWORK_SETUP',
+  'FORBIDDEN',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
