@@ -143,7 +143,8 @@ export class AppCard {
     show(this.update, update !== '');
     setAttr(this.update, 'data-state', app.update.state);
 
-    const failed = state === 'failed';
+    // A failure (crash loop) or a stop the person did not ask for (crash, memory-limit kill): what and why.
+    const failed = state === 'failed' || (state === 'stopped' && app.error !== null);
     show(this.problem, failed);
     if (failed) {
       setText(this.problemText, app.error ? describeError(app.error) : `${app.name} stopped unexpectedly.`);

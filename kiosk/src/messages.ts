@@ -29,6 +29,16 @@ const SENTENCES: Record<string, string> = {
   TIMEOUT: UNREACHABLE,
   HTTP_ERROR: UNREACHABLE,
   NOT_FOUND: 'The registry does not have what this device asked for.',
+  // apps on the device (the agent's codes)
+  APP_START_FAILED: 'It did not start in time.',
+  APP_CRASHED: 'It quit unexpectedly.',
+  APP_OOM: 'It ran out of its share of memory and was stopped.',
+  APP_FAILED: 'It keeps quitting, so the device waits a little before trying again.',
+  APP_STATE: 'That is not possible right now.',
+  APP_UNKNOWN: 'This device does not have that app.',
+  RUNTIME_ERROR: 'The device could not run it.',
+  NETWORK_SETUP: "The device could not set up the app's network.",
+  FORBIDDEN: "Only this device's own screen may do that.",
   // the kiosk's own
   AGENT_UNREACHABLE: 'The kiosk cannot reach the device agent.',
 };
@@ -86,8 +96,8 @@ export function stateDetail(app: AppView): string {
     case 'stopping':
       return 'Stopping…';
     case 'stopped':
-      // An unexpected exit leaves the app stopped with its error; the next visit starts it again.
-      return app.error ? `It stopped unexpectedly: ${lowerFirst(describeError(app.error))} Opening it starts it again.` : 'Not running. Its data is kept.';
+      // An unexpected exit (a crash, a memory-limit kill) leaves the app stopped with its error, shown beside this.
+      return app.error ? 'Opening it starts it again. Its data is kept.' : 'Not running. Its data is kept.';
     case 'failed':
       return 'Opening it tries again.';
   }
