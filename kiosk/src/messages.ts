@@ -24,6 +24,7 @@ const SENTENCES: Record<string, string> = {
   PLATFORM_NOT_FOUND: "This app has no build for this device's processor.",
   MEDIA_TYPE: 'The registry sent something that is not a bootos image.',
   REGISTRY_INVALID: 'The registry sent a malformed document; it was refused.',
+  JSON_INVALID: 'The registry sent a malformed document; it was refused.',
   // registry access: the agent retries these by itself
   NETWORK: UNREACHABLE,
   TIMEOUT: UNREACHABLE,
