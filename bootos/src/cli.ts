@@ -2,8 +2,9 @@
 import { helpText, runCommand, type Command } from '../../fetcher/src/cli-kit.js';
 import { fetcherCommands } from '../../fetcher/src/commands.js';
 import { demoCommand } from './demo.js';
+import { osCommands } from './os/commands.js';
 
-const commands: Command[] = [...fetcherCommands, demoCommand];
+const commands: Command[] = [...fetcherCommands, demoCommand, ...osCommands];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
