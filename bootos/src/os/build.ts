@@ -4,6 +4,8 @@ import { copyFile, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile
 import { join, relative, resolve } from 'node:path';
 import { tempPathFor } from '../../../fetcher/src/atomic.js';
 import { BootosError } from '../../../fetcher/src/error.js';
+import { parseJson } from '../../../fetcher/src/guard.js';
+import { readRoot } from '../../../fetcher/src/trust-docs.js';
 import { exists, sha256File } from './cache.js';
 import { buildDisk } from './disk.js';
 import { writeInitramfs } from './initramfs.js';
@@ -71,6 +73,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const recipe = options.recipe ?? (await loadRecipe());
   const lock = options.lock ?? (await loadLockfile());
   checkLockCovers(recipe, lock, arch);
+  readRoot(parseJson(options.rootJson, 'root.json'), 'root.json'); // a trust root the agent will accept
   const agentPath = options.agentBundle ?? join(REPO, 'dist', 'bootos.mjs');
   if (!(await exists(agentPath))) throw new BootosError('FILE_NOT_FOUND', `agent bundle ${agentPath} not found; run \`npm run build\` first`);
   const kioskDir = join(REPO, 'dist', 'kiosk');

@@ -3,8 +3,6 @@
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BootosError } from '../../../fetcher/src/error.js';
-import { parseJson } from '../../../fetcher/src/guard.js';
-import { readRoot } from '../../../fetcher/src/trust-docs.js';
 import type { Inputs, Lockfile } from './lockfile.js';
 import { selectModules, type ModuleSet } from './modules.js';
 import type { Arch, Recipe } from './recipe.js';
@@ -118,7 +116,6 @@ export async function assembleRootfs(input: RootfsInputs): Promise<Rootfs> {
   // The configuration layer.
   const config = new Tree();
   for (const f of recipe.files) config.file(f.path, await readFile(join(recipe.filesDir, f.source)), f.mode);
-  readRoot(parseJson(input.rootJson, 'root.json'), 'root.json');
   config.file('etc/bootos/root.json', input.rootJson, 0o644);
   config.file('etc/bootos/agent', Buffer.from(`${recipe.agent}\n`));
   config.file('etc/hostname', Buffer.from('bootos\n'));
