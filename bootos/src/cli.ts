@@ -4,8 +4,9 @@ import { fetcherCommands } from '../../fetcher/src/commands.js';
 import { agentCommand } from './agent/command.js';
 import { fleetCommands } from '../../fetcher/src/fleet-commands.js';
 import { demoCommand } from './demo.js';
+import { osCommands } from './os/commands.js';
 
-const commands: Command[] = [...fetcherCommands, ...fleetCommands, demoCommand, agentCommand as unknown as Command];
+const commands: Command[] = [...fetcherCommands, ...fleetCommands, demoCommand, agentCommand as unknown as Command, ...osCommands];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

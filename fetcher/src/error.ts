@@ -50,6 +50,15 @@ export const ERROR_CODES = [
   'RUNTIME_ERROR',
   'NETWORK_SETUP',
   'FORBIDDEN',
+  // OS image builder (bootos build / lock) and the QEMU harness
+  'OS_LOCK_STALE',
+  'OS_PIN_GONE',
+  'OS_FETCH_FAILED',
+  'OS_TOOL_FAILED',
+  'OS_MODULE_NOT_FOUND',
+  'OS_TREE_INVALID',
+  'QEMU_TIMEOUT',
+  'QEMU_EXITED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
