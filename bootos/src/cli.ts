@@ -1,9 +1,10 @@
 // `bootos`: one CLI whose verbs come from the parts (fetcher, OS builder, agent, QEMU harness).
 import { helpText, runCommand, type Command } from '../../fetcher/src/cli-kit.js';
 import { fetcherCommands } from '../../fetcher/src/commands.js';
+import { pullCommand } from '../../fetcher/src/pull-command.js';
 import { demoCommand } from './demo.js';
 
-const commands: Command[] = [...fetcherCommands, demoCommand];
+const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, demoCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

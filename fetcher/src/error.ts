@@ -37,6 +37,25 @@ export const ERROR_CODES = [
   'DUPLICATE_IMAGE',
   // serving
   'PATH_REFUSED',
+  // pulls and unpacking (issue 3): every refused tar entry names why; a refused archive leaves nothing behind
+  'ABORTED',
+  'STORE_INVALID',
+  'UNPACK_PATH_INVALID',
+  'UNPACK_PATH_TRAVERSAL',
+  'UNPACK_ABSOLUTE_PATH',
+  'UNPACK_PATH_TOO_LONG',
+  'UNPACK_PATH_TOO_DEEP',
+  'UNPACK_SYMLINK_ESCAPE',
+  'UNPACK_THROUGH_SYMLINK',
+  'UNPACK_NOT_A_DIRECTORY',
+  'UNPACK_HARDLINK_ESCAPE',
+  'UNPACK_HARDLINK_MISSING',
+  'UNPACK_SPECIAL_FILE',
+  'UNPACK_ENTRY_TYPE',
+  'UNPACK_REPLACES_DIRECTORY',
+  'UNPACK_TOO_MANY_ENTRIES',
+  'UNPACK_TOO_LARGE',
+  'UNPACK_ARCHIVE_INVALID',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
