@@ -263,7 +263,7 @@ export class Transport {
         compress: false,
         redirect: 'follow',
         follow: 5,
-        highWaterMark: 1 << 20,
+        highWaterMark: 256 * 1024,
       });
     } catch (err) {
       signal?.removeEventListener('abort', onAbort);

@@ -33,15 +33,21 @@ export function compressionOf(mediaType: string): Compression {
 const INFLATE_CHUNK_BYTES = 256 * 1024;
 /** Bytes of one file gathered before a writev. */
 const WRITE_BATCH_BYTES = 1024 * 1024;
+/**
+ * Decompressed bytes that zlib may hold ready: it keeps inflating on the thread pool while the main thread writes
+ * files, instead of the two taking turns (measured: the default 16 KiB made a pull take twice as long).
+ */
+const INFLATE_AHEAD_BYTES = 4 * 1024 * 1024;
 
 function decompressor(compression: Compression): Transform | null {
   if (compression === 'none') return null;
-  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: INFLATE_CHUNK_BYTES });
+  const options = { chunkSize: INFLATE_CHUNK_BYTES, readableHighWaterMark: INFLATE_AHEAD_BYTES, writableHighWaterMark: INFLATE_CHUNK_BYTES };
+  if (compression === 'gzip') return zlib.createGunzip(options);
   if (!zstdAvailable()) {
     throw new BootosError('MEDIA_TYPE', `this runtime's zlib has no zstd (Node ${process.versions.node}); publish gzip layers or run Node ≥ 22.15`);
   }
   const create = (zlib as unknown as { createZstdDecompress(o: object): Transform }).createZstdDecompress;
-  return create({ chunkSize: INFLATE_CHUNK_BYTES });
+  return create(options);
 }
 
 export interface UnpackOptions {
@@ -69,7 +75,7 @@ export class Unpacker {
     if (this.layers++ > 0) this.gate.nextLayer();
     const inflate = decompressor(compression);
     const extract = tarExtract();
-    const input = Readable.from(chunks, { objectMode: false, highWaterMark: 1 << 20 });
+    const input = Readable.from(chunks, { objectMode: false, highWaterMark: 256 * 1024 });
     const streams = inflate ? [input, inflate, extract] : [input, extract];
     const flowing = pipeline(streams as unknown as [Readable, ...NodeJS.WritableStream[]], { signal: this.options.signal });
     let failure: unknown = null;
