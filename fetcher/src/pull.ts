@@ -107,6 +107,8 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
         throw err;
       }
       state.resumed ||= stream.resumedFrom > 0;
+      // The digest matched and the gate accepted every entry: only now does the blob enter the store.
+      await stream.commit();
     }
     unpacker.finish();
     const rootfs = await staged.commit({

@@ -79,22 +79,24 @@ function ownTag(): string {
 
 /**
  * One blob being read for a consumer: from the store when it is there, else from a partial download left by an
- * earlier attempt and then the source from the first missing byte. Iterate `chunks` once; then call `settle()`.
+ * earlier attempt and then the source from the first missing byte. Iterate `chunks` once; the iteration ends only
+ * after size and digest matched. Then `commit()` once the consumer accepted the bytes (an unpack that succeeded),
+ * or `settle()` to drop them: a validly signed but refused archive is not kept.
  */
 export class BlobStream {
   /** Bytes taken from a partial file of an earlier attempt (0 when the download started from scratch). */
   resumedFrom = 0;
   private readonly generator: AsyncGenerator<Buffer>;
-  private verifyOnly = false;
   private finished = false;
+  private finisher: ((commit: boolean) => Promise<void>) | null = null;
 
   constructor(generator: (self: BlobStream) => AsyncGenerator<Buffer>) {
     this.generator = generator(this);
   }
 
-  /** @internal the store checks this before committing */
-  get commitAllowed(): boolean {
-    return !this.verifyOnly;
+  /** @internal the store hands over the verified temp file: commit(true) renames it into place, (false) drops it. */
+  verified(finisher: (commit: boolean) => Promise<void>): void {
+    this.finisher = finisher;
   }
 
   /** The bytes; ending the iteration early (or a consumer error) does not end the download: call settle(). */
@@ -112,23 +114,31 @@ export class BlobStream {
     };
   }
 
+  /** Commits the verified blob into the store (a no-op when it came from the store). */
+  async commit(): Promise<void> {
+    if (!this.finished) throw new Error('BlobStream.commit() before the stream was read to its end');
+    const finisher = this.finisher;
+    this.finisher = null;
+    await finisher?.(true);
+  }
+
   /**
-   * After the consumer stopped: 'abort' drops the download (and its partial file); 'verify' reads the rest and
-   * checks the digest without committing (so a broken archive is reported as DIGEST_MISMATCH when the bytes were
-   * wrong, and as the consumer's error when they were the signed ones).
+   * After the consumer stopped or refused the bytes: 'abort' drops the download (and its partial file); 'verify'
+   * reads the rest and checks the digest without committing, so a broken archive is reported as DIGEST_MISMATCH
+   * when the bytes were wrong, and as the consumer's error when they were the signed ones.
    */
   async settle(mode: 'abort' | 'verify'): Promise<void> {
-    if (this.finished) return;
-    if (mode === 'abort') {
-      await this.generator.return(undefined);
-      return;
+    try {
+      if (!this.finished && mode === 'abort') await this.generator.return(undefined);
+      if (!this.finished && mode === 'verify') {
+        for (;;) if ((await this.generator.next()).done) break;
+        this.finished = true;
+      }
+    } finally {
+      const finisher = this.finisher;
+      this.finisher = null;
+      await finisher?.(false);
     }
-    this.verifyOnly = true;
-    for (;;) {
-      const result = await this.generator.next();
-      if (result.done) break;
-    }
-    this.finished = true;
   }
 }
 
@@ -226,7 +236,13 @@ export class Store {
   /** Downloads a blob into the store (no consumer); returns its path. */
   async fetchBlob(source: RegistrySource, descriptor: BlobDescriptor, options: BlobStreamOptions = {}): Promise<string> {
     const stream = this.blobStream(source, descriptor, options);
-    for await (const _ of stream.chunks);
+    try {
+      for await (const _ of stream.chunks);
+    } catch (err) {
+      await stream.settle('abort');
+      throw err;
+    }
+    await stream.commit();
     return this.blobFile(descriptor.digest);
   }
 
@@ -268,7 +284,7 @@ export class Store {
     let tmp = '';
     let fh: FileHandle | null = null;
     let keepPartial = false;
-    let committed = false;
+    let verified = false;
     let pendingWrite: Promise<unknown> = Promise.resolve();
     try {
       const claimed = await this.claimPartial(hex, d.size);
@@ -310,14 +326,27 @@ export class Store {
       const actual = `sha256:${hash.digest('hex')}`;
       // Mix-and-match and corruption: bytes whose digest differs from the signed one are never committed.
       if (actual !== d.digest) throw new BootosError('DIGEST_MISMATCH', `blob ${d.digest}: the bytes received hash to ${actual}`);
-      if (!self.commitAllowed) return;
       await fh.sync();
       await fh.close();
       fh = null;
-      await chmod(tmp, 0o444);
-      await rename(tmp, final);
-      await syncDir(join(this.dir, 'blobs', 'sha256'));
-      committed = true;
+      // Verified: the temp file waits for the consumer's verdict (BlobStream.commit or settle).
+      verified = true;
+      const file = tmp;
+      self.verified(async (commit) => {
+        try {
+          if (!commit) {
+            await rm(file, { force: true });
+            return;
+          }
+          await chmod(file, 0o444);
+          await rename(file, final);
+          await syncDir(join(this.dir, 'blobs', 'sha256'));
+        } finally {
+          this.activeTmp.delete(file);
+          this.inflight.delete(d.digest);
+          release();
+        }
+      });
     } catch (err) {
       // A network failure or an abort keeps the partial file for a Range resume; anything else (wrong bytes, a
       // consumer that refused the archive) drops it.
@@ -326,10 +355,12 @@ export class Store {
     } finally {
       await pendingWrite.catch(() => {});
       await fh?.close().catch(() => {});
-      if (!committed && tmp && !keepPartial) await rm(tmp, { force: true });
-      this.activeTmp.delete(tmp);
-      this.inflight.delete(d.digest);
-      release();
+      if (!verified) {
+        if (tmp && !keepPartial) await rm(tmp, { force: true });
+        this.activeTmp.delete(tmp);
+        this.inflight.delete(d.digest);
+        release();
+      }
     }
   }
 
