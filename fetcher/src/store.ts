@@ -286,6 +286,7 @@ export class Store {
     let keepPartial = false;
     let verified = false;
     let pendingWrite: Promise<unknown> = Promise.resolve();
+    let writePosition = 0;
     try {
       const claimed = await this.claimPartial(hex, d.size);
       tmp = claimed ?? join(this.dir, 'tmp', `${hex}.${ownTag()}.part`);
@@ -308,7 +309,7 @@ export class Store {
         }
         self.resumedFrom = received;
       }
-      let writePosition = received;
+      writePosition = received;
       for await (const chunk of source.blob(blobPath(d.digest), { size: d.size, offset: received, signal: options.signal })) {
         received += chunk.length;
         // Endless data: the source already caps at the signed size; this is the store's own guard.
@@ -350,7 +351,7 @@ export class Store {
     } catch (err) {
       // A network failure or an abort keeps the partial file for a Range resume; anything else (wrong bytes, a
       // consumer that refused the archive) drops it.
-      keepPartial = isBootosError(err) && ['NETWORK', 'TIMEOUT', 'ABORTED', 'HTTP_ERROR', 'NOT_FOUND'].includes(err.code);
+      keepPartial = writePosition > 0 && isBootosError(err) && ['NETWORK', 'TIMEOUT', 'ABORTED', 'HTTP_ERROR', 'NOT_FOUND'].includes(err.code);
       throw err;
     } finally {
       await pendingWrite.catch(() => {});

@@ -42,6 +42,8 @@ export interface TransportOptions extends TlsOptions {
 }
 
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+/** Body bytes queued before the socket is paused (back-pressure to the server). */
+const BODY_QUEUE_BYTES = 256 * 1024;
 
 function retryable(err: unknown): boolean {
   return isBootosError(err) && (err.code === 'NETWORK' || err.code === 'TIMEOUT' || (err as TransportError).retryable === true);
@@ -292,37 +294,79 @@ export class Transport {
     return response;
   }
 
-  /** The body's chunks; a wait longer than bodyIdleTimeoutMs for the next one cuts the connection (TIMEOUT). */
+  /**
+   * The body's chunks. The body flows into a small queue (paused above BODY_QUEUE_BYTES) so that every byte that
+   * reached this process before a connection broke is still handed over: the resume then starts exactly where the
+   * received bytes end. Waiting longer than bodyIdleTimeoutMs for the next bytes cuts the connection (TIMEOUT).
+   */
   private async *bodyChunks(response: Response, url: URL, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-    const { controller, cleanup } = response as ResponseWithCleanup;
+    const { cleanup } = response as ResponseWithCleanup;
     const body = response.body as unknown as Readable | null;
     if (!body) return;
-    const iterator = body[Symbol.asyncIterator]();
-    let idle = false;
+    const queue: Buffer[] = [];
+    let queued = 0;
+    let ended = false;
+    let failure: unknown = null;
+    let wake: (() => void) | null = null;
+    const notify = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const onData = (chunk: Buffer) => {
+      queue.push(chunk);
+      queued += chunk.length;
+      if (queued >= BODY_QUEUE_BYTES) body.pause();
+      notify();
+    };
+    const onEnd = () => {
+      ended = true;
+      notify();
+    };
+    const onError = (err: unknown) => {
+      failure ??= err;
+      notify();
+    };
+    const onClose = () => {
+      if (!ended) failure ??= new Error('the connection closed before the body ended');
+      notify();
+    };
+    body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
     try {
       for (;;) {
-        const timer = setTimeout(() => {
-          idle = true;
-          controller?.abort();
-          body.destroy();
-        }, this.limits.bodyIdleTimeoutMs);
-        let next: IteratorResult<Buffer>;
-        try {
-          next = await iterator.next();
-        } catch (err) {
-          if (signal?.aborted) throw aborted(signal);
-          if (idle) throw new BootosError('TIMEOUT', `${url}: no bytes for ${this.limits.bodyIdleTimeoutMs} ms`, { cause: err });
-          throw new BootosError('NETWORK', `${url}: ${(err as Error).message}`, { cause: err });
-        } finally {
-          clearTimeout(timer);
+        while (queue.length) {
+          const chunk = queue.shift()!;
+          queued -= chunk.length;
+          if (queued < BODY_QUEUE_BYTES && body.isPaused() && !ended) body.resume();
+          yield chunk;
         }
-        if (idle) throw new BootosError('TIMEOUT', `${url}: no bytes for ${this.limits.bodyIdleTimeoutMs} ms`);
-        if (next.done) return;
-        yield next.value;
+        if (ended) return;
+        if (failure) {
+          if (signal?.aborted) throw aborted(signal);
+          throw new BootosError('NETWORK', `${url}: ${(failure as Error).message}`, { cause: failure });
+        }
+        let idle = false;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            idle = true;
+            resolve();
+          }, this.limits.bodyIdleTimeoutMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        if (idle && queue.length === 0 && !ended && !failure) {
+          throw new BootosError('TIMEOUT', `${url}: no bytes for ${this.limits.bodyIdleTimeoutMs} ms`);
+        }
       }
     } finally {
+      wake = null;
+      body.off('data', onData).off('end', onEnd).off('close', onClose);
+      // Keep an error listener: destroying the body may still emit one.
+      body.on('error', () => {});
       cleanup?.();
-      if (!body.readableEnded) body.destroy();
+      if (!ended) body.destroy();
     }
   }
 }
