@@ -44,7 +44,7 @@ interface SharedPull {
 
 const pulls = new WeakMap<Store, Map<string, SharedPull>>();
 
-export function pullImage(options: PullOptions): Promise<PulledImage> {
+export async function pullImage(options: PullOptions): Promise<PulledImage> {
   const pinned = channelImage(options.channel, options.image);
   const key = `${options.image}@${pinned.digest}/${options.arch ?? process.arch}`;
   let byStore = pulls.get(options.store);
@@ -104,7 +104,8 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
         // digest check can say so (DIGEST_MISMATCH); nothing is committed either way.
         if (isBootosError(err, 'UNPACK_ARCHIVE_INVALID')) await stream.settle('verify');
         else await stream.settle('abort');
-        throw err;
+        // When the bytes failed (network, size, digest), that is the cause; the unpack error is its consequence.
+        throw stream.failure ?? err;
       }
       state.resumed ||= stream.resumedFrom > 0;
       // The digest matched and the gate accepted every entry: only now does the blob enter the store.

@@ -86,6 +86,8 @@ function ownTag(): string {
 export class BlobStream {
   /** Bytes taken from a partial file of an earlier attempt (0 when the download started from scratch). */
   resumedFrom = 0;
+  /** The error the bytes themselves failed with (network, size, digest), if they did. */
+  failure: unknown = null;
   private readonly generator: AsyncGenerator<Buffer>;
   private finished = false;
   private finisher: ((commit: boolean) => Promise<void>) | null = null;
@@ -105,9 +107,15 @@ export class BlobStream {
     return {
       [Symbol.asyncIterator]: () => ({
         next: async () => {
-          const result = await generator.next();
-          if (result.done) this.finished = true;
-          return result;
+          try {
+            const result = await generator.next();
+            if (result.done) this.finished = true;
+            return result;
+          } catch (err) {
+            this.failure ??= err;
+            this.finished = true;
+            throw err;
+          }
         },
         return: async () => ({ done: true as const, value: undefined }),
       }),
@@ -131,9 +139,14 @@ export class BlobStream {
     try {
       if (!this.finished && mode === 'abort') await this.generator.return(undefined);
       if (!this.finished && mode === 'verify') {
-        for (;;) if ((await this.generator.next()).done) break;
+        try {
+          for (;;) if ((await this.generator.next()).done) break;
+        } catch (err) {
+          this.failure ??= err;
+        }
         this.finished = true;
       }
+      if (mode === 'verify' && this.failure) throw this.failure;
     } finally {
       const finisher = this.finisher;
       this.finisher = null;
@@ -274,13 +287,25 @@ export class Store {
     const hex = hexOf(d.digest);
     const final = this.blobFile(d.digest);
     // Another pull in this process is fetching the same blob: wait for it, then read the committed copy.
+    // (No await between the check and the set below: two callers can never both become the downloader.)
     while (this.inflight.has(d.digest)) await this.inflight.get(d.digest);
-    if (await this.hasBlob(d.digest)) {
+    let release!: () => void;
+    this.inflight.set(d.digest, new Promise<void>((resolve) => (release = resolve)));
+    let held: boolean;
+    try {
+      held = await this.hasBlob(d.digest);
+    } catch (err) {
+      this.inflight.delete(d.digest);
+      release();
+      throw err;
+    }
+    if (held) {
+      // A committed copy: reading it needs no exclusivity.
+      this.inflight.delete(d.digest);
+      release();
       yield* this.readCommitted(d, options);
       return;
     }
-    let release!: () => void;
-    this.inflight.set(d.digest, new Promise<void>((resolve) => (release = resolve)));
     let tmp = '';
     let fh: FileHandle | null = null;
     let keepPartial = false;
