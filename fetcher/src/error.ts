@@ -34,7 +34,6 @@ export const ERROR_CODES = [
   'REGISTRY_INVALID',
   // publishing
   'IMAGE_INVALID',
-  'DUPLICATE_IMAGE',
   // serving
   'PATH_REFUSED',
   // pulls and unpacking (issue 3): every refused tar entry names why; a refused archive leaves nothing behind
@@ -56,6 +55,26 @@ export const ERROR_CODES = [
   'UNPACK_TOO_MANY_ENTRIES',
   'UNPACK_TOO_LARGE',
   'UNPACK_ARCHIVE_INVALID',
+  // device agent (issue 5): configuration, app lifecycle, runtime, local API
+  'CONFIG_INVALID',
+  'APP_UNKNOWN',
+  'APP_STATE',
+  'APP_START_FAILED',
+  'APP_CRASHED',
+  'APP_OOM',
+  'APP_FAILED',
+  'RUNTIME_ERROR',
+  'NETWORK_SETUP',
+  'FORBIDDEN',
+  // OS image builder (bootos build / lock) and the QEMU harness
+  'OS_LOCK_STALE',
+  'OS_PIN_GONE',
+  'OS_FETCH_FAILED',
+  'OS_TOOL_FAILED',
+  'OS_MODULE_NOT_FOUND',
+  'OS_TREE_INVALID',
+  'QEMU_TIMEOUT',
+  'QEMU_EXITED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -12,7 +12,7 @@ export interface ServeOptions {
   dir: string;
   host?: string;
   port?: number;
-  /** Connections served at once; more wait in the kernel's backlog. */
+  /** Connections served at once; the server closes connections beyond it at once (clients retry). */
   maxConnections?: number;
   log?: (line: string) => void;
 }

@@ -76,3 +76,10 @@ export async function makeImageDir(files: Record<string, string>, yaml: string):
 }
 
 export { cp };
+
+/** A temp dir removed when the test ends. */
+export async function testDir(t: { teardown(fn: () => unknown): void }, prefix?: string): Promise<string> {
+  const dir = await tempDir(prefix);
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}

@@ -1,0 +1,270 @@
+// The device agent: verifies the channel, listens on every profile app's port, and runs apps on demand through
+// App (state machine), AppListener (proxy), Runc (runtime), the idle policy and the local API.
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/error.js';
+import { resolveImage } from '../../../fetcher/src/resolve.js';
+import { openSource, type RegistrySource } from '../../../fetcher/src/source.js';
+import { profileApps, type Channel, type ProfileApp } from '../../../fetcher/src/trust-docs.js';
+import { Trust } from '../../../fetcher/src/trust.js';
+import { startApi, type ApiBackend, type ApiServer } from './api.js';
+import { App, newAgentId, type AppContext } from './app.js';
+import type { AgentConfig } from './config.js';
+import { deviceInfo } from './device.js';
+import { MemoryPressureWatch } from './idle.js';
+import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './network.js';
+import { AppListener } from './proxy.js';
+import { pullImage, Store } from './pull-standin.js';
+import { nodeRuntimeBinds, Runc, type Bind } from './runtime.js';
+
+export interface ChannelStatus {
+  name: string;
+  version: number | null;
+  state: 'ok' | 'retrying' | 'error';
+  error: { code: ErrorCode; message: string } | null;
+  retryInMs: number | null;
+  checkedAt: string | null;
+}
+
+type Listener = (event: 'apps' | 'step', data: unknown) => void;
+
+/** Errors where the registry answered but what it served was refused (as opposed to not reaching it). */
+const TRUST_ERRORS: ErrorCode[] = [
+  'SIGNATURE_INVALID', 'THRESHOLD_NOT_MET', 'UNKNOWN_KEY', 'EXPIRED', 'ROLLBACK', 'DOCUMENT_TOO_LARGE', 'DOCUMENT_TYPE',
+  'CHANNEL_NAME_MISMATCH', 'ROOT_VERSION_GAP', 'PROFILE_UNKNOWN', 'PROFILE_UNKNOWN_IMAGE', 'DIGEST_MISMATCH', 'SIZE_MISMATCH',
+  'REGISTRY_INVALID', 'JSON_INVALID', 'MEDIA_TYPE', 'PLATFORM_NOT_FOUND',
+];
+
+export class Agent {
+  readonly apps = new Map<string, App>();
+  readonly agentId = newAgentId();
+  readonly runc: Runc;
+  readonly store: Store;
+  readonly channelStatus: ChannelStatus;
+  channel: Channel | null = null;
+  api!: ApiServer;
+
+  private readonly source: RegistrySource;
+  private trust!: Trust;
+  private readonly listeners: AppListener[] = [];
+  private readonly networks: AppNetwork[] = [];
+  private readonly subscribers = new Set<Listener>();
+  private readonly startedAt = Date.now();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private retryMs: number;
+  private refreshing: Promise<void> | null = null;
+  private emitTimer: NodeJS.Timeout | null = null;
+  private emitDirty = false;
+  private runtimeBindsCache: Promise<Bind[]> | null = null;
+  private readonly memory: MemoryPressureWatch;
+  private stopped = false;
+
+  private constructor(
+    readonly config: AgentConfig,
+    private readonly log: (line: string) => void,
+  ) {
+    this.runc = new Runc(config.runc, join(config.runDir, 'runc'));
+    this.store = new Store(config.storeDir);
+    this.source = openSource(config.registry);
+    this.retryMs = config.limits.channelRetryMinMs;
+    this.channelStatus = { name: config.channel, version: null, state: 'retrying', error: null, retryInMs: null, checkedAt: null };
+    this.memory = new MemoryPressureWatch({
+      intervalMs: config.limits.memoryCheckIntervalMs,
+      lowBytes: config.limits.memoryLowBytes,
+      candidates: () => [...this.apps.values()],
+      stop: (name) => this.apps.get(name)!.stop(),
+      log: (message) => this.step('agent', message),
+    });
+  }
+
+  /** Starts the API and the channel loop; resolves once the API listens (the channel may still be retrying). */
+  static async start(config: AgentConfig, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<Agent> {
+    const agent = new Agent(config, log);
+    await agent.open();
+    return agent;
+  }
+
+  private async open(): Promise<void> {
+    const c = this.config;
+    for (const dir of [c.runDir, c.stateDir, c.storeDir, c.dataRoot]) await mkdir(dir, { recursive: true, mode: 0o700 });
+    // Containers left by an earlier run of an agent with this runDir (a crash, a kill -9): gone before anything starts.
+    for (const leftover of await this.runc.list().catch(() => [])) {
+      this.log(`bootos-agent: removing leftover container ${leftover.id}`);
+      await this.runc.delete(leftover.id).catch(() => {});
+    }
+    let rootBytes: Buffer;
+    try {
+      rootBytes = await readFile(c.rootFile);
+    } catch (err) {
+      throw new BootosError('FILE_NOT_FOUND', `trusted root not found: ${c.rootFile}`, { cause: err });
+    }
+    this.trust = await Trust.open({ initialRoot: rootBytes, stateDir: c.stateDir });
+    this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), log: this.log });
+    this.memory.start();
+    this.refreshing = this.refreshChannel().finally(() => (this.refreshing = null));
+  }
+
+  /** Resolves when the channel has been verified and every app listens (or the first attempt failed). */
+  async settled(): Promise<void> {
+    while (this.refreshing) await this.refreshing;
+  }
+
+  // ── channel and apps ───────────────────────────────────────────────────────────────────────────────────────────
+
+  private async refreshChannel(): Promise<void> {
+    if (this.stopped) return;
+    const c = this.config;
+    try {
+      const channel = await this.trust.fetchChannel(this.source, c.channel);
+      this.channel = channel;
+      for (const entry of profileApps(channel.signed, c.profile)) {
+        if (!this.apps.has(entry.image)) await this.addApp(channel, entry);
+      }
+      Object.assign(this.channelStatus, { version: channel.signed.version, state: 'ok', error: null, retryInMs: null, checkedAt: new Date().toISOString() });
+      this.retryMs = c.limits.channelRetryMinMs;
+      this.step('agent', `channel ${c.channel} version ${channel.signed.version}: ${this.apps.size} app(s) of profile ${c.profile}`);
+    } catch (err) {
+      const code: ErrorCode = isBootosError(err) ? err.code : 'NETWORK';
+      const delay = this.retryMs;
+      this.retryMs = Math.min(this.retryMs * 2, c.limits.channelRetryMaxMs);
+      Object.assign(this.channelStatus, {
+        state: TRUST_ERRORS.includes(code) ? 'error' : 'retrying',
+        error: { code, message: (err as Error).message },
+        retryInMs: delay,
+        checkedAt: new Date().toISOString(),
+      });
+      this.step('agent', `channel ${c.channel}: ${code}: ${(err as Error).message}; retrying in ${delay} ms`);
+      if (!this.stopped) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          this.refreshing = this.refreshChannel().finally(() => (this.refreshing = null));
+        }, delay);
+      }
+    }
+    this.changed();
+  }
+
+  private async addApp(channel: Channel, entry: ProfileApp): Promise<void> {
+    // Only the small index, manifest and config: the port and policies are in the config. No layer is fetched.
+    const resolved = await resolveImage(this.source, channel.signed, entry.image, this.config.arch);
+    const network = resolved.config.network === 'host' ? hostNetwork() : await createIsolatedNetwork(`${this.agentId} ${entry.image}`);
+    this.networks.push(network);
+    const app = new App(resolved, entry, network, this.appContext());
+    await app.init();
+    this.apps.set(app.name, app);
+    for (const port of resolved.config.ports) {
+      const listener = new AppListener(app, port, this.config.appHost);
+      // With the host's network the app itself binds its port: the agent must not take it.
+      const avoid = resolved.config.network === 'host' ? port.port : null;
+      const bound = await listener.listen(avoid);
+      this.listeners.push(listener);
+      app.publicPorts.set(port.name, bound);
+      if (bound !== port.public) this.step(app.name, `port ${port.public} is taken: listening on ${bound}`);
+    }
+    this.step(app.name, `${app.state}: ${resolved.config.version} on port ${app.publicPorts.get(resolved.config.ports[0]?.name ?? '') ?? '-'}`);
+    if (entry.prefetch && app.state === 'available') {
+      app.prefetch().catch((err) => this.step(app.name, `prefetch failed: ${(err as Error).message}`));
+    }
+  }
+
+  private appContext(): AppContext {
+    return {
+      config: this.config,
+      runc: this.runc,
+      agentId: this.agentId,
+      pull: (image, onProgress) => {
+        if (!this.channel) throw new BootosError('APP_START_FAILED', 'no verified channel');
+        return pullImage({ source: this.source, store: this.store, channel: this.channel.signed, image, arch: this.config.arch, onProgress });
+      },
+      isCached: async (digest) => (await this.store.rootOf(digest)) !== null,
+      runtimeBinds: () => (this.runtimeBindsCache ??= nodeRuntimeBinds()),
+      changed: () => this.changed(),
+      step: (app, message) => this.step(app, message),
+    };
+  }
+
+  // ── events ─────────────────────────────────────────────────────────────────────────────────────────────────────
+
+  private emit(event: 'apps' | 'step', data: unknown): void {
+    for (const listener of this.subscribers) listener(event, data);
+  }
+
+  /** Something in /api/apps changed: send `apps` now, then at most once per eventsThrottleMs while changes go on. */
+  changed(): void {
+    if (this.emitTimer) {
+      this.emitDirty = true;
+      return;
+    }
+    this.emit('apps', this.appsJSON());
+    this.emitTimer = setTimeout(() => {
+      this.emitTimer = null;
+      if (this.emitDirty) {
+        this.emitDirty = false;
+        this.changed();
+      }
+    }, this.config.limits.eventsThrottleMs);
+    this.emitTimer.unref();
+  }
+
+  private step(app: string, message: string): void {
+    this.log(`bootos-agent: ${app}: ${message}`);
+    this.emit('step', { app, message });
+  }
+
+  appsJSON(): Record<string, unknown> {
+    return {
+      device: { profile: this.config.profile, arch: this.config.arch },
+      channel: { ...this.channelStatus },
+      apps: [...this.apps.values()].map((a) => a.toJSON()),
+    };
+  }
+
+  private app(name: string): App {
+    const app = this.apps.get(name);
+    if (!app) throw new BootosError('APP_UNKNOWN', `no app ${name} in profile ${this.config.profile}`);
+    return app;
+  }
+
+  private backend(): ApiBackend {
+    return {
+      apps: () => this.appsJSON(),
+      device: () => deviceInfo(this.config.arch),
+      logs: (name) => this.app(name).logs.tail(),
+      uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
+      onEvent: (listener) => {
+        this.subscribers.add(listener);
+        return () => this.subscribers.delete(listener);
+      },
+      checkAction: (name, action) => {
+        const app = this.app(name);
+        if (action === 'stop' && !['starting', 'running', 'frozen', 'stopping'].includes(app.state)) {
+          throw new BootosError('APP_STATE', `${name} is ${app.state}: nothing to stop`);
+        }
+        if (action === 'freeze' && !(app.state === 'running' && app.connections === 0) && app.state !== 'frozen') {
+          throw new BootosError('APP_STATE', `${name} is ${app.state} with ${app.connections} open connection(s): only an idle running app can be frozen`);
+        }
+      },
+      action: async (name, action) => {
+        const app = this.app(name);
+        if (action === 'start') await app.start();
+        else if (action === 'stop') await app.stop();
+        else await app.freeze();
+      },
+    };
+  }
+
+  // ── shutdown ───────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Stops every app cleanly (SIGTERM, grace, SIGKILL), removes their networks, closes the API. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.memory.close();
+    await this.refreshing?.catch(() => {});
+    await Promise.all(this.listeners.map((l) => l.close()));
+    await Promise.all([...this.apps.values()].map((a) => a.stop().catch((err) => this.log(`bootos-agent: ${a.name}: stop: ${(err as Error).message}`))));
+    await Promise.all(this.networks.map((n) => n.close().catch(() => {})));
+    await this.api?.close();
+  }
+}

@@ -1,0 +1,187 @@
+// The local API (docs/api.md) and the kiosk's static files, on one HTTP port.
+// Who may change state (docs/security.md): a request from a loopback address whose Host names this machine by a
+// loopback name and whose Origin, if any, is the kiosk's own. Every /api request must name the device by an IP
+// address or `localhost` in Host, which stops DNS-rebinding pages from reading the API.
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { extname, join, sep } from 'node:path';
+import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/error.js';
+import { safeRelative } from '../../../fetcher/src/serve.js';
+
+export interface ApiBackend {
+  apps(): unknown;
+  device(): Promise<unknown>;
+  logs(name: string): string[];
+  action(name: string, action: 'start' | 'stop' | 'freeze'): Promise<void>;
+  /** Checks that an action is possible now (throws APP_UNKNOWN / APP_STATE), before 202 is answered. */
+  checkAction(name: string, action: 'start' | 'stop' | 'freeze'): void;
+  uptimeSeconds(): number;
+  onEvent(listener: (event: 'apps' | 'step', data: unknown) => void): () => void;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+  '.map': 'application/json',
+};
+
+const STATUS: Partial<Record<ErrorCode, number>> = { APP_UNKNOWN: 404, FORBIDDEN: 403, APP_STATE: 409, APP_FAILED: 409, USAGE: 400 };
+
+const NO_KIOSK = `<!doctype html><meta charset="utf-8"><title>bootos</title>
+<h1>bootos</h1><p>The kiosk is not installed next to the agent (no kiosk/ folder beside the bundle).
+The agent runs: see <a href="/api/apps">/api/apps</a>.</p>\n`;
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return a === '::1' || /^127\./.test(a);
+}
+
+function hostPart(host: string): { name: string; port: string } {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(host);
+  return m ? { name: m[1]!.replace(/^\[|\]$/g, ''), port: m[2] ?? '80' } : { name: '', port: '' };
+}
+
+/** A Host header that names the device as an IP address or localhost (not a DNS name an attacker controls). */
+export function hostAllowed(host: string | undefined): boolean {
+  if (!host) return false;
+  const { name } = hostPart(host);
+  return name === 'localhost' || isIP(name) !== 0;
+}
+
+/** May this request change state? */
+export function mayChangeState(req: Pick<IncomingMessage, 'headers'> & { socket: { remoteAddress?: string } }, apiPort: number): boolean {
+  if (!isLoopback(req.socket.remoteAddress)) return false;
+  const host = req.headers.host;
+  if (!host) return false;
+  const { name, port } = hostPart(host);
+  if (!(name === 'localhost' || isLoopback(name)) || Number(port) !== apiPort) return false;
+  const origin = req.headers.origin;
+  if (origin === undefined) return true; // not a browser page (curl, the tests, a kiosk-side script)
+  // A browser page: only the kiosk itself, served from this port (an app's page has another port: another origin).
+  return origin === `http://${host}`;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: unknown): void {
+  const code: ErrorCode = isBootosError(err) ? err.code : 'RUNTIME_ERROR';
+  sendJson(res, STATUS[code] ?? 500, { error: { code, message: (err as Error).message } });
+}
+
+export interface ApiServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startApi(options: { host: string; port: number; kioskDir: string; backend: ApiBackend; log?: (line: string) => void }): Promise<ApiServer> {
+  const { backend } = options;
+  const streams = new Set<ServerResponse>();
+  let apiPort = options.port;
+
+  const unsubscribe = backend.onEvent((event, data) => {
+    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const res of streams) res.write(frame);
+  });
+
+  const serveKiosk = async (req: IncomingMessage, res: ServerResponse, pathname: string) => {
+    let root: string;
+    try {
+      root = await realpath(options.kioskDir);
+    } catch {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(NO_KIOSK);
+      return;
+    }
+    const rel = pathname === '/' ? 'index.html' : safeRelative(pathname);
+    if (!rel) return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: 'no such file' } });
+    try {
+      const file = await realpath(join(root, rel));
+      if (!file.startsWith(root + sep)) throw new Error('outside');
+      const st = await stat(file);
+      if (!st.isFile()) throw new Error('not a file');
+      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': st.size, 'cache-control': 'no-cache' });
+      if (req.method === 'HEAD') return void res.end();
+      createReadStream(file).pipe(res);
+    } catch {
+      if (pathname === '/') res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(NO_KIOSK);
+      else sendJson(res, 404, { error: { code: 'NOT_FOUND', message: 'no such file' } });
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://device');
+    const path = url.pathname;
+    if (!path.startsWith('/api/')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: { code: 'USAGE', message: 'GET only' } });
+      return serveKiosk(req, res, path);
+    }
+    if (!hostAllowed(req.headers.host)) {
+      return sendError(res, new BootosError('FORBIDDEN', 'the Host header must name the device by IP address or localhost'));
+    }
+    const action = /^\/api\/apps\/([a-z0-9-]+)\/(start|stop|freeze)$/.exec(path);
+    if (action) {
+      if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'USAGE', message: 'POST only' } });
+      if (!mayChangeState(req, apiPort)) {
+        return sendError(res, new BootosError('FORBIDDEN', 'state-changing calls are accepted only from loopback and the kiosk\'s own origin'));
+      }
+      const [, name, verb] = action as unknown as [string, string, 'start' | 'stop' | 'freeze'];
+      backend.checkAction(name, verb);
+      backend.action(name, verb).catch((err) => options.log?.(`${verb} ${name}: ${(err as Error).message}`));
+      return sendJson(res, 202, { ok: true });
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: { code: 'USAGE', message: 'GET only' } });
+    if (path === '/api/health') return sendJson(res, 200, { ok: true, uptimeSeconds: backend.uptimeSeconds() });
+    if (path === '/api/apps') return sendJson(res, 200, backend.apps());
+    if (path === '/api/device') return sendJson(res, 200, await backend.device());
+    const logs = /^\/api\/apps\/([a-z0-9-]+)\/logs$/.exec(path);
+    if (logs) return sendJson(res, 200, { lines: backend.logs(logs[1]!) });
+    if (path === '/api/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+      res.write(`event: apps\ndata: ${JSON.stringify(backend.apps())}\n\n`);
+      streams.add(res);
+      req.on('close', () => streams.delete(res));
+      return;
+    }
+    return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no such endpoint: ${path}` } });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      if (!res.headersSent) sendError(res, err);
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => resolve());
+  });
+  const address = server.address();
+  apiPort = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    server,
+    port: apiPort,
+    close: async () => {
+      unsubscribe();
+      for (const res of streams) res.end();
+      streams.clear();
+      await new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

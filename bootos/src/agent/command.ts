@@ -1,0 +1,43 @@
+// `bootos agent`: runs the device agent until SIGTERM or SIGINT, then stops every app cleanly.
+import { defineCommand, status, usageError } from '../../../fetcher/src/cli-kit.js';
+import { Agent } from './agent.js';
+import { loadCmdline, loadConfigFile } from './config.js';
+
+export const agentCommand = defineCommand({
+  name: 'agent',
+  summary: 'run the device agent: verify the channel, start apps on demand under runc, serve the local API',
+  usage: '--config FILE | --cmdline [--cmdline-file FILE]',
+  options: {
+    config: { type: 'string' },
+    cmdline: { type: 'boolean' },
+    'cmdline-file': { type: 'string' },
+  },
+  help: {
+    config: 'JSON configuration for host runs (registry, channel, profile, root, dataRoot, apiPort, …)',
+    cmdline: 'read bootos.* keys from the kernel command line (/proc/cmdline): how the device runs it',
+    'cmdline-file': 'with --cmdline: read this file instead of /proc/cmdline',
+  },
+  details: `Prints "bootos-agent: ready …" on stdout once the API listens; progress and app events go to stderr.
+Kernel command line keys: bootos.registry=URL (required), bootos.channel (stable), bootos.profile (office),
+bootos.debug=1, bootos.api_port (8080). Must run as root (runc, network namespaces). docs/api.md: the API.`,
+  async run(values) {
+    if ((values.config === undefined) === !values.cmdline) throw usageError('give exactly one of --config FILE or --cmdline');
+    if (values['cmdline-file'] !== undefined && !values.cmdline) throw usageError('--cmdline-file needs --cmdline');
+    const config = values.config !== undefined ? await loadConfigFile(values.config) : await loadCmdline(values['cmdline-file']);
+    const agent = await Agent.start(config);
+    const host = config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost;
+    process.stdout.write(`bootos-agent: ready api=http://${host}:${agent.api.port}/ registry=${config.registry} channel=${config.channel} profile=${config.profile}\n`);
+    await new Promise<void>((done) => {
+      const stop = (signal: string) => {
+        status(`bootos-agent: ${signal}: stopping apps`);
+        agent.stop().then(done, (err) => {
+          status(`bootos-agent: stop failed: ${(err as Error).message}`);
+          done();
+        });
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+    status('bootos-agent: stopped');
+  },
+});

@@ -1,0 +1,116 @@
+// App networking. `network: none`: the app gets a network namespace of its own with one veth pair to the agent
+// (a /30: the agent's side .1, the app's side .2) and no route anywhere else; the agent proxies its public port
+// to <app side>:<port>. `network: host`: the app shares the host's stack and the agent proxies to 127.0.0.1.
+// Why a veth pair rather than a Unix socket: docs/decisions.md.
+//
+// Namespaces and veths outlive a container run (created once per app per agent run), so that a start or a thaw
+// never waits for `ip`. Each app takes a numbered slot (atomic mkdir under /run/bootos-net, shared by every agent
+// on the machine, so concurrent agents never pick the same names or addresses); a slot whose owner process is gone
+// is cleaned and reused.
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
+
+const execFileP = promisify(execFile);
+
+/** Slot registry shared by all agents on this machine (tmpfs: gone at reboot, like the namespaces). */
+export const SLOTS_DIR = '/run/bootos-net';
+const MAX_SLOTS = 16_384; // 10.213.0.0/16 in /30s
+
+export interface AppEndpoint {
+  /** Address the agent connects to. */
+  host: string;
+  /** Network namespace path for the container, or null for the host's network. */
+  netnsPath: string | null;
+}
+
+export interface AppNetwork extends AppEndpoint {
+  close(): Promise<void>;
+}
+
+async function ip(args: string[]): Promise<void> {
+  try {
+    await execFileP('ip', args);
+  } catch (err) {
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
+    throw new BootosError('NETWORK_SETUP', `ip ${args.join(' ')}: ${stderr || (err as Error).message}`, { cause: err });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}
+
+export function slotNames(slot: number): { netns: string; hostIf: string; hostIp: string; appIp: string } {
+  const base = (slot & 63) << 2;
+  const net = `10.213.${slot >> 6}`;
+  return { netns: `bootos-${slot}`, hostIf: `bt${slot}`, hostIp: `${net}.${base + 1}`, appIp: `${net}.${base + 2}` };
+}
+
+async function removeSlotNetwork(slot: number): Promise<void> {
+  const { netns, hostIf } = slotNames(slot);
+  await execFileP('ip', ['netns', 'del', netns]).catch(() => {});
+  await execFileP('ip', ['link', 'del', hostIf]).catch(() => {});
+}
+
+async function claimSlot(owner: string): Promise<number> {
+  await mkdir(SLOTS_DIR, { recursive: true, mode: 0o700 });
+  for (let slot = 0; slot < MAX_SLOTS; slot++) {
+    const dir = join(SLOTS_DIR, String(slot));
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if (errnoCode(err) !== 'EEXIST') throw err;
+      // Taken: reclaim it only if its owner is gone (a crashed or killed agent).
+      const pid = Number((await readFile(join(dir, 'pid'), 'utf8').catch(() => '')).trim());
+      if (pid > 0 && alive(pid)) continue;
+      if (!pid) continue; // being claimed right now by someone else, or unreadable: leave it
+      await removeSlotNetwork(slot);
+      await rm(dir, { recursive: true, force: true });
+      try {
+        await mkdir(dir);
+      } catch {
+        continue;
+      }
+    }
+    await writeFile(join(dir, 'pid'), `${process.pid}\n`);
+    await writeFile(join(dir, 'owner'), `${owner}\n`);
+    return slot;
+  }
+  throw new BootosError('NETWORK_SETUP', `all ${MAX_SLOTS} app network slots are taken`);
+}
+
+/** A network namespace with a veth pair to the host, for an app with `network: none`. */
+export async function createIsolatedNetwork(owner: string): Promise<AppNetwork> {
+  const slot = await claimSlot(owner);
+  const { netns, hostIf, hostIp, appIp } = slotNames(slot);
+  const release = async () => {
+    await removeSlotNetwork(slot);
+    await rm(join(SLOTS_DIR, String(slot)), { recursive: true, force: true });
+  };
+  try {
+    await removeSlotNetwork(slot);
+    await ip(['netns', 'add', netns]);
+    await ip(['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netns]);
+    await ip(['addr', 'add', `${hostIp}/30`, 'dev', hostIf]);
+    await ip(['link', 'set', hostIf, 'up']);
+    await ip(['-n', netns, 'addr', 'add', `${appIp}/30`, 'dev', 'eth0']);
+    await ip(['-n', netns, 'link', 'set', 'eth0', 'up']);
+    await ip(['-n', netns, 'link', 'set', 'lo', 'up']);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return { host: appIp, netnsPath: `/run/netns/${netns}`, close: release };
+}
+
+export function hostNetwork(): AppNetwork {
+  return { host: '127.0.0.1', netnsPath: null, close: async () => {} };
+}
