@@ -32,6 +32,10 @@ export const DEFAULT_OCI_CLIENT_CONFIG: OciClientConfig = {
 export interface OciClientOptions extends Partial<OciClientConfig> {
   /** Beats user:password@ in the URL, which beats BOOTOS_REGISTRY_USERNAME/PASSWORD. */
   credentials?: Credentials;
+  /** A private CA (PEM) and a client certificate and key (mutual TLS), as for the transport. */
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
   /** Ask for push rights (bearer scope "pull,push"). */
   push?: boolean;
 }
@@ -60,7 +64,7 @@ export class OciClient {
 
   constructor(location: string | RegistryUrl, options: OciClientOptions = {}) {
     this.url = typeof location === 'string' ? parseRegistryUrl(location) : location;
-    const { credentials: explicit, push, ...config } = options;
+    const { credentials: explicit, push, ca, cert, key, ...config } = options;
     const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
     this.config = { ...DEFAULT_OCI_CLIENT_CONFIG, ...given };
     for (const [name, value] of Object.entries(this.config)) {
@@ -71,7 +75,7 @@ export class OciClient {
       throw new BootosError('USAGE', `${this.url.display}: refusing to send a password over plain HTTP to a host other than loopback; use oci://`);
     }
     this.scope = `repository:${this.url.repository}:${push ? 'pull,push' : 'pull'}`;
-    this.agent = this.url.origin.startsWith('https:') ? new HttpsAgent({ keepAlive: true, maxSockets: 16 }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
+    this.agent = this.url.origin.startsWith('https:') ? new HttpsAgent({ keepAlive: true, maxSockets: 16, ca, cert, key }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
     this.auth = new RegistryAuth(credentials, (url, authorization) => this.fetchToken(url, authorization));
   }
 
@@ -119,10 +123,13 @@ export class OciClient {
    */
   async send(method: string, rel: string, init: SendInit = {}): Promise<Response> {
     const url = /^https?:\/\//.test(rel) ? rel : this.endpoint(rel);
-    let response = await this.raw(method, url, init, this.auth.authorization(this.scope));
+    const sent = this.auth.authorization(this.scope);
+    let response = await this.raw(method, url, init, sent);
     if (response.status === 401) {
       await drain(response);
-      await this.auth.answer(response.headers.get('www-authenticate'), this.scope, `${method} ${url}`);
+      // A parallel request may have answered the challenge while this one was on its way: use its answer.
+      const current = this.auth.authorization(this.scope);
+      if (!current || current === sent) await this.auth.answer(response.headers.get('www-authenticate'), this.scope, `${method} ${url}`);
       response = await this.raw(method, url, init, this.auth.authorization(this.scope));
       if (response.status === 401) {
         await drain(response);
@@ -136,6 +143,21 @@ export class OciClient {
       throw new BootosError('AUTH_REFUSED', `${method} ${url}: access denied${detail}`);
     }
     return response;
+  }
+
+  /** The Authorization header that earlier challenges taught us (none for an anonymous registry). */
+  authorization(): string | undefined {
+    return this.auth.authorization(this.scope);
+  }
+
+  /**
+   * Answers the authentication challenge of `url` (a URL of this registry that just got a 401 elsewhere, e.g. in the
+   * shared transport): a HEAD through send(), which fetches a token or checks the credentials. Afterwards
+   * authorization() holds a header that works; refused or missing credentials throw AUTH_REFUSED / AUTH_REQUIRED.
+   */
+  async authorize(url: string): Promise<void> {
+    const response = await this.send('HEAD', url, { headers: { accept: OCI_MEDIA_ACCEPT.join(', ') } });
+    await drain(response);
   }
 
   /** Throws HTTP_ERROR naming the registry's error codes (`{"errors":[{"code":…,"message":…}]}`). */

@@ -14,7 +14,8 @@ import { deviceInfo } from './device.js';
 import { MemoryPressureWatch } from './idle.js';
 import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './network.js';
 import { AppListener } from './proxy.js';
-import { pullImage, Store } from './pull-standin.js';
+import { pullImage } from '../../../fetcher/src/pull.js';
+import { Store } from '../../../fetcher/src/store.js';
 import { nodeRuntimeBinds, Runc, type Bind } from './runtime.js';
 
 export interface ChannelStatus {
