@@ -7,7 +7,7 @@
 // and against the limit: `curl -s …/blobs/<layer> | tar -xz` (one stream, nothing verified, nothing stored).
 // Prints each run, the median, and the ratio to the limit. The machine is shared: read medians, not single runs.
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -43,6 +43,17 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();
   await fn();
   return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/**
+ * CPU seconds (user + system) used by this process's reaped children and their children (cutime + cstime of
+ * /proc/self/stat): on a shared machine a steadier measure of the work done than wall time.
+ */
+async function childCpuSeconds(): Promise<number> {
+  const stat = await readFile('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields after the command name start at field 3 (state); cutime and cstime are fields 16 and 17.
+  return (Number(fields[16 - 3]) + Number(fields[17 - 3])) / 100;
 }
 
 async function startContainerd(dir: string): Promise<{ socket: string; daemon: Daemon }> {
@@ -142,12 +153,16 @@ try {
   const skip = new Set(values.skip ?? []);
   for (let i = tools.length - 1; i > 0; i--) if (skip.has(tools[i]!.name.split(' ')[0]!)) tools.splice(i, 1);
   const results = new Map<string, number[]>();
+  const cpu = new Map<string, number[]>();
   // Interleave tools run by run, so that a slow moment of the shared machine does not hit one tool only.
   for (let i = 0; i < RUNS; i++) {
     for (const tool of tools) {
+      const cpuBefore = await childCpuSeconds();
       const seconds = await tool.run(i);
+      const cpuSeconds = (await childCpuSeconds()) - cpuBefore;
       results.set(tool.name, [...(results.get(tool.name) ?? []), seconds]);
-      log(`run ${i + 1}: ${tool.name}: ${seconds.toFixed(2)} s`);
+      cpu.set(tool.name, [...(cpu.get(tool.name) ?? []), cpuSeconds]);
+      log(`run ${i + 1}: ${tool.name}: ${seconds.toFixed(2)} s, ${cpuSeconds.toFixed(2)} s CPU`);
       await rm(join(work, 'runs'), { recursive: true, force: true });
     }
   }
@@ -156,13 +171,13 @@ try {
   const rows = tools.map((t) => {
     const runs = results.get(t.name)!;
     const m = median(runs);
-    return { tool: t.name, runs: runs.map((s) => s.toFixed(2)).join(' '), median: m, ratio: m / limit };
+    return { tool: t.name, runs: runs.map((s) => s.toFixed(2)).join(' '), median: m, ratio: m / limit, cpu: median(cpu.get(t.name)!) };
   });
   const mibs = (bench.layer.size / 2 ** 20).toFixed(1);
   console.log(`\nimage: ${MIB} MiB of mixed files (${bench.files} files), layer ${mibs} MiB gzip; median of ${RUNS} run(s)\n`);
-  console.log(`| tool | runs (s) | median (s) | × limit |`);
-  console.log(`| --- | --- | --- | --- |`);
-  for (const r of rows) console.log(`| ${r.tool.replace('|', '\\|')} | ${r.runs} | ${r.median.toFixed(2)} | ${r.ratio.toFixed(2)} |`);
+  console.log(`| tool | runs (s) | median (s) | × limit | CPU user+sys (s, median) |`);
+  console.log(`| --- | --- | --- | --- | --- |`);
+  for (const r of rows) console.log(`| ${r.tool.replace('|', '\\|')} | ${r.runs} | ${r.median.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.cpu.toFixed(2)} |`);
   const bootos = rows.find((r) => r.tool === 'bootos pull');
   const peers = rows.filter((r) => r.tool !== 'bootos pull' && r !== rows[0]);
   if (bootos && peers.length) {
