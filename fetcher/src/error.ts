@@ -47,6 +47,9 @@ export const ERROR_CODES = [
   'RUNTIME_ERROR',
   'NETWORK_SETUP',
   'FORBIDDEN',
+  // hot updates (issue 6)
+  'UPDATE_NO_SPACE',
+  'UPDATE_SKIPPED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -9,7 +9,8 @@ import type { Endpoint } from './app.js';
 export interface ConnectionTarget {
   readonly name: string;
   open(port: PortSpec): Promise<Endpoint>;
-  close(): void;
+  /** The connection closed; `endpoint` is what open() answered (the instance counts its connections). */
+  close(endpoint?: Endpoint): void;
 }
 
 export class AppListener {
@@ -51,9 +52,9 @@ export class AppListener {
   private handle(client: Socket): void {
     this.sockets.add(client);
     let released = false;
-    let opened = false;
+    let opened: Endpoint | null = null;
     const release = () => {
-      if (!released && opened) this.app.close();
+      if (!released && opened) this.app.close(opened);
       released = true;
     };
     client.on('error', () => {});
@@ -63,7 +64,7 @@ export class AppListener {
     });
     this.app.open(this.spec).then(
       (target) => {
-        opened = true;
+        opened = target;
         if (client.destroyed) {
           release();
           return;
