@@ -111,11 +111,10 @@ export class Updater {
     if (offer.digest === this.app.pin.digest && !this.running) return Promise.resolve();
     const failed = this.record.failed[offer.digest];
     if (failed) {
-      // Not in a loop: a digest that failed here is not tried again; a later one is.
-      if (this.app.update.state !== 'failed' || (this.app.update.error as { digest?: string } | null)?.digest !== offer.digest) {
-        this.step(`${failed.version} failed here before (${failed.code}): not tried again`);
-        this.status('failed', { error: { code: 'UPDATE_SKIPPED', message: `${failed.version} failed on this device before: ${failed.message}`, version: failed.version, digest: offer.digest } });
-      }
+      // Not in a loop: a digest that failed here is not tried again (a later one is). Offered only when the channel
+      // changed, so this is said once per channel version.
+      this.step(`${failed.version} failed here before (${failed.code}): not tried again`);
+      this.status('failed', { pendingVersion: failed.version, error: { code: 'UPDATE_SKIPPED', message: `${failed.version} failed on this device before: ${failed.message}`, version: failed.version, digest: offer.digest, cause: failed.code } });
       return this.running ?? Promise.resolve();
     }
     this.next = offer;
