@@ -61,8 +61,13 @@ test.serial('a running app is updated under load with zero failed requests; /dat
   const controller = new AbortController();
   const events = await env.api('/api/events', { signal: controller.signal });
   let sse = '';
+  const reader = events.body!.getReader();
   const reading = (async () => {
-    for await (const chunk of events.body!) sse += Buffer.from(chunk).toString();
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      sse += Buffer.from(value).toString();
+    }
   })().catch(() => {});
 
   const { answers } = await updateUnderLoad(await image('2.0.0'));
