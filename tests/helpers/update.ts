@@ -9,7 +9,10 @@ import { makeImageDir, REPO } from './registry.js';
 export type UpdMode = 'good' | 'broken' | 'crasher';
 
 /** An image folder of app `name` at `version`. */
-export async function updImage(version: string, options: { mode?: UpdMode; handover?: 'signal' | 'exclusive' | 'none'; name?: string; publicPort?: number } = {}): Promise<string> {
+export async function updImage(
+  version: string,
+  options: { mode?: UpdMode; handover?: 'signal' | 'exclusive' | 'none'; name?: string; publicPort?: number; slowMigrationMs?: number } = {},
+): Promise<string> {
   const server = await readFile(join(REPO, 'tests', 'fixtures', 'update', 'server.js'), 'utf8');
   const yaml = `name: ${options.name ?? 'upd'}
 version: ${version}
@@ -18,6 +21,7 @@ runtime: node
 entrypoint: [node, /app/server.js]
 env:
   MODE: ${options.mode ?? 'good'}
+  SLOW_MIGRATION_MS: "${options.slowMigrationMs ?? 0}"
 ports:
   - port: 8080
     public: ${options.publicPort ?? 18390}
