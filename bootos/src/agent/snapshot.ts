@@ -29,6 +29,14 @@ interface Entry {
   link?: string;
 }
 
+/**
+ * Times are compared in whole milliseconds. A copy's mtime is set from a Date (whole ms) and comes back from the
+ * kernel up to a few microseconds early (seconds as a double), so the rounding allows 10 µs of that.
+ */
+function wholeMs(ms: number): number {
+  return Math.floor(ms + 0.01);
+}
+
 /** Every entry under `dir` (not `dir` itself), parents before children, sorted; sockets, FIFOs and devices skipped. */
 async function walk(dir: string, rel = ''): Promise<Entry[]> {
   const out: Entry[] = [];
@@ -36,7 +44,7 @@ async function walk(dir: string, rel = ''): Promise<Entry[]> {
   for (const name of names) {
     const r = rel ? `${rel}/${name}` : name;
     const st = await lstat(join(dir, r));
-    const base = { rel: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size, mtimeMs: Math.floor(st.mtimeMs) };
+    const base = { rel: r, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size: st.size, mtimeMs: wholeMs(st.mtimeMs) };
     if (st.isDirectory()) {
       out.push({ ...base, kind: 'dir', size: 0 });
       out.push(...(await walk(dir, r)));
