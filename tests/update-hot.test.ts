@@ -8,6 +8,7 @@
 //  - a later good version is tried normally.
 import test from 'ava';
 import { readFile, rm } from 'node:fs/promises';
+import { Agent as HttpAgent, request } from 'node:http';
 import { join } from 'node:path';
 import { agentEnv, json, until, type AgentEnv } from './helpers/agent.js';
 import { steadyLoad, switchStory, updImage } from './helpers/update.js';
@@ -39,6 +40,25 @@ test.after.always(async (t) => {
 const app = () => env.agent.apps.get('upd')!;
 const port = () => app().publicPorts.get('http')!;
 const apiApp = async () => (await json(await env.api('/api/apps'))).apps.find((a: { name: string }) => a.name === 'upd');
+
+/** GET / on a keep-alive agent; `onSocket` counts the connections it opened. */
+function keepAliveGet(agent: HttpAgent, port: number, onSocket: () => void): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', agent }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(JSON.parse(body).version) : reject(new Error(`HTTP ${res.statusCode}`))));
+    });
+    req.on('socket', (socket) => {
+      if (!(socket as { counted?: boolean }).counted) {
+        (socket as { counted?: boolean }).counted = true;
+        onSocket();
+      }
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** Publishes `dir`, signs the channel, and lets the agent see it while the load runs. */
 async function updateUnderLoad(dir: string) {
@@ -166,11 +186,35 @@ test.serial('a new version that crashes 1 s after it started: rolled back, the o
   t.is(app().state, 'running');
 });
 
-test.serial('a later version is tried normally after failed ones', async (t) => {
+test.serial('a later version is tried normally after failed ones; keep-alive clients move to it too', async (t) => {
+  // A keep-alive client (one connection, a request every 150 ms): its idle connection to the old version is closed
+  // while the old one drains, so its next request opens a connection to the new version; nothing fails.
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  const keptAlive: { version: string | null; error: string | null; sockets: number }[] = [];
+  let sockets = 0;
+  let running = true;
+  const steps: string[] = [];
+  const unsubscribe = env.agent.onStep((_app, message) => steps.push(message));
+  const client = (async () => {
+    while (running) {
+      keptAlive.push(await keepAliveGet(agent, port(), () => sockets++).then((version) => ({ version, error: null, sockets }), (err) => ({ version: null, error: String(err), sockets })));
+      await sleep(150);
+    }
+  })();
   const { answers } = await updateUnderLoad(await image('5.0.0'));
+  running = false;
+  await client;
+  agent.destroy();
+  unsubscribe();
+  const drain = steps.find((m) => m.startsWith('update: 2.0.0 ') && m.includes('stopped in'));
+  t.regex(drain ?? '', /^update: 2\.0\.0 drained in \d+ ms/, 'the idle keep-alive connection did not hold the old version until the drain timeout');
   const story = switchStory(answers, '2.0.0', '5.0.0');
   t.deepEqual(story.failed, []);
   t.deepEqual(story.strays, []);
+  t.deepEqual(keptAlive.filter((a) => a.error), [], 'the keep-alive client saw no error');
+  t.is(keptAlive.at(-1)!.version, '5.0.0', 'and ends on the new version');
+  t.true(keptAlive.some((a) => a.version === '2.0.0'));
+  t.true(keptAlive.at(-1)!.sockets >= 2, 'on a new connection');
   const upd = await apiApp();
   t.is(upd.update.state, 'done');
   t.is(upd.update.runningVersion, '5.0.0');

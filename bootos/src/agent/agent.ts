@@ -328,6 +328,15 @@ export class Agent {
     this.emitTimer.unref();
   }
 
+  /** Calls `listener` with every step (as /api/events sends them); returns the unsubscribe function. */
+  onStep(listener: (app: string, message: string) => void): () => void {
+    const l: Listener = (event, data) => {
+      if (event === 'step') listener((data as { app: string }).app, (data as { message: string }).message);
+    };
+    this.subscribers.add(l);
+    return () => this.subscribers.delete(l);
+  }
+
   private step(app: string, message: string): void {
     this.log(`bootos-agent: ${app}: ${message}`);
     this.emit('step', { app, message });

@@ -62,6 +62,14 @@ export interface AppContext {
  */
 export type InstanceRole = 'serving' | 'candidate' | 'retired';
 
+/** A proxied connection as the instance sees it (proxy.ts keeps the fields up to date). */
+export interface TrackedConnection {
+  /** The last bytes went from the app to the client: the client's turn (an idle HTTP keep-alive connection). */
+  lastFromApp: boolean;
+  lastActivityAt: number;
+  close(): void;
+}
+
 /** One run of the app's container. */
 export class Instance {
   stopping = false;
@@ -76,6 +84,7 @@ export class Instance {
   /** Settles after the container exited and was deleted. */
   done!: Promise<void>;
   private drainWaiters: (() => void)[] = [];
+  private readonly tracked = new Set<TrackedConnection>();
 
   constructor(
     readonly id: string,
@@ -91,18 +100,39 @@ export class Instance {
     return this.image.config.version;
   }
 
-  release(): void {
+  release(connection?: TrackedConnection): void {
+    if (connection) this.tracked.delete(connection);
     this.connections = Math.max(0, this.connections - 1);
     if (this.connections === 0) for (const waiter of this.drainWaiters.splice(0)) waiter();
   }
 
-  /** Resolves true once no connection is open, false at the timeout. */
-  drained(timeoutMs: number): Promise<boolean> {
+  track(connection: TrackedConnection): void {
+    this.tracked.add(connection);
+  }
+
+  /**
+   * Resolves true once no connection is open, false at the timeout. Meanwhile connections that went quiet with the
+   * client's turn to speak (idle HTTP keep-alive: the last bytes were a response, nothing since for idleCloseMs) are
+   * closed, as a server closes idle connections when it shuts down: their next request opens a new connection, which
+   * goes to the new version. Connections in the middle of a request are left to finish.
+   */
+  drained(timeoutMs: number, idleCloseMs = 100): Promise<boolean> {
+    if (this.connections === 0) return Promise.resolve(true);
+    const closeIdle = () => {
+      const now = Date.now();
+      for (const c of this.tracked) if (c.lastFromApp && now - c.lastActivityAt >= idleCloseMs) c.close();
+    };
+    closeIdle();
     if (this.connections === 0) return Promise.resolve(true);
     return new Promise((done) => {
-      const timer = setTimeout(() => done(false), timeoutMs);
+      const sweep = setInterval(closeIdle, Math.max(10, Math.floor(idleCloseMs / 4)));
+      const timer = setTimeout(() => {
+        clearInterval(sweep);
+        done(false);
+      }, timeoutMs);
       this.drainWaiters.push(() => {
         clearTimeout(timer);
+        clearInterval(sweep);
         done(true);
       });
     });
@@ -114,6 +144,8 @@ export interface Endpoint {
   port: number;
   /** The instance the connection goes to (it counts the connection until `close(endpoint)`). */
   instance?: Instance;
+  /** Set by the proxy once the connection is spliced: what a drain looks at. */
+  connection?: TrackedConnection;
 }
 
 export class App {
@@ -222,7 +254,7 @@ export class App {
 
   /** A connection closed (`endpoint`: where it went, if it got that far). */
   close(endpoint?: Endpoint): void {
-    endpoint?.instance?.release();
+    endpoint?.instance?.release(endpoint.connection);
     this.connections = Math.max(0, this.connections - 1);
     this.lastActiveAt = Date.now();
     if (this.connections === 0) this.armIdle();

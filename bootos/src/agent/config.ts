@@ -41,6 +41,8 @@ export interface AgentLimits {
   updateStartTimeoutMs: number;
   /** How long the old version may keep open connections after the switch before it is stopped anyway. */
   updateDrainTimeoutMs: number;
+  /** While the old version drains: a connection quiet this long after the app's last bytes (idle keep-alive) is closed. */
+  updateIdleCloseMs: number;
   /** After the switch: a crash of the new version within this time rolls back; then the snapshot is dropped. */
   updateGraceMs: number;
   /** Free bytes a /data snapshot must leave on the data root. */
@@ -68,6 +70,7 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   channelPollJitterMs: 60_000,
   updateStartTimeoutMs: 20_000,
   updateDrainTimeoutMs: 10_000,
+  updateIdleCloseMs: 100,
   updateGraceMs: 10_000,
   snapshotReserveBytes: 16 * 1024 * 1024,
 };

@@ -4,7 +4,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { isBootosError } from '../../../fetcher/src/error.js';
 import type { PortSpec } from '../../../fetcher/src/image-config.js';
-import type { Endpoint } from './app.js';
+import type { Endpoint, TrackedConnection } from './app.js';
 
 export interface ConnectionTarget {
   readonly name: string;
@@ -75,6 +75,25 @@ export class AppListener {
         upstream.once('close', () => client.destroy());
         client.once('close', () => upstream.destroy());
         upstream.once('connect', () => {
+          // What a drain needs to tell an idle keep-alive connection (the client's turn, quiet) from a busy one.
+          const tracked: TrackedConnection = {
+            lastFromApp: false,
+            lastActivityAt: Date.now(),
+            close: () => {
+              client.destroy();
+              upstream.destroy();
+            },
+          };
+          client.on('data', () => {
+            tracked.lastFromApp = false;
+            tracked.lastActivityAt = Date.now();
+          });
+          upstream.on('data', () => {
+            tracked.lastFromApp = true;
+            tracked.lastActivityAt = Date.now();
+          });
+          target.connection = tracked;
+          target.instance?.track(tracked);
           client.pipe(upstream);
           upstream.pipe(client);
           client.resume();

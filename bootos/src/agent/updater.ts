@@ -241,8 +241,7 @@ export class Updater {
         app.retire(old);
         app.showState('starting');
         this.step(`exclusive: new connections wait; ${old.version} drains and stops`);
-        if (!(await old.drained(limits.updateDrainTimeoutMs))) this.step(`${old.connections} connection(s) still open after ${limits.updateDrainTimeoutMs} ms: stopping anyway`);
-        await app.stopInstance(old);
+        await this.drainAndStop(old);
         oldStopped = true;
       }
       if (dataDir) {
@@ -269,11 +268,9 @@ export class Updater {
       this.step(`new connections go to ${pin.version} (ready in ${Date.now() - candidate.startedAt} ms)`);
       if (!oldStopped) {
         app.retire(old);
-        if (!(await old.drained(limits.updateDrainTimeoutMs))) this.step(`${old.connections} connection(s) to ${old.version} still open after ${limits.updateDrainTimeoutMs} ms: stopping it anyway`);
-        await app.stopInstance(old);
+        await this.drainAndStop(old);
         oldStopped = true;
         if (oldNetwork !== network) await this.ctx.releaseNetwork(oldNetwork);
-        this.step(`${old.version} stopped`);
       }
       const exit = await this.grace(candidate);
       if (exit !== null) throw new BootosError('APP_CRASHED', `${pin.version} exited with status ${exit} within ${limits.updateGraceMs} ms of the switch`);
@@ -294,6 +291,17 @@ export class Updater {
       gap.resolve();
       app.updating = false;
     }
+  }
+
+  /** Lets the open connections of `old` finish (up to updateDrainTimeoutMs), then stops it. */
+  private async drainAndStop(old: Instance): Promise<void> {
+    const limit = this.ctx.config.limits.updateDrainTimeoutMs;
+    const t0 = Date.now();
+    const drained = await old.drained(limit, this.ctx.config.limits.updateIdleCloseMs);
+    const t1 = Date.now();
+    await this.app.stopInstance(old);
+    const how = drained ? `drained in ${t1 - t0} ms` : `${old.connections} connection(s) still open after ${limit} ms`;
+    this.step(`${old.version} ${how}, stopped in ${Date.now() - t1} ms`);
   }
 
   private checkOpen(): void {
