@@ -133,7 +133,7 @@ test('endless data: a blob longer than its signed size → SIZE_MISMATCH, readin
   await writeFile(path, Buffer.concat([await readFile(path), Buffer.alloc(10 * 1024 * 1024, 0x20)]));
   let largest = 0;
   const source = new DirSource(reg.dir);
-  const spy = { location: source.location, get: async (p: string, max: number) => ((largest = Math.max(largest, max)), source.get(p, max)) };
+  const spy = { location: source.location, get: async (p: string, max: number) => ((largest = Math.max(largest, max)), source.get(p, max)), blob: source.blob.bind(source) };
   await expectCode(t, fetchVerifiedBlob(spy, pinned, 'hello index'), 'SIZE_MISMATCH');
   t.is(largest, pinned.size);
 });

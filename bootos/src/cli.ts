@@ -1,10 +1,12 @@
 // `bootos`: one CLI whose verbs come from the parts (fetcher, OS builder, agent, QEMU harness).
 import { helpText, runCommand, type Command } from '../../fetcher/src/cli-kit.js';
 import { fetcherCommands } from '../../fetcher/src/commands.js';
+import { pullCommand } from '../../fetcher/src/pull-command.js';
 import { agentCommand } from './agent/command.js';
 import { demoCommand } from './demo.js';
+import { osCommands } from './os/commands.js';
 
-const commands: Command[] = [...fetcherCommands, demoCommand, agentCommand as unknown as Command];
+const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, demoCommand, agentCommand as unknown as Command, ...osCommands];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

@@ -1,9 +1,21 @@
-// Where trust documents and blobs come from: a registry directory on disk or a registry over HTTP(S).
+// Where trust documents and blobs come from: a registry directory on disk or a registry over HTTP(S) (client.ts).
 // A source reads at most `maxBytes` (+1 to detect excess): a registry can never make the device buffer more.
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import fetch from 'node-fetch';
+import { HttpSource, type HttpSourceOptions } from './client.js';
 import { BootosError, errnoCode } from './error.js';
+
+export { HttpSource, type HttpSourceOptions };
+
+/** Which bytes of a blob to stream. */
+export interface BlobRange {
+  /** The signed size: a source never yields more, and a blob of another size is SIZE_MISMATCH. */
+  size: number;
+  /** First byte wanted; the caller already holds the bytes before it (a resumed download). Default 0. */
+  offset?: number;
+  signal?: AbortSignal;
+}
 
 export interface RegistrySource {
   /** Human-readable location, for messages. */
@@ -13,6 +25,13 @@ export interface RegistrySource {
    * Throws DOCUMENT_TOO_LARGE when there are more than `maxBytes` bytes.
    */
   get(path: string, maxBytes: number): Promise<Buffer | null>;
+  /**
+   * Streams bytes [offset, size) of the blob at `path` ("blobs/sha256/<hex>"), each byte once and in order.
+   * Transient failures are retried and resumed inside the source; what reaches the caller is final.
+   * Throws NOT_FOUND when the blob is absent, SIZE_MISMATCH when it is longer or shorter than `size`.
+   * The source does not hash: the caller (Store) verifies the digest over the whole blob.
+   */
+  blob(path: string, range: BlobRange): AsyncIterable<Buffer>;
 }
 
 export function tooLarge(path: string, maxBytes: number): BootosError {
@@ -48,54 +67,33 @@ export class DirSource implements RegistrySource {
       await fh.close();
     }
   }
-}
 
-export class HttpSource implements RegistrySource {
-  readonly location: string;
-
-  constructor(
-    base: string,
-    readonly timeoutMs = 30_000,
-  ) {
-    this.location = base.endsWith('/') ? base : `${base}/`;
-  }
-
-  async get(path: string, maxBytes: number): Promise<Buffer | null> {
-    const url = new URL(path, this.location);
-    let response;
+  async *blob(path: string, range: BlobRange): AsyncGenerator<Buffer> {
+    const file = join(this.dir, path);
+    const offset = range.offset ?? 0;
+    let size: number;
     try {
-      response = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs) });
+      size = (await stat(file)).size;
     } catch (err) {
-      const timeout = (err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError';
-      throw new BootosError(timeout ? 'TIMEOUT' : 'NETWORK', `${url}: ${(err as Error).message}`, { cause: err });
+      if (errnoCode(err) === 'ENOENT') throw new BootosError('NOT_FOUND', `blob ${path} is missing from ${this.location}`);
+      throw err;
     }
-    if (response.status === 404) return null;
-    if (!response.ok) throw new BootosError('HTTP_ERROR', `${url}: HTTP ${response.status}`);
-    const declared = Number(response.headers.get('content-length') ?? NaN);
-    if (declared > maxBytes) {
-      response.body?.resume();
-      throw tooLarge(path, maxBytes);
-    }
-    const chunks: Buffer[] = [];
-    let length = 0;
+    if (size !== range.size) throw new BootosError('SIZE_MISMATCH', `${file} is ${size} bytes, signed size is ${range.size}`);
+    if (offset >= size) return;
+    const stream = createReadStream(file, { start: offset, end: size - 1, highWaterMark: 1 << 20, signal: range.signal });
     try {
-      for await (const chunk of response.body!) {
-        length += (chunk as Buffer).length;
-        if (length > maxBytes) {
-          (response.body as unknown as { destroy(): void }).destroy();
-          throw tooLarge(path, maxBytes);
-        }
-        chunks.push(chunk as Buffer);
-      }
+      for await (const chunk of stream) yield chunk as Buffer;
     } catch (err) {
-      if (err instanceof BootosError) throw err;
-      throw new BootosError('NETWORK', `${url}: ${(err as Error).message}`, { cause: err });
+      if (range.signal?.aborted) throw new BootosError('ABORTED', 'the read was aborted', { cause: err });
+      throw err;
     }
-    return Buffer.concat(chunks);
   }
 }
 
-/** "http(s)://…" → HttpSource, anything else → a registry directory. */
-export function openSource(location: string): RegistrySource {
-  return /^https?:\/\//.test(location) ? new HttpSource(location) : new DirSource(location);
+/**
+ * "http(s)://…" → HttpSource (with `options.mirrors` tried after it), anything else → a registry directory.
+ * Issue 9 adds oci://host[:port]/namespace here.
+ */
+export function openSource(location: string, options: HttpSourceOptions = {}): RegistrySource {
+  return /^https?:\/\//.test(location) ? new HttpSource([location, ...(options.mirrors ?? [])], options) : new DirSource(location);
 }

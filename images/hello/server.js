@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 const page = readFileSync(new URL('./index.html', import.meta.url));
 const version = process.env.BOOTOS_IMAGE_VERSION ?? 'dev';
 
-createServer((req, res) => {
+const server = createServer((req, res) => {
   if (req.url === '/health') return res.end('ok\n');
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'x-app-version': version });
   res.end(page);
-}).listen(Number(process.env.PORT ?? 8080), () => console.log(`hello listening on ${process.env.PORT ?? 8080}`));
+}).listen(Number(process.env.PORT ?? 8080), () => console.log(`hello listening on ${server.address().port}`));
 process.on('SIGTERM', () => process.exit(0));

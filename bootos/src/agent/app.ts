@@ -26,7 +26,7 @@ import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
 import { LogRing } from './logs.js';
 import type { Pin } from './journal.js';
 import type { AppNetwork } from './network.js';
-import type { PulledImage, PullProgress } from './pull-standin.js';
+import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
 import { containerSpec, ensureMountPoints, oomKills, type Bind, type Runc, type RunningContainer } from './runtime.js';
 
 export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';

@@ -28,7 +28,7 @@ import type { App, Instance } from './app.js';
 import type { AgentConfig } from './config.js';
 import type { AppRecord, JournalEntry, Pin, UpdateStore } from './journal.js';
 import type { AppNetwork } from './network.js';
-import type { PulledImage, PullProgress } from './pull-standin.js';
+import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
 import { checkSnapshotSpace, dataFingerprint, dropSnapshot, restoreBySwap, restoreInPlace, takeSnapshot } from './snapshot.js';
 
 /** The line an app with `handover: signal` prints on stdout once it has flushed its data after SIGUSR1. */

@@ -1,0 +1,163 @@
+// `bootos build`: recipe + lockfile + trust root → out/<arch>/ {vmlinuz, initramfs, cmdline, bootos-<arch>.img,
+// pxe/, SHA256SUMS}. Inputs come from the cache or are downloaded and verified; the same inputs give the same bytes.
+import { copyFile, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { join, relative, resolve } from 'node:path';
+import { tempPathFor } from '../../../fetcher/src/atomic.js';
+import { BootosError } from '../../../fetcher/src/error.js';
+import { parseJson } from '../../../fetcher/src/guard.js';
+import { readRoot } from '../../../fetcher/src/trust-docs.js';
+import { exists, sha256File } from './cache.js';
+import { buildDisk } from './disk.js';
+import { writeInitramfs } from './initramfs.js';
+import { checkLockCovers, fetchInputs, loadLockfile, type Lockfile } from './lockfile.js';
+import { writePxe } from './pxe.js';
+import { REPO_DIR as REPO, loadRecipe, forArch, type Arch, type Recipe } from './recipe.js';
+import { assembleRootfs } from './rootfs.js';
+import { unpackDeb } from './unpack.js';
+
+/** 2024-01-01T00:00:00Z: file times in the image when SOURCE_DATE_EPOCH is not set. */
+export const DEFAULT_SOURCE_DATE_EPOCH = 1_704_067_200;
+
+
+export interface BuildOptions {
+  arch: Arch;
+  /** The trust root baked into the image (root.json bytes). */
+  rootJson: Buffer;
+  /** Parent folder; the build writes <outDir>/<arch>/. */
+  outDir: string;
+  recipe?: Recipe;
+  lock?: Lockfile;
+  /** The agent bundle; default dist/bootos.mjs of this checkout. */
+  agentBundle?: string;
+  sourceDateEpoch?: number;
+  /** Skip the disk image (PXE/direct boot only). */
+  noDisk?: boolean;
+  progress?: (line: string) => void;
+}
+
+export interface BuildResult {
+  dir: string;
+  files: Array<{ name: string; sha256: string; bytes: number }>;
+  kernelVersion: string;
+  seconds: number;
+}
+
+function sourceDateEpoch(explicit?: number): number {
+  if (explicit !== undefined) return explicit;
+  const env = process.env.SOURCE_DATE_EPOCH;
+  if (env === undefined || env === '') return DEFAULT_SOURCE_DATE_EPOCH;
+  if (!/^\d+$/.test(env)) throw new BootosError('USAGE', `SOURCE_DATE_EPOCH must be seconds since 1970, got ${env}`);
+  return Number(env);
+}
+
+export function kernelCmdline(recipe: Recipe, arch: Arch): string {
+  return [`console=tty0 console=${recipe.arches[arch].console}`, recipe.kernel.cmdline].filter(Boolean).join(' ');
+}
+
+async function listFiles(dir: string, base = dir): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await listFiles(p, base)));
+    else out.push(relative(base, p));
+  }
+  return out.sort();
+}
+
+export async function buildImage(options: BuildOptions): Promise<BuildResult> {
+  const started = Date.now();
+  const progress = options.progress ?? (() => {});
+  const step = (line: string) => progress(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${options.arch}: ${line}`);
+  const { arch } = options;
+  const mtime = sourceDateEpoch(options.sourceDateEpoch);
+  const recipe = options.recipe ?? (await loadRecipe());
+  const lock = options.lock ?? (await loadLockfile());
+  checkLockCovers(recipe, lock, arch);
+  readRoot(parseJson(options.rootJson, 'root.json'), 'root.json'); // a trust root the agent will accept
+  const agentPath = options.agentBundle ?? join(REPO, 'dist', 'bootos.mjs');
+  if (!(await exists(agentPath))) throw new BootosError('FILE_NOT_FOUND', `agent bundle ${agentPath} not found; run \`npm run build\` first`);
+  const kioskDir = join(REPO, 'dist', 'kiosk');
+
+  step('inputs (cache or download, verified against bootos.lock.json)');
+  const inputs = await fetchInputs(lock, arch, recipe.arches[arch].debian, step);
+  step('root tree');
+  const rootfs = await assembleRootfs({
+    recipe,
+    lock,
+    arch,
+    inputs,
+    rootJson: options.rootJson,
+    agentBundle: await readFile(agentPath),
+    kioskDir: (await exists(kioskDir)) ? kioskDir : undefined,
+  });
+
+  const outDir = resolve(options.outDir);
+  await mkdir(outDir, { recursive: true });
+  const finalDir = join(outDir, arch);
+  const work = tempPathFor(finalDir);
+  const dir = join(work, arch);
+  await mkdir(dir, { recursive: true });
+  try {
+    const cmdline = kernelCmdline(recipe, arch);
+    step(`initramfs (${rootfs.base.size + rootfs.config.size} entries, zstd)`);
+    const initramfs = join(dir, 'initramfs');
+    const ir = await writeInitramfs(
+      [
+        { name: 'base', tree: rootfs.base, cache: true },
+        { name: 'config', tree: rootfs.config, cache: false },
+      ],
+      mtime,
+      initramfs,
+    );
+    step(`initramfs ${(ir.bytes / 2 ** 20).toFixed(1)} MiB${ir.segments[0]?.cached ? ' (base segment from cache)' : ''}`);
+    const vmlinuz = join(dir, 'vmlinuz');
+    await copyFile(rootfs.kernel.vmlinuz, vmlinuz);
+    await writeFile(join(dir, 'cmdline'), `${cmdline}\n`);
+
+    if (!options.noDisk) {
+      step('disk image (GPT, ESP with systemd-boot, BOOTOS-DATA ext4)');
+      const efi = recipe.arches[arch].efi;
+      const bootloaderDeb = inputs.debs[forArch(recipe.efi.package, recipe.arches[arch])]!;
+      await buildDisk({
+        arch,
+        efiName: `BOOT${efi.toUpperCase()}.EFI`,
+        bootloader: join(await unpackDeb(bootloaderDeb), forArch(recipe.efi.file, recipe.arches[arch])),
+        vmlinuz,
+        initramfs,
+        cmdline: `${cmdline} bootos.data_wait=10`,
+        mtime,
+        dest: join(dir, `bootos-${arch}.img`),
+        workDir: work,
+      });
+    }
+    step('PXE bundle');
+    await writePxe(join(dir, 'pxe'), { arch, vmlinuz, initramfs, cmdline, mtime });
+
+    const files = [];
+    for (const name of await listFiles(dir)) {
+      const { sha256, size } = await sha256File(join(dir, name));
+      files.push({ name, sha256, bytes: size });
+    }
+    await writeFile(join(dir, 'SHA256SUMS'), files.map((f) => `${f.sha256}  ${f.name}\n`).join(''));
+    for (const name of [...files.map((f) => f.name), 'SHA256SUMS']) await utimes(join(dir, name), mtime, mtime);
+
+    // Swap the finished folder in: a reader never sees a half-written out/<arch>/.
+    const old = `${work}-old`;
+    if (await exists(finalDir)) await rename(finalDir, old);
+    await rename(dir, finalDir);
+    await rm(old, { recursive: true, force: true });
+    const seconds = (Date.now() - started) / 1000;
+    step(`done in ${seconds.toFixed(1)}s → ${finalDir}`);
+    return { dir: finalDir, files, kernelVersion: rootfs.kernel.version, seconds };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,60 @@
+// The OS builder's verbs: `bootos build` and `bootos lock`.
+import { readFileOrFail } from '../../../fetcher/src/commands.js';
+import { defineCommand, required, status, usageError } from '../../../fetcher/src/cli-kit.js';
+import { buildImage } from './build.js';
+import { LOCK_PATH, lockRecipe } from './lockfile.js';
+import { ARCHES, loadRecipe, type Arch } from './recipe.js';
+
+export const buildCommand = defineCommand({
+  name: 'build',
+  summary: 'build the OS image: kernel, initramfs, UEFI disk image, PXE bundle',
+  usage: '--arch x86_64|aarch64 --root ROOT.json [--out DIR]',
+  options: {
+    arch: { type: 'string' },
+    root: { type: 'string' },
+    out: { type: 'string' },
+    'no-disk': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  help: {
+    arch: `target architecture: ${ARCHES.join(' or ')} (required)`,
+    root: 'trust root (root.json) baked into the image (required)',
+    out: 'output folder; the build writes DIR/<arch>/ (default out)',
+    'no-disk': 'skip the disk image (kernel, initramfs and PXE bundle only)',
+    json: 'print the output files with their sha256 as JSON',
+  },
+  details: `Inputs are pinned in bootos/os/bootos.lock.json and cached under $XDG_CACHE_HOME/bootos (~/.cache/bootos).
+File times come from SOURCE_DATE_EPOCH (default 2024-01-01). Needs apt-get, npm, dpkg-deb, zstd, mtools,
+dosfstools, e2fsprogs and fdisk; no root.`,
+  async run(values) {
+    const arch = required(values.arch, 'arch');
+    if (!(ARCHES as readonly string[]).includes(arch)) throw usageError(`--arch must be one of ${ARCHES.join(', ')}, got ${arch}`);
+    const root = required(values.root, 'root');
+    const result = await buildImage({
+      arch: arch as Arch,
+      rootJson: await readFileOrFail(root, 'trust root'),
+      outDir: values.out ?? 'out',
+      noDisk: values['no-disk'] ?? false,
+      progress: status,
+    });
+    if (values.json) console.log(JSON.stringify(result, null, 2));
+    else for (const f of result.files) console.log(`${f.sha256}  ${result.dir}/${f.name}`);
+  },
+});
+
+export const lockCommand = defineCommand({
+  name: 'lock',
+  summary: 'refresh bootos/os/bootos.lock.json: pin the newest version and sha256 of every OS input',
+  usage: '[--json]',
+  options: { json: { type: 'boolean' } },
+  help: { json: 'print the new lockfile' },
+  details: `Resolves every Debian package of bootos/os/bootos.yaml for amd64 and arm64 through apt-get (with private
+lists, the host's dpkg state is untouched) and node-linux-<arch> through npm, then writes ${LOCK_PATH}.`,
+  async run(values) {
+    const lock = await lockRecipe(await loadRecipe(), { progress: status });
+    if (values.json) console.log(JSON.stringify(lock, null, 2));
+    status(`wrote ${LOCK_PATH}`);
+  },
+});
+
+export const osCommands = [buildCommand, lockCommand];

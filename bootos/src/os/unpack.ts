@@ -1,0 +1,56 @@
+// Unpacked inputs, cached by the sha256 of the package: .deb files through `dpkg-deb -x` (no root needed) and the
+// Node binary from its npm tarball (optionally stripped of what no loader reads).
+import { createReadStream } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { BootosError } from '../../../fetcher/src/error.js';
+import { cachedDir, sha256File } from './cache.js';
+import { stripExecutable } from './elf.js';
+import { run } from './run.js';
+
+export async function unpackDeb(deb: string): Promise<string> {
+  const { sha256 } = await sha256File(deb);
+  return cachedDir('unpacked', sha256, async (dir) => {
+    await run('dpkg-deb', ['-x', deb, dir]);
+  });
+}
+
+/** Path of bin/node from a node-linux-<arch> tarball (stripped when asked). */
+export async function unpackNode(tgz: string, strip: boolean): Promise<string> {
+  const { sha256 } = await sha256File(tgz);
+  const dir = await cachedDir('node', `${sha256}${strip ? '-stripped' : ''}`, async (out) => {
+    const extract = tar.extract();
+    let found: Buffer | null = null;
+    extract.on('entry', (header, stream, next) => {
+      const chunks: Buffer[] = [];
+      stream.on('data', (c: unknown) => {
+        if (header.name === 'package/bin/node' && Buffer.isBuffer(c)) chunks.push(c);
+      });
+      stream.on('end', () => {
+        if (header.name === 'package/bin/node') found = Buffer.concat(chunks);
+        next();
+      });
+      stream.resume();
+    });
+    await pipeline(createReadStream(tgz), createGunzip(), extract);
+    if (!found) throw new BootosError('OS_TREE_INVALID', `${tgz}: no package/bin/node`);
+    await writeFile(join(out, 'node'), strip ? stripExecutable(found, 'node') : found, { mode: 0o755 });
+  });
+  return join(dir, 'node');
+}
+
+/** The applet names compiled into a busybox binary (its sorted, NUL-separated applet_names table). */
+export async function busyboxApplets(binary: string): Promise<string[]> {
+  const bytes = await readFile(binary);
+  const start = bytes.indexOf(Buffer.from('[\0[[\0'));
+  if (start < 0) throw new BootosError('OS_TREE_INVALID', `${binary}: no applet table`);
+  const end = bytes.indexOf(Buffer.from('\0\0'), start);
+  const names = bytes.toString('latin1', start, end).split('\0');
+  if (names.length < 50 || !names.includes('sh') || names.some((n) => !/^[[a-z0-9._-]+$/.test(n))) {
+    throw new BootosError('OS_TREE_INVALID', `${binary}: unexpected applet table`);
+  }
+  return names;
+}

@@ -1,0 +1,217 @@
+// The agent's local API (docs/api.md) as the kiosk sees it. Everything from the network is `unknown` until read
+// here field by field; the reader is lenient (unknown fields are ignored, missing ones get a neutral value) so that
+// a newer agent never blanks the screen, but it never trusts a type it has not checked.
+
+export type AppState =
+  | 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
+export type ChannelState = 'ok' | 'retrying' | 'error';
+export type UpdateState = 'idle' | 'downloading' | 'starting' | 'switching' | 'done' | 'failed';
+export type Action = 'start' | 'stop' | 'freeze';
+
+export interface ApiError {
+  code: string;
+  message: string;
+  logTail: string[];
+}
+
+export interface AppView {
+  name: string;
+  description: string;
+  version: string;
+  state: AppState;
+  progress: { doneBytes: number; totalBytes: number } | null;
+  port: number | null;
+  idle: { afterSeconds: number; action: 'stop' | 'freeze'; remainingSeconds: number | null } | null;
+  connections: number;
+  error: ApiError | null;
+  update: { state: UpdateState; pendingVersion: string | null; error: ApiError | null };
+}
+
+export interface AppsView {
+  device: { profile: string; arch: string };
+  channel: {
+    name: string;
+    version: number | null;
+    state: ChannelState;
+    error: ApiError | null;
+    retryInMs: number | null;
+    checkedAt: string | null;
+  };
+  apps: AppView[];
+}
+
+export interface DeviceView {
+  hostname: string;
+  arch: string;
+  uptimeSeconds: number | null;
+  cpu: { brand: string; cores: number | null };
+  memory: { totalBytes: number | null; availableBytes: number | null };
+  disks: { mount: string; sizeBytes: number; usedBytes: number }[];
+  network: { iface: string; ip4: string; mac: string }[];
+  bootos: { version: string };
+}
+
+export interface StepEvent {
+  app: string;
+  message: string;
+}
+
+const APP_STATES: readonly AppState[] = ['available', 'downloading', 'cached', 'starting', 'running', 'frozen', 'stopping', 'stopped', 'failed'];
+const CHANNEL_STATES: readonly ChannelState[] = ['ok', 'retrying', 'error'];
+const UPDATE_STATES: readonly UpdateState[] = ['idle', 'downloading', 'starting', 'switching', 'done', 'failed'];
+
+type Obj = Record<string, unknown>;
+
+function obj(value: unknown): Obj {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Obj) : {};
+}
+function str(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : fallback;
+}
+function num(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+function count(value: unknown): number {
+  const n = num(value);
+  return n !== null && n >= 0 ? n : 0;
+}
+function list(value: unknown): unknown[] {
+  return Array.isArray(value) ? value : [];
+}
+function oneOf<T extends string>(value: unknown, choices: readonly T[], fallback: T): T {
+  return typeof value === 'string' && (choices as readonly string[]).includes(value) ? (value as T) : fallback;
+}
+
+export function readError(value: unknown): ApiError | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return { code: 'UNKNOWN', message: value, logTail: [] };
+  const o = obj(value);
+  return {
+    code: str(o.code, 'UNKNOWN'),
+    message: str(o.message),
+    logTail: list(o.logTail).filter((line): line is string => typeof line === 'string'),
+  };
+}
+
+function readApp(value: unknown): AppView | null {
+  const o = obj(value);
+  const name = str(o.name);
+  if (!name) return null;
+  const progress = obj(o.progress);
+  const idle = o.idle === null || o.idle === undefined ? null : obj(o.idle);
+  const update = obj(o.update);
+  const port = num(o.port);
+  return {
+    name,
+    description: str(o.description),
+    version: str(o.version),
+    // An unknown state from a newer agent is shown as "available" rather than breaking the page.
+    state: oneOf(o.state, APP_STATES, 'available'),
+    progress: o.progress ? { doneBytes: count(progress.doneBytes), totalBytes: count(progress.totalBytes) } : null,
+    port: port !== null && Number.isInteger(port) && port > 0 && port < 65536 ? port : null,
+    idle: idle
+      ? {
+          afterSeconds: count(idle.afterSeconds),
+          action: oneOf(idle.action, ['stop', 'freeze'] as const, 'stop'),
+          remainingSeconds: num(idle.remainingSeconds),
+        }
+      : null,
+    connections: count(o.connections),
+    error: readError(o.error),
+    update: {
+      state: oneOf(update.state, UPDATE_STATES, 'idle'),
+      pendingVersion: typeof update.pendingVersion === 'string' ? update.pendingVersion : null,
+      error: readError(update.error),
+    },
+  };
+}
+
+export function readApps(value: unknown): AppsView {
+  const o = obj(value);
+  const device = obj(o.device);
+  const channel = obj(o.channel);
+  return {
+    device: { profile: str(device.profile), arch: str(device.arch) },
+    channel: {
+      name: str(channel.name),
+      version: num(channel.version),
+      state: oneOf(channel.state, CHANNEL_STATES, 'ok'),
+      error: readError(channel.error),
+      retryInMs: num(channel.retryInMs),
+      checkedAt: typeof channel.checkedAt === 'string' ? channel.checkedAt : null,
+    },
+    apps: list(o.apps).map(readApp).filter((app): app is AppView => app !== null),
+  };
+}
+
+export function readDevice(value: unknown): DeviceView {
+  const o = obj(value);
+  const cpu = obj(o.cpu);
+  const memory = obj(o.memory);
+  return {
+    hostname: str(o.hostname),
+    arch: str(o.arch),
+    uptimeSeconds: num(o.uptimeSeconds),
+    cpu: { brand: str(cpu.brand), cores: num(cpu.cores) },
+    memory: { totalBytes: num(memory.totalBytes), availableBytes: num(memory.availableBytes) },
+    disks: list(o.disks).map((d) => {
+      const disk = obj(d);
+      return { mount: str(disk.mount), sizeBytes: count(disk.sizeBytes), usedBytes: count(disk.usedBytes) };
+    }),
+    network: list(o.network).map((n) => {
+      const net = obj(n);
+      return { iface: str(net.iface), ip4: str(net.ip4), mac: str(net.mac) };
+    }),
+    bootos: { version: str(obj(o.bootos).version) },
+  };
+}
+
+export function readStep(value: unknown): StepEvent | null {
+  const o = obj(value);
+  const message = str(o.message);
+  return message ? { app: str(o.app), message } : null;
+}
+
+/** A failed call, with the agent's coded error when it sent one. */
+export class ApiCallError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: ApiError,
+  ) {
+    super(error.message);
+  }
+}
+
+async function getJson(path: string): Promise<unknown> {
+  const res = await fetch(path, { headers: { accept: 'application/json' }, cache: 'no-store' });
+  const body: unknown = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiCallError(res.status, readError(obj(body).error) ?? { code: 'HTTP_ERROR', message: `HTTP ${res.status}`, logTail: [] });
+  return body;
+}
+
+export async function fetchApps(): Promise<AppsView> {
+  return readApps(await getJson('/api/apps'));
+}
+
+export async function fetchDevice(): Promise<DeviceView> {
+  return readDevice(await getJson('/api/device'));
+}
+
+export async function fetchLogs(name: string): Promise<string[]> {
+  return list(obj(await getJson(`/api/apps/${encodeURIComponent(name)}/logs`)).lines).filter(
+    (line): line is string => typeof line === 'string',
+  );
+}
+
+/** POST /api/apps/:name/<action>; resolves once the agent accepted it (the change itself arrives as an event). */
+export async function postAction(name: string, action: Action): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch(`/api/apps/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers: { accept: 'application/json' } });
+  } catch (err) {
+    throw new ApiCallError(0, { code: 'AGENT_UNREACHABLE', message: String(err), logTail: [] });
+  }
+  if (res.ok) return;
+  const body: unknown = await res.json().catch(() => null);
+  throw new ApiCallError(res.status, readError(obj(body).error) ?? { code: 'HTTP_ERROR', message: `HTTP ${res.status}`, logTail: [] });
+}

@@ -1,0 +1,168 @@
+// Plain words for the person at the device: error codes become sentences, states become labels, numbers get units.
+// Codes are those of docs/errors.md; an unknown code falls back to the agent's own message.
+import type { ApiError, AppState, AppView, UpdateState } from './api.js';
+
+const TRUST = "The channel's signature is not trusted, so nothing new is installed.";
+const UNREACHABLE = 'The registry is unreachable.';
+
+const SENTENCES: Record<string, string> = {
+  // trust: each of these is an attack or a mistake the device refuses
+  SIGNATURE_INVALID: TRUST,
+  UNKNOWN_KEY: TRUST,
+  THRESHOLD_NOT_MET: TRUST,
+  EXPIRED: 'The channel has expired. The device keeps what it has until the publisher signs a fresh one.',
+  ROLLBACK: 'The registry offered an older channel than this device has already seen; it was refused.',
+  DOCUMENT_TOO_LARGE: 'The registry sent a document far larger than allowed; it was refused.',
+  DOCUMENT_TYPE: 'The registry sent the wrong kind of document; it was refused.',
+  CHANNEL_NAME_MISMATCH: 'The registry sent a different channel than the one this device follows; it was refused.',
+  ROOT_VERSION_GAP: "The registry's keys changed in a way this device cannot follow; it was refused.",
+  PROFILE_UNKNOWN: "This device's profile is not in the channel, so it has no apps to offer.",
+  PROFILE_UNKNOWN_IMAGE: 'The channel names an app it does not contain.',
+  IMAGE_NOT_IN_CHANNEL: 'This app is no longer in the channel.',
+  DIGEST_MISMATCH: 'A download did not match its signed fingerprint and was thrown away.',
+  SIZE_MISMATCH: 'A download was not the size the channel promised and was thrown away.',
+  PLATFORM_NOT_FOUND: "This app has no build for this device's processor.",
+  MEDIA_TYPE: 'The registry sent something that is not a bootos image.',
+  REGISTRY_INVALID: 'The registry sent a malformed document; it was refused.',
+  JSON_INVALID: 'The registry sent a malformed document; it was refused.',
+  // registry access: the agent retries these by itself
+  NETWORK: UNREACHABLE,
+  TIMEOUT: UNREACHABLE,
+  HTTP_ERROR: UNREACHABLE,
+  NOT_FOUND: 'The registry does not have what this device asked for.',
+  // apps on the device (the agent's codes)
+  APP_START_FAILED: 'It did not start in time.',
+  APP_CRASHED: 'It quit unexpectedly.',
+  APP_OOM: 'It ran out of its share of memory and was stopped.',
+  APP_FAILED: 'It keeps quitting, so the device waits a little before trying again.',
+  APP_STATE: 'That is not possible right now.',
+  APP_UNKNOWN: 'This device does not have that app.',
+  RUNTIME_ERROR: 'The device could not run it.',
+  NETWORK_SETUP: "The device could not set up the app's network.",
+  FORBIDDEN: "Only this device's own screen may do that.",
+  // the kiosk's own
+  AGENT_UNREACHABLE: 'The kiosk cannot reach the device agent.',
+};
+
+/**
+ * The sentence for an error. With `retryInMs` (the agent tries again by itself) it says when: "The registry is
+ * unreachable, retrying in 8 s." for a network failure, "… Checking again in 60 s." for a refusal.
+ */
+export function describeError(error: ApiError, retryInMs: number | null = null): string {
+  const sentence = SENTENCES[error.code] ?? (error.message ? ensureStop(capitalize(error.message)) : `Something went wrong (${error.code}).`);
+  if (retryInMs === null) return sentence;
+  const seconds = Math.ceil(retryInMs / 1000);
+  if (isTransient(error.code)) return `${sentence.replace(/\.$/, '')}, ${seconds > 0 ? `retrying in ${seconds} s` : 'retrying now'}.`;
+  return `${sentence} ${seconds > 0 ? `Checking again in ${seconds} s.` : 'Checking again now.'}`;
+}
+
+/** True when the code means "could not talk to the registry" (the agent retries by itself). */
+export function isTransient(code: string): boolean {
+  return code === 'NETWORK' || code === 'TIMEOUT' || code === 'HTTP_ERROR';
+}
+
+const STATE_LABELS: Record<AppState, string> = {
+  available: 'Available',
+  downloading: 'Downloading',
+  cached: 'Downloaded',
+  starting: 'Starting',
+  running: 'Running',
+  frozen: 'Frozen',
+  stopping: 'Stopping',
+  stopped: 'Stopped',
+  failed: 'Failed',
+};
+
+export function stateLabel(state: AppState): string {
+  return STATE_LABELS[state];
+}
+
+/** One line under the state: what is happening, or what will happen next. */
+export function stateDetail(app: AppView): string {
+  switch (app.state) {
+    case 'available':
+      return 'Not on this device yet. Opening it downloads it.';
+    case 'downloading':
+      return app.progress && app.progress.totalBytes > 0
+        ? `${formatBytes(app.progress.doneBytes)} of ${formatBytes(app.progress.totalBytes)}`
+        : 'Fetching and verifying…';
+    case 'cached':
+      return 'On this device, not running.';
+    case 'starting':
+      return 'Starting up…';
+    case 'running':
+      return runningDetail(app);
+    case 'frozen':
+      return 'Paused in memory. Opening it resumes it at once.';
+    case 'stopping':
+      return 'Stopping…';
+    case 'stopped':
+      // An unexpected exit (a crash, a memory-limit kill) leaves the app stopped with its error, shown beside this.
+      return app.error ? 'Opening it starts it again. Its data is kept.' : 'Not running. Its data is kept.';
+    case 'failed':
+      return 'Opening it tries again.';
+  }
+}
+
+function runningDetail(app: AppView): string {
+  const users = app.connections === 1 ? '1 connection' : `${app.connections} connections`;
+  if (!app.idle || app.idle.afterSeconds === 0) return `In use · ${users}`;
+  const verb = app.idle.action === 'freeze' ? 'freezes' : 'stops';
+  if (app.connections > 0) return `In use · ${users}`;
+  if (app.idle.remainingSeconds !== null) return `Idle · ${verb} in ${formatDuration(app.idle.remainingSeconds)}`;
+  return `Idle · ${verb} after ${formatDuration(app.idle.afterSeconds)} without use`;
+}
+
+const UPDATE_LABELS: Record<UpdateState, string> = {
+  idle: '',
+  downloading: 'Downloading the update',
+  starting: 'Starting the new version',
+  switching: 'Switching to the new version',
+  done: 'Updated',
+  failed: 'Update failed; the old version keeps running',
+};
+
+export function updateLine(app: AppView): string {
+  const { state, pendingVersion, error } = app.update;
+  if (state === 'idle') return '';
+  const to = pendingVersion ? ` ${pendingVersion}` : '';
+  if (state === 'done') return `Updated${to ? ` to${to}` : ''}.`;
+  if (state === 'failed') return `${UPDATE_LABELS.failed}${error ? `: ${lowerFirst(describeError(error))}` : '.'}`;
+  return `${UPDATE_LABELS[state]}${to}…`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}
+
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return s % 60 ? `${m} min ${s % 60} s` : `${m} min`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return m % 60 ? `${h} h ${m % 60} min` : `${h} h`;
+  return `${Math.floor(h / 24)} days`;
+}
+
+export function percent(done: number, total: number): number {
+  return total > 0 ? Math.min(100, Math.max(0, Math.floor((done / total) * 100))) : 0;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
+}
+function ensureStop(text: string): string {
+  return /[.!?…]$/.test(text) ? text : `${text}.`;
+}

@@ -1,0 +1,229 @@
+// Typed options → a QEMU command line (printed so it can be pasted into a shell), a running VM with its serial
+// console in a log file, expectations on that log (timeouts scaled by BOOTOS_TIMEOUT_FACTOR), clean poweroff
+// through QMP (the ACPI power button), and cleanup of every process and temp file.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants } from 'node:fs';
+import { tmpdir, arch as hostArch } from 'node:os';
+import { join } from 'node:path';
+import { BootosError } from '../../fetcher/src/error.js';
+import { ipxeRom, uefiFirmware } from './firmware.js';
+import { Qmp } from './qmp.js';
+
+export type QemuArch = 'x86_64' | 'aarch64';
+
+export type BootMode =
+  | { mode: 'direct'; kernel: string; initrd: string; cmdline: string }
+  | { mode: 'uefi' }
+  | { mode: 'pxe'; tftpDir: string; bootFile: string; uefi?: boolean };
+
+export interface QemuOptions {
+  arch: QemuArch;
+  boot: BootMode;
+  memoryMiB?: number;
+  cpus?: number;
+  /** 'auto' (default, or BOOTOS_QEMU_ACCEL): KVM when /dev/kvm really runs a guest of this arch, else TCG. */
+  accel?: 'auto' | 'kvm' | 'tcg';
+  /** Raw disk images on virtio-blk; the first one is the UEFI boot disk. `snapshot` keeps the file unchanged. */
+  disks?: Array<{ path: string; snapshot?: boolean }>;
+  /** User-mode networking with these host loopback ports forwarded to guest ports. */
+  hostfwd?: Array<{ hostPort: number; guestPort: number }>;
+  /** Where the serial console goes (a file); default: a temp file. */
+  serialLog?: string;
+  /** Extra arguments appended as they are. */
+  extraArgs?: string[];
+}
+
+const MACHINE: Record<QemuArch, { bin: string; machine: string; cpu: string }> = {
+  x86_64: { bin: 'qemu-system-x86_64', machine: 'q35', cpu: 'max' },
+  aarch64: { bin: 'qemu-system-aarch64', machine: 'virt', cpu: 'max' },
+};
+
+/** Multiplies a timeout by BOOTOS_TIMEOUT_FACTOR (default 1) for slow machines. */
+export function scaledTimeout(ms: number): number {
+  const f = Number(process.env.BOOTOS_TIMEOUT_FACTOR ?? '1');
+  return Number.isFinite(f) && f > 0 ? Math.round(ms * f) : ms;
+}
+
+let kvmProbe: boolean | undefined;
+
+/**
+ * Whether KVM really runs a guest here: /dev/kvm must be writable and a 64 KiB BIOS that writes one byte to the
+ * debug port must get it out within 3 s (a present but unusable /dev/kvm hangs instead).
+ */
+export function kvmUsable(arch: QemuArch): boolean {
+  const native = (arch === 'x86_64' && hostArch() === 'x64') || (arch === 'aarch64' && hostArch() === 'arm64');
+  if (!native || arch !== 'x86_64') return false; // the probe BIOS is x86 code
+  if (kvmProbe !== undefined) return kvmProbe;
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+  } catch {
+    return (kvmProbe = false);
+  }
+  const dir = spawnSync('mktemp', ['-d']).stdout.toString().trim();
+  const bios = Buffer.alloc(65536);
+  Buffer.from([0xb0, 0x4b, 0xe6, 0xe9, 0xf4, 0xeb, 0xfd]).copy(bios, 0xfff0); // mov al,'K'; out 0xe9,al; hlt; jmp $-1
+  spawnSync('sh', ['-c', `cat > ${dir}/bios.bin`], { input: bios });
+  const r = spawnSync('qemu-system-x86_64', ['-accel', 'kvm', '-M', 'q35', '-cpu', 'host', '-m', '16', '-nodefaults', '-display', 'none', '-bios', `${dir}/bios.bin`, '-debugcon', 'stdio'], {
+    timeout: 3000,
+    killSignal: 'SIGKILL',
+  });
+  spawnSync('rm', ['-rf', dir]);
+  return (kvmProbe = r.stdout?.toString().includes('K') ?? false);
+}
+
+export interface QemuCommand {
+  bin: string;
+  args: string[];
+  /** Files the VM needs created before start (the UEFI variable store). */
+  setup: Array<{ copy: string; to: string }>;
+}
+
+export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSocket: string; workDir: string }): QemuCommand {
+  const m = MACHINE[o.arch];
+  const wanted = o.accel ?? (process.env.BOOTOS_QEMU_ACCEL as QemuOptions['accel']) ?? 'auto';
+  const accel = wanted === 'kvm' || (wanted === 'auto' && kvmUsable(o.arch)) ? 'kvm' : 'tcg';
+  const args = [
+    '-machine', m.machine,
+    '-accel', accel === 'kvm' ? 'kvm' : 'tcg,thread=multi',
+    '-cpu', accel === 'kvm' ? 'host' : m.cpu,
+    '-smp', String(o.cpus ?? 2),
+    '-m', String(o.memoryMiB ?? 512),
+    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-serial', `file:${paths.serialLog}`,
+    '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
+  ];
+  const setup: QemuCommand['setup'] = [];
+  const uefi = o.boot.mode === 'uefi' || (o.boot.mode === 'pxe' && (o.boot.uefi ?? o.arch === 'aarch64'));
+  if (uefi) {
+    const fw = uefiFirmware(o.arch);
+    const vars = join(paths.workDir, 'efivars.fd');
+    setup.push({ copy: fw.vars, to: vars });
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${fw.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
+  }
+  if (o.boot.mode === 'direct') args.push('-kernel', o.boot.kernel, '-initrd', o.boot.initrd, '-append', o.boot.cmdline);
+  for (const [i, d] of (o.disks ?? []).entries()) {
+    args.push('-drive', `if=none,id=disk${i},format=raw,file=${d.path}${d.snapshot ? ',snapshot=on' : ''}`);
+    args.push('-device', `virtio-blk-pci,drive=disk${i}${i === 0 && o.boot.mode === 'uefi' ? ',bootindex=0' : ''}`);
+  }
+  const fwd = (o.hostfwd ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('');
+  const tftp = o.boot.mode === 'pxe' ? `,tftp=${o.boot.tftpDir},bootfile=${o.boot.bootFile}` : '';
+  args.push('-netdev', `user,id=net0${fwd}${tftp}`);
+  const nic = o.boot.mode === 'pxe' ? `,romfile=${ipxeRom(uefi)},bootindex=0` : ',romfile=';
+  args.push('-device', `virtio-net-pci,netdev=net0${nic}`);
+  args.push('-device', 'virtio-rng-pci');
+  args.push(...(o.extraArgs ?? []));
+  return { bin: m.bin, args, setup };
+}
+
+/** The command as one line for a shell. */
+export function shellLine(cmd: { bin: string; args: string[] }): string {
+  const q = (s: string) => (/^[A-Za-z0-9_./:=,@+-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
+  return [cmd.bin, ...cmd.args].map(q).join(' ');
+}
+
+export class Qemu {
+  private exitCode: number | null | undefined;
+  private readonly exited: Promise<number | null>;
+  private qmp: Qmp | null = null;
+
+  private constructor(
+    readonly command: QemuCommand,
+    readonly serialLog: string,
+    private readonly qmpSocket: string,
+    private readonly workDir: string,
+    private readonly child: ChildProcess,
+    private readonly stderr: Buffer[],
+  ) {
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code) => {
+        this.exitCode = code;
+        resolve(code);
+      });
+    });
+  }
+
+  static async start(o: QemuOptions, log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<Qemu> {
+    const workDir = await mkdtemp(join(tmpdir(), 'bootos-qemu-'));
+    const serialLog = o.serialLog ?? join(workDir, 'serial.log');
+    const qmpSocket = join(workDir, 'qmp.sock');
+    const command = buildCommand(o, { serialLog, qmpSocket, workDir });
+    for (const s of command.setup) await copyFile(s.copy, s.to);
+    await writeFile(serialLog, '');
+    log(`qemu: ${shellLine(command)}`);
+    const child = spawn(command.bin, command.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const stderr: Buffer[] = [];
+    child.stderr!.on('data', (d: Buffer) => stderr.push(d));
+    const vm = new Qemu(command, serialLog, qmpSocket, workDir, child, stderr);
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve());
+      child.once('error', (e) => reject(new BootosError('QEMU_EXITED', `${command.bin}: cannot run (${e.message}); install qemu-system`)));
+    });
+    return vm;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  get running(): boolean {
+    return this.exitCode === undefined;
+  }
+
+  async log(): Promise<string> {
+    return readFile(this.serialLog, 'utf8');
+  }
+
+  /** Waits until the serial log matches; timeoutMs is scaled by BOOTOS_TIMEOUT_FACTOR. */
+  async expect(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    const limit = scaledTimeout(timeoutMs);
+    const deadline = Date.now() + limit;
+    for (;;) {
+      const text = await this.log();
+      const m = text.match(pattern);
+      if (m) return m;
+      if (!this.running) {
+        throw new BootosError('QEMU_EXITED', `QEMU exited (${this.exitCode}) before ${pattern} appeared; ${Buffer.concat(this.stderr).toString().trim()}\nserial log tail:\n${text.slice(-3000)}`);
+      }
+      if (Date.now() > deadline) throw new BootosError('QEMU_TIMEOUT', `${pattern} did not appear within ${limit} ms; serial log tail:\n${text.slice(-3000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  private async qmpClient(): Promise<Qmp> {
+    this.qmp ??= await Qmp.connect(this.qmpSocket);
+    return this.qmp;
+  }
+
+  /** Presses the ACPI power button (QMP system_powerdown) and waits for QEMU to exit. */
+  async powerdown(timeoutMs = 30_000): Promise<number | null> {
+    await (await this.qmpClient()).execute('system_powerdown');
+    return this.waitExit(timeoutMs);
+  }
+
+  async waitExit(timeoutMs: number): Promise<number | null> {
+    const limit = scaledTimeout(timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BootosError('QEMU_TIMEOUT', `QEMU did not exit within ${limit} ms`)), limit);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Stops QEMU (SIGTERM, then SIGKILL after 3 s) and removes its temp files. Safe to call twice. */
+  async close(): Promise<void> {
+    this.qmp?.close();
+    this.qmp = null;
+    if (this.running) {
+      this.child.kill('SIGTERM');
+      const killer = setTimeout(() => this.child.kill('SIGKILL'), 3000);
+      await this.exited;
+      clearTimeout(killer);
+    }
+    await rm(this.workDir, { recursive: true, force: true }); // the serial log too, unless the caller chose its path
+  }
+}

@@ -1,0 +1,114 @@
+// The built OS boots for real in QEMU (TCG here): x86_64 and aarch64 kernel + initramfs reach the agent's ready line
+// on the serial console, /api/health answers through hostfwd, and the ACPI power button (QMP system_powerdown)
+// powers the guest off cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root.
+// One build per arch (inputs from the cache) is shared by the tests of this file; QEMU runs one guest at a time.
+import test from 'ava';
+import { createServer } from 'node:net';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { buildImage } from '../bootos/src/os/build.js';
+import type { Arch } from '../bootos/src/os/recipe.js';
+import { Qemu, type QemuOptions } from '../qemu/src/qemu.js';
+import { makeRegistry, tempDir } from './helpers/registry.js';
+
+let out = '';
+const cleanup: Array<() => Promise<void>> = [];
+
+test.before(async (t) => {
+  t.timeout(15 * 60_000);
+  const registry = await makeRegistry();
+  cleanup.push(() => registry.cleanup());
+  out = await tempDir('bootos-os-boot-');
+  cleanup.push(() => rm(out, { recursive: true, force: true }));
+  for (const arch of ['x86_64', 'aarch64'] as const) {
+    await buildImage({ arch, rootJson: registry.rootBytes, outDir: out, noDisk: arch === 'aarch64', progress: (l) => t.log(l) });
+  }
+});
+
+test.after.always(async () => {
+  for (const c of cleanup.reverse()) await c();
+});
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function health(port: number, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/health`, { signal: AbortSignal.timeout(3000) });
+      return { status: res.status, body: await res.json() };
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 'direct' | 'uefi', readyMs: number) {
+  const dir = join(out, arch);
+  const port = await freePort();
+  const options: QemuOptions =
+    boot === 'direct'
+      ? { arch, boot: { mode: 'direct', kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initramfs'), cmdline: (await readFile(join(dir, 'cmdline'), 'utf8')).trim() } }
+      : { arch, boot: { mode: 'uefi' }, disks: [{ path: join(dir, `bootos-${arch}.img`), snapshot: true }] };
+  const vm = await Qemu.start({ ...options, memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 8080 }] }, (l) => t.log(l));
+  try {
+    const started = Date.now();
+    await vm.expect(/bootos-agent: ready/, readyMs);
+    t.log(`${arch} ${boot}: ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const h = await health(port, 30_000);
+    t.is(h.status, 200);
+    t.like(h.body as object, { ok: true });
+    return vm;
+  } catch (err) {
+    await vm.close();
+    throw err;
+  }
+}
+
+test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/health and power off on the power button', async (t) => {
+  t.timeout(5 * 60_000);
+  const vm = await bootToReady(t, 'x86_64', 'direct', 120_000);
+  try {
+    const log = await vm.log();
+    t.regex(log, /bootos-init: data root tmpfs/);
+    t.notRegex(log, /Kernel panic|Attempted to kill init/);
+    t.is(await vm.powerdown(60_000), 0);
+    const after = await vm.log();
+    t.regex(after, /bootos-init: shutting down[\s\S]*bootos-init: agent exited with status 0[\s\S]*bootos-init: poweroff/);
+    t.regex(after, /reboot: Power down/);
+  } finally {
+    await vm.close();
+  }
+});
+
+test.serial('aarch64 kernel + initramfs boot to the ready line and answer /api/health', async (t) => {
+  t.timeout(6 * 60_000);
+  const vm = await bootToReady(t, 'aarch64', 'direct', 240_000);
+  try {
+    t.is(await vm.powerdown(90_000), 0);
+    t.regex(await vm.log(), /reboot: Power down/);
+  } finally {
+    await vm.close();
+  }
+});
+
+test.serial('bootos-x86_64.img boots under OVMF with BOOTOS-DATA as the data root', async (t) => {
+  t.timeout(6 * 60_000);
+  const vm = await bootToReady(t, 'x86_64', 'uefi', 180_000);
+  try {
+    t.regex(await vm.log(), /bootos-init: data root \/dev\/vda2/);
+    t.is(await vm.powerdown(60_000), 0);
+  } finally {
+    await vm.close();
+  }
+});
