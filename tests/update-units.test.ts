@@ -20,13 +20,17 @@ import { testDir } from './helpers/registry.js';
 
 const execFileP = promisify(execFile);
 
-test('conditional GET: 200 with an ETag, then 304 (no bytes) until the document changes', async (t) => {
+test('conditional GET: 200 with an ETag, then 304 (no bytes) until the document changes; over the transport, plain HTTP and a directory', async (t) => {
   const dir = await testDir(t);
   await mkdir(join(dir, 'channels'));
   await writeFile(join(dir, 'channels', 'stable.json'), '{"v":1}');
   const server = await startServer({ dir, log: () => {} });
   t.teardown(() => server.close());
-  for (const source of [new HttpSource(server.url), new DirSource(dir)]) {
+  const http = new HttpSource(server.url);
+  t.teardown(() => http.close());
+  // HttpSource (through its transport), any other source at an http:// location (asked directly), a directory.
+  const plain = { location: server.url, get: (path: string, max: number) => http.get(path, max), blob: http.blob.bind(http) };
+  for (const source of [http, plain, new DirSource(dir)]) {
     const first = await getIfChanged(source, 'channels/stable.json', 1024, null);
     t.true(first.changed);
     if (!first.changed || !first.bytes) return t.fail();

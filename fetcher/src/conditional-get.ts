@@ -1,7 +1,7 @@
 // Conditional GET for polling a small document (the channel): the validator of the last copy read goes with the
 // request, and an unchanged document costs one round trip and no bytes (HTTP `If-None-Match` → 304). A registry
-// directory uses size + mtime as its validator. Any source may implement `getIfChanged` itself (a transport with
-// mirrors and TLS options); otherwise HTTP(S) locations are asked directly and other sources are read whole.
+// directory uses size + mtime as its validator. A source may implement `getIfChanged` itself (HttpSource does, through
+// its transport: mirrors, TLS, retries); otherwise HTTP(S) locations are asked directly and others are read whole.
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import fetch from 'node-fetch';
