@@ -84,7 +84,7 @@ test.serial('exclusive hand-over: the versions never run at once; stopped and fr
     }
   })();
   const excl = env.agent.apps.get('excl')!.publicPorts.get('http')!;
-  const load = steadyLoad(excl, { ratePerSecond: 200, maxRequests: 2000 });
+  const load = steadyLoad(excl, { ratePerSecond: 200, maxRequests: 6000 });
   for (const name of Object.keys(APPS)) await env.registry.publish(await image(name, '2.0.0', APPS[name as keyof typeof APPS], name === 'excl' ? 'exclusive' : 'signal'));
   await env.registry.sign();
   // No test hook: the agent's own poll finds the new channel.

@@ -60,14 +60,16 @@ function keepAliveGet(agent: HttpAgent, port: number, onSocket: () => void): Pro
   });
 }
 
-/** Publishes `dir`, signs the channel, and lets the agent see it while the load runs. */
+/** Publishes `dir`, signs the channel, and lets the agent see it while the load runs (bounded: 30 s at most). */
 async function updateUnderLoad(dir: string) {
-  const load = steadyLoad(port(), { ratePerSecond: 200, maxRequests: 2000 });
+  const load = steadyLoad(port(), { ratePerSecond: 200, maxRequests: 6000 });
   await sleep(300);
   await env.registry.publish(dir);
   await env.registry.sign();
+  const t0 = performance.now();
   await env.agent.checkChannel();
   const settledAt = performance.now() - load.t0;
+  if (env.agent.channelStatus.error) console.error(`channel check (${performance.now() - t0} ms): ${JSON.stringify(env.agent.channelStatus)}`);
   await sleep(400);
   const answers = await load.stop();
   return { answers, settledAt };

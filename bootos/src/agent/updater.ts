@@ -9,8 +9,8 @@
 // A hot update (app running):
 //   preparing  journal `preparing`; space for the snapshot checked (statfs); the old version prepared by its image's
 //              hand-over mode: `signal` SIGUSR1 and wait for its `bootos: handover-ready` line (or the timeout),
-//              `exclusive` new connections held, old drained and stopped, `none` nothing; /data snapshotted;
-//              journal `snapshotted`
+//              `exclusive` new connections held, old drained and stopped, `none` nothing; /data snapshotted
+//              (the old version paused meanwhile, if it runs); journal `snapshotted`
 //   starting   the new version started beside the old (after it, for exclusive) in a network namespace of its own,
 //              on the same /data, until it passes its health check
 //   switching  journal `switched`; new connections go to the new version; the old one drains its open connections
@@ -245,7 +245,17 @@ export class Updater {
         oldStopped = true;
       }
       if (dataDir) {
-        const fingerprint = await takeSnapshot(dataDir, snapshot);
+        // The old version, if it still runs, is paused while /data is copied: the copy is consistent (no file
+        // half-written) and the app cannot swap a folder for a symlink under the copy (which runs as root).
+        // Its connections wait meanwhile; with copy-on-write this takes milliseconds.
+        const pause = !oldStopped;
+        if (pause) await app.pauseInstance(old);
+        let fingerprint: string;
+        try {
+          fingerprint = await takeSnapshot(dataDir, snapshot);
+        } finally {
+          if (pause) await app.resumeInstance(old);
+        }
         journal = { ...journal, step: 'snapshotted', snapshot, fingerprint };
         await this.ctx.store.writeJournal(journal);
         this.step(`/data snapshotted`);
