@@ -189,8 +189,10 @@ test.serial('a new version that crashes 1 s after it started: rolled back, the o
 });
 
 test.serial('a later version is tried normally after failed ones; keep-alive clients move to it too', async (t) => {
-  // A keep-alive client (one connection, a request every 150 ms): its idle connection to the old version is closed
-  // while the old one drains, so its next request opens a connection to the new version; nothing fails.
+  // A keep-alive client (one connection, a request every 400 ms): its idle connection to the old version is closed
+  // while the old one drains, so its next request opens a connection to the new version; nothing fails. (Closing an
+  // idle connection races with a request the client sends at that instant, as with any server's keep-alive timeout:
+  // browsers retry such requests, Node's http.Agent does not; the think time keeps the test clear of that race.)
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
   const keptAlive: { version: string | null; error: string | null; sockets: number }[] = [];
   let sockets = 0;
@@ -200,7 +202,7 @@ test.serial('a later version is tried normally after failed ones; keep-alive cli
   const client = (async () => {
     while (running) {
       keptAlive.push(await keepAliveGet(agent, port(), () => sockets++).then((version) => ({ version, error: null, sockets }), (err) => ({ version: null, error: String(err), sockets })));
-      await sleep(150);
+      await sleep(400);
     }
   })();
   const { answers } = await updateUnderLoad(await image('5.0.0'));
@@ -221,4 +223,31 @@ test.serial('a later version is tried normally after failed ones; keep-alive cli
   t.is(upd.update.state, 'done');
   t.is(upd.update.runningVersion, '5.0.0');
   t.is((await json(await env.get('upd', '/count'))).count, 5, 'the data of every good version carried over');
+});
+
+test.serial('no space for the /data snapshot: refused before the old version is touched, tried again later', async (t) => {
+  // The data root's free space is what statfs says; a reserve larger than any disk makes it too small.
+  const limits = env.agent.config.limits;
+  const reserve = limits.snapshotReserveBytes;
+  limits.snapshotReserveBytes = 2 ** 50;
+  const flushed = (await json(await env.get('upd', '/data'))).files.flushed;
+  t.is(flushed, '2.0.0', 'the last hand-over signal went to 2.0.0 (updating to 5.0.0)');
+  let upd;
+  try {
+    const { answers } = await updateUnderLoad(await image('6.0.0'));
+    t.deepEqual(switchStory(answers, '5.0.0', '6.0.0').versions, ['5.0.0']);
+    t.deepEqual(answers.filter((a) => a.error), []);
+    upd = await apiApp();
+    t.is(upd.update.state, 'failed');
+    t.is(upd.update.error.code, 'UPDATE_NO_SPACE');
+    t.is(upd.update.runningVersion, '5.0.0');
+    t.is((await json(await env.get('upd', '/data'))).files.flushed, flushed, 'the old version was not even signalled');
+  } finally {
+    limits.snapshotReserveBytes = reserve;
+  }
+  // Space is back: the next channel check (unchanged channel) tries the same version again.
+  await env.agent.checkChannel();
+  upd = await apiApp();
+  t.is(upd.update.state, 'done');
+  t.is(upd.update.runningVersion, '6.0.0');
 });

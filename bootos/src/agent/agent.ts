@@ -239,6 +239,7 @@ export class Agent {
       jitterMs: c.limits.channelPollJitterMs,
       onChannel: (channel) => this.channelMoved(channel),
       onUnchanged: () => {
+        for (const updater of this.updaters.values()) updater.retry();
         // An unreachable registry answers again; refused bytes still served stay reported.
         if (this.channelStatus.state === 'retrying') Object.assign(this.channelStatus, { state: 'ok', error: null, retryInMs: null });
         this.channelStatus.checkedAt = new Date().toISOString();

@@ -335,6 +335,7 @@ export class App {
   private async startInstance(): Promise<Instance> {
     const image = await this.pullImage();
     if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
+    this.restartOnNext = false; // whatever starts now runs the target version
     this.setState('starting');
     this.ctx.step(this.name, `starting ${image.config.version}`);
     let ready = false;

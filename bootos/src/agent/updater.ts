@@ -77,6 +77,8 @@ export class Updater {
   private next: Offer | null = null;
   private recordWrites: Promise<void> = Promise.resolve();
   private pendingPin: Pin | null = null;
+  /** An offer that failed for a reason of the device, not of the version (registry unreachable, no space). */
+  private retryOffer: Offer | null = null;
   /** Steps of the current update, for the tests and the API: `['preparing', 'starting', …]`. */
   readonly history: string[] = [];
 
@@ -93,6 +95,7 @@ export class Updater {
   private status(state: UpdateState, fields: Record<string, unknown> = {}): void {
     this.app.update = { state, pendingVersion: null, error: null, progress: null, ...fields };
     this.history.push(state);
+    if (this.history.length > 100) this.history.splice(0, this.history.length - 100);
     this.ctx.changed();
   }
 
@@ -118,8 +121,17 @@ export class Updater {
       return this.running ?? Promise.resolve();
     }
     this.next = offer;
+    this.retryOffer = null;
     this.running ??= this.loop().finally(() => (this.running = null));
     return this.running;
+  }
+
+  /** At each channel check: an update that failed for the device's reasons (not the version's) is tried again. */
+  retry(): void {
+    if (!this.retryOffer || this.running || this.app.closed) return;
+    const offer = this.retryOffer;
+    this.step(`trying ${offer.version ?? offer.digest} again`);
+    void this.offer(offer);
   }
 
   async settled(): Promise<void> {
@@ -176,7 +188,8 @@ export class Updater {
       // The old version never stopped serving: nothing to roll back.
       const e = asBootosError(err, 'APP_START_FAILED');
       const transient = TRANSIENT.includes(e.code);
-      if (!transient) await this.remember(pin, e.code, `download failed: ${e.message}`);
+      if (transient) this.retryOffer = offer;
+      else await this.remember(pin, e.code, `download failed: ${e.message}`);
       this.step(`download of ${pin.version} failed: ${e.code}: ${e.message}${transient ? ' (tried again at the next channel check)' : ''}`);
       this.status('failed', { pendingVersion: pin.version, error: { code: e.code, message: `download failed: ${e.message}`, version: pin.version, digest: pin.digest } });
       return;
@@ -297,6 +310,8 @@ export class Updater {
       }
       const e = asBootosError(err, 'APP_START_FAILED');
       await this.rollback({ journal, from, old, oldStopped, candidate, network, switched, dataDir, snapshot, reason: e });
+      // Not the version's fault: tried again at the next channel check (space may have been freed).
+      if (e.code === 'UPDATE_NO_SPACE') this.retryOffer = { digest: pin.digest, size: pin.size, version: pin.version };
     } finally {
       gap.resolve();
       app.updating = false;
@@ -396,9 +411,10 @@ export class Updater {
         this.step(`starting ${s.from.pin.version} again`);
         await app.restart().catch((err) => this.step(`${s.from.pin.version} did not start again: ${(err as Error).message}`));
       }
-      await this.remember(to, s.reason.code, s.reason.message);
+      const versionsFault = s.reason.code !== 'UPDATE_NO_SPACE';
+      if (versionsFault) await this.remember(to, s.reason.code, s.reason.message);
       await this.ctx.store.clearJournal(this.name);
-      this.step(`rolled back: ${s.from.pin.version} serves; ${to.version} is not tried again`);
+      this.step(`rolled back: ${s.from.pin.version} serves; ${to.version} ${versionsFault ? 'is not tried again' : 'is tried again at the next channel check'}`);
       this.status('failed', { pendingVersion: to.version, error: { code: s.reason.code, message: s.reason.message, version: to.version, digest: to.digest } });
     } finally {
       restart.resolve();
