@@ -229,6 +229,13 @@ export async function restoreBySwap(snapshot: string, dataDir: string): Promise<
   await rm(discard, { recursive: true, force: true });
 }
 
+/** Probe files of canReflink() that a kill left behind. */
+export async function removeProbeLeftovers(snapshotsDir: string): Promise<void> {
+  for (const name of await readdir(snapshotsDir).catch(() => [] as string[])) {
+    if (name.startsWith('.reflink-probe-')) await rm(join(snapshotsDir, name), { force: true });
+  }
+}
+
 export async function dropSnapshot(snapshot: string): Promise<void> {
   await rm(`${snapshot}.partial`, { recursive: true, force: true });
   await rm(`${snapshot}.discard`, { recursive: true, force: true });

@@ -21,7 +21,7 @@
 //              failed (never tried again automatically; a later digest is tried normally)
 // A kill of the agent at any point is finished at the next start by recoverUpdate(): before `switched` it rolls
 // back, from `switched` on it rolls forward.
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/error.js';
 import type { ResolvedImage } from '../../../fetcher/src/resolve.js';
 import type { App, Instance } from './app.js';
@@ -29,7 +29,7 @@ import type { AgentConfig } from './config.js';
 import type { AppRecord, JournalEntry, Pin, UpdateStore } from './journal.js';
 import type { AppNetwork } from './network.js';
 import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
-import { checkSnapshotSpace, dataFingerprint, dropSnapshot, restoreBySwap, restoreInPlace, takeSnapshot } from './snapshot.js';
+import { checkSnapshotSpace, dataFingerprint, dropSnapshot, removeProbeLeftovers, restoreBySwap, restoreInPlace, takeSnapshot } from './snapshot.js';
 
 /** The line an app with `handover: signal` prints on stdout once it has flushed its data after SIGUSR1. */
 export const HANDOVER_ACK = 'bootos: handover-ready';
@@ -62,6 +62,10 @@ interface Deferred {
   resolve(): void;
 }
 
+function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms).unref());
+}
+
 function deferred(): Deferred {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
@@ -79,6 +83,8 @@ export class Updater {
   private pendingPin: Pin | null = null;
   /** An offer that failed for a reason of the device, not of the version (registry unreachable, no space). */
   private retryOffer: Offer | null = null;
+  /** Held by connections while a rollback after the switch brings the old version back. */
+  private rollbackGate: Deferred | null = null;
   /** Steps of the current update, for the tests and the API: `['preparing', 'starting', …]`. */
   readonly history: string[] = [];
 
@@ -282,10 +288,13 @@ export class Updater {
       this.status('switching', { pendingVersion: pin.version });
       journal = { ...journal, step: 'switched', at: new Date().toISOString() };
       await this.ctx.store.writeJournal(journal);
+      if (candidate.exitCode !== null) throw new BootosError('APP_CRASHED', `${pin.version} exited with status ${candidate.exitCode} right after it was ready`);
       const oldNetwork = app.network;
       app.setTarget(resolved, pin, pulled);
       app.network = network;
       app.switchTo(candidate);
+      // From the switch on, an exit of the new version is the update's to handle (a rollback), not a crash to restart.
+      const probation = this.probation(candidate);
       switched = true;
       gap.resolve();
       this.step(`new connections go to ${pin.version} (ready in ${Date.now() - candidate.startedAt} ms)`);
@@ -295,7 +304,8 @@ export class Updater {
         oldStopped = true;
         if (oldNetwork !== network) await this.ctx.releaseNetwork(oldNetwork);
       }
-      const exit = await this.grace(candidate);
+      const exit = await Promise.race([probation.exited, sleep(limits.updateGraceMs).then(() => null)]);
+      probation.end();
       if (exit !== null) throw new BootosError('APP_CRASHED', `${pin.version} exited with status ${exit} within ${limits.updateGraceMs} ms of the switch`);
       journal = { ...journal, step: 'committed', at: new Date().toISOString() };
       await this.ctx.store.writeJournal(journal);
@@ -333,26 +343,20 @@ export class Updater {
     if (this.app.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
   }
 
-  /** Resolves null when the grace period passed, or the exit status of the new version if it exited before. */
-  private grace(instance: Instance): Promise<number | null> {
-    const ms = this.ctx.config.limits.updateGraceMs;
-    if (instance.exitCode !== null) return Promise.resolve(instance.exitCode);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        instance.onUnexpectedExit = null;
-        resolve(null);
-      }, ms);
-      instance.onUnexpectedExit = () => {
-        clearTimeout(timer);
-        // Until the old version serves again, connections wait (rather than start the broken one).
-        this.rollbackGate = deferred();
-        this.app.holdConnections(this.rollbackGate.promise);
-        void instance.container.exited.then((s) => resolve(s.code));
-      };
-    });
+  /**
+   * Watches the new version after the switch: `exited` resolves with its status if it exits unasked; from that
+   * moment connections wait (rather than start the failed version again) until the rollback is done.
+   */
+  private probation(instance: Instance): { exited: Promise<number>; end(): void } {
+    let resolveExit!: (code: number) => void;
+    const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+    instance.onUnexpectedExit = () => {
+      this.rollbackGate = deferred();
+      this.app.holdConnections(this.rollbackGate.promise);
+      void instance.container.exited.then((status) => resolveExit(status.code));
+    };
+    return { exited, end: () => (instance.onUnexpectedExit = null) };
   }
-
-  private rollbackGate: Deferred | null = null;
 
   private async rollback(s: {
     journal: JournalEntry;
@@ -476,6 +480,7 @@ export async function recoverUpdate(
     await store.writeRecord(app, record);
   }
   await dropSnapshot(snapshot);
+  await removeProbeLeftovers(dirname(snapshot));
   if (journal) await store.clearJournal(app);
   return record;
 }
