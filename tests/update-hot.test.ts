@@ -152,6 +152,8 @@ test.serial('a broken new version (health check fails): the old one keeps servin
   t.is((await appFiles()).a, '2.0.0');
   t.is(app().containerIds().length, 1);
   t.is(app().starts, startsBefore, 'the old version was never restarted');
+  const logs = (await json(await env.api('/api/apps/upd/logs'))).lines as string[];
+  t.true(logs.includes('upd 2.0.0: hand-over cancelled, carrying on'), 'the old version was told (SIGUSR2) that the hand-over is off');
   const record = JSON.parse(await readFile(join(env.agent.config.stateDir, 'updates', 'upd.json'), 'utf8'));
   const digest = env.registry.images.get('upd')!.digest;
   t.is(record.failed[digest].code, 'APP_START_FAILED', 'the failed digest is remembered on disk');

@@ -637,7 +637,7 @@ export class App {
     await this.pending;
   }
 
-  sendSignal(instance: Instance, signal: 'USR1'): Promise<string> {
+  sendSignal(instance: Instance, signal: 'USR1' | 'USR2'): Promise<string> {
     return this.ctx.runc.kill(instance.id, signal);
   }
 

@@ -16,8 +16,9 @@
 //   switching  journal `switched`; new connections go to the new version; the old one drains its open connections
 //              (up to updateDrainTimeoutMs) and is stopped; a crash of the new version within updateGraceMs rolls back;
 //              journal `committed`; the snapshot is dropped
-//   rolling-back  journal `rolling-back`; the new version killed; the old one serves again (re-routed, or started
-//              again if it was stopped); /data restored from the snapshot if it changed; the digest remembered as
+//   rolling-back  journal `rolling-back`; the new version killed; the old one serves again (re-routed, and told by
+//              SIGUSR2 that the hand-over is off, or started again if it was stopped); /data restored from the snapshot
+//              if it changed; the digest remembered as
 //              failed (never tried again automatically; a later digest is tried normally)
 // A kill of the agent at any point is finished at the next start by recoverUpdate(): before `switched` it rolls
 // back, from `switched` on it rolls forward.
@@ -31,7 +32,10 @@ import type { AppNetwork } from './network.js';
 import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
 import { checkSnapshotSpace, dataFingerprint, dropSnapshot, removeProbeLeftovers, restoreBySwap, restoreInPlace, takeSnapshot } from './snapshot.js';
 
-/** The line an app with `handover: signal` prints on stdout once it has flushed its data after SIGUSR1. */
+/**
+ * The line an app with `handover: signal` prints on stdout once it has flushed its data after SIGUSR1. If the update
+ * then fails while the app still runs, it gets SIGUSR2: the hand-over is off, it carries on as before.
+ */
 export const HANDOVER_ACK = 'bootos: handover-ready';
 
 export type UpdateState = 'idle' | 'downloading' | 'pending' | 'preparing' | 'starting' | 'switching' | 'rolling-back' | 'done' | 'failed';
@@ -380,6 +384,10 @@ export class Updater {
       await this.ctx.store.writeJournal({ ...s.journal, step: 'rolling-back', reason: { code: s.reason.code, message: s.reason.message }, at: new Date().toISOString() });
       const oldAlive = !s.oldStopped && s.old.exitCode === null;
       if (oldAlive && app.current !== s.old) app.switchTo(s.old);
+      if (oldAlive && s.journal.mode === 'signal') {
+        // The old version prepared for a hand-over that does not happen: it carries on (writes allowed again).
+        await app.sendSignal(s.old, 'USR2').catch((err) => this.step(`SIGUSR2 to ${s.old.version}: ${(err as Error).message}`));
+      }
       const candidate = s.candidate;
       if (candidate && candidate.exitCode === null) {
         app.retire(candidate);
