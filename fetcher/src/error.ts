@@ -78,6 +78,9 @@ export const ERROR_CODES = [
   'OS_TREE_INVALID',
   'QEMU_TIMEOUT',
   'QEMU_EXITED',
+  // hot updates (issue 6)
+  'UPDATE_NO_SPACE',
+  'UPDATE_SKIPPED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
