@@ -1,6 +1,7 @@
 // The built OS boots for real in QEMU (TCG here): x86_64 and aarch64 kernel + initramfs reach the agent's ready line
 // on the serial console, /api/health answers through hostfwd, and the ACPI power button (QMP system_powerdown)
 // powers the guest off cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root.
+// /usr (node, runc, libraries) is the squashfs inside the initramfs, so every ready line is Node run from it.
 // One build per arch (inputs from the cache) is shared by the tests of this file; QEMU runs one guest at a time.
 import test from 'ava';
 import { createServer } from 'node:net';
@@ -82,6 +83,8 @@ test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/healt
     const log = await vm.log();
     t.regex(log, /bootos-init: data root tmpfs/);
     t.notRegex(log, /Kernel panic|Attempted to kill init/);
+    // Node lives only in /usr.squashfs: the agent's ready line means init mounted it and Node ran from it.
+    t.notRegex(log, /cannot mount \/usr\.squashfs/);
     t.is(await vm.powerdown(60_000), 0);
     const after = await vm.log();
     t.regex(after, /bootos-init: shutting down[\s\S]*bootos-init: agent exited with status 0[\s\S]*bootos-init: poweroff/);

@@ -13,6 +13,8 @@ import { checkLockCovers, fetchInputs, loadLockfile, type Lockfile } from './loc
 import { writePxe } from './pxe.js';
 import { REPO_DIR as REPO, loadRecipe, forArch, type Arch, type Recipe } from './recipe.js';
 import { assembleRootfs } from './rootfs.js';
+import { buildSquashfs, squashfsOptions } from './squashfs.js';
+import { Tree } from './tree.js';
 import { unpackDeb } from './unpack.js';
 
 /** 2024-01-01T00:00:00Z: file times in the image when SOURCE_DATE_EPOCH is not set. */
@@ -99,17 +101,24 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   await mkdir(dir, { recursive: true });
   try {
     const cmdline = kernelCmdline(recipe, arch);
+    const sqOptions = squashfsOptions(arch);
+    step(`/usr squashfs (${rootfs.usr.size} entries, ${sqOptions.comp}${sqOptions.bcj ? ` bcj ${sqOptions.bcj}` : ''}, ${sqOptions.blockKiB} KiB blocks)`);
+    const sq = await buildSquashfs(rootfs.usr, mtime, sqOptions);
+    step(`/usr squashfs ${(sq.bytes / 2 ** 20).toFixed(1)} MiB${sq.cached ? ' (from cache)' : ''}`);
+    const sqTree = new Tree();
+    sqTree.file('usr.squashfs', sq.path, 0o444);
     step(`initramfs (${rootfs.base.size + rootfs.config.size} entries, zstd)`);
     const initramfs = join(dir, 'initramfs');
     const ir = await writeInitramfs(
       [
+        { name: 'usr.squashfs', tree: sqTree, cache: false, compress: false },
         { name: 'base', tree: rootfs.base, cache: true },
         { name: 'config', tree: rootfs.config, cache: false },
       ],
       mtime,
       initramfs,
     );
-    step(`initramfs ${(ir.bytes / 2 ** 20).toFixed(1)} MiB${ir.segments[0]?.cached ? ' (base segment from cache)' : ''}`);
+    step(`initramfs ${(ir.bytes / 2 ** 20).toFixed(1)} MiB${ir.segments[1]?.cached ? ' (base segment from cache)' : ''}`);
     const vmlinuz = join(dir, 'vmlinuz');
     await copyFile(rootfs.kernel.vmlinuz, vmlinuz);
     await writeFile(join(dir, 'cmdline'), `${cmdline}\n`);

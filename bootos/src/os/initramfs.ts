@@ -1,6 +1,6 @@
-// The initramfs: newc cpio archives, zstd-compressed, concatenated (the kernel unpacks each in turn).
-// Segment 1 holds what comes from pinned inputs and is cached by the sha256 of its uncompressed bytes;
-// segment 2 holds the configuration (init, trust root, agent). Same trees → same bytes.
+// The initramfs: newc cpio archives, zstd-compressed or stored, concatenated (the kernel unpacks each in turn).
+// The build's segments: /usr.squashfs (stored: it is compressed already), the base from pinned inputs (cached by the
+// sha256 of its uncompressed bytes), the configuration (init, trust root, agent). Same trees → same bytes.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
@@ -11,8 +11,11 @@ import { cacheDir, exists } from './cache.js';
 import { writeCpio } from './cpio.js';
 import type { Tree } from './tree.js';
 
-/** zstd level: 12 is within 1% of 19 for these inputs at a fifth of the time (docs/decisions.md). */
-export const ZSTD_LEVEL = 12;
+/**
+ * zstd level. With Node in the squashfs the compressed cpio is ~15 MB (busybox, glibc, modules), where 19 costs
+ * a few seconds and saves ~5 % over 12 (docs/decisions.md).
+ */
+export const ZSTD_LEVEL = 19;
 
 /** Compresses the cpio stream of `tree` with zstd into `dest`; returns the uncompressed sha256. */
 async function compressTree(tree: Tree, mtime: number, dest: string): Promise<{ sha256: string; rawBytes: number }> {
@@ -49,7 +52,25 @@ export interface InitramfsResult {
   segments: Array<{ name: string; rawBytes: number; cached: boolean }>;
 }
 
-export async function writeInitramfs(segments: Array<{ name: string; tree: Tree; cache: boolean }>, mtime: number, dest: string): Promise<InitramfsResult> {
+/** `compress: false` stores the cpio as it is (for already compressed contents such as a squashfs). */
+export interface Segment {
+  name: string;
+  tree: Tree;
+  cache: boolean;
+  compress?: boolean;
+}
+
+/** Writes the cpio of `tree` uncompressed into `dest`. */
+async function storeTree(tree: Tree, mtime: number, dest: string): Promise<number> {
+  const out = await open(dest, 'w');
+  try {
+    return await writeCpio(tree, mtime, async (chunk) => void (await out.write(chunk)));
+  } finally {
+    await out.close();
+  }
+}
+
+export async function writeInitramfs(segments: Segment[], mtime: number, dest: string): Promise<InitramfsResult> {
   const parts: string[] = [];
   const info: InitramfsResult['segments'] = [];
   const tmpDir = tempPathFor(dest);
@@ -57,6 +78,12 @@ export async function writeInitramfs(segments: Array<{ name: string; tree: Tree;
   try {
     for (const [i, seg] of segments.entries()) {
       const part = join(tmpDir, `part${i}`);
+      if (seg.compress === false) {
+        const rawBytes = await storeTree(seg.tree, mtime, part);
+        parts.push(part);
+        info.push({ name: seg.name, rawBytes, cached: false });
+        continue;
+      }
       let key: string | null = null;
       if (seg.cache) {
         // The compressed segment is reused by later builds of the same uncompressed bytes (zstd is the slow step).
@@ -83,7 +110,13 @@ export async function writeInitramfs(segments: Array<{ name: string; tree: Tree;
     const out = await open(dest, 'w');
     let bytes = 0;
     try {
-      for (const part of parts) {
+      for (const [i, part] of parts.entries()) {
+        // A stored cpio must start on a 4-byte boundary of the whole initramfs (the kernel skips zero padding).
+        if (segments[i]!.compress === false && bytes % 4) {
+          const pad = Buffer.alloc(4 - (bytes % 4));
+          await out.write(pad);
+          bytes += pad.length;
+        }
         const fh = await open(part, 'r');
         try {
           for await (const chunk of fh.createReadStream()) {

@@ -22,9 +22,14 @@ export interface RootfsInputs {
   kioskDir?: string;
 }
 
+/** Modules /init loads before anything else, to mount /usr (the squashfs). */
+export const EARLY_MODULES = ['loop', 'squashfs'];
+
 export interface Rootfs {
-  /** Everything that comes from pinned inputs (large, changes only with the lockfile). */
+  /** What comes from pinned inputs, except /usr: busybox, glibc, kernel modules (changes only with the lockfile). */
   base: Tree;
+  /** /usr from pinned inputs (node, runc, their libraries), rooted at usr/: goes into the squashfs. */
+  usr: Tree;
   /** The configuration layer: init scripts, trust root, agent bundle (small). */
   config: Tree;
   kernel: { version: string; vmlinuz: string; unpacked: string };
@@ -104,14 +109,21 @@ export async function assembleRootfs(input: RootfsInputs): Promise<Rootfs> {
 
   // Kernel and modules.
   const kernelRoot = await unpackDeb(inputs.debs[pins.kernel.package]!);
-  const modules = await selectModules(kernelRoot, kernelModules(recipe, arch));
+  const modules = await selectModules(kernelRoot, [...new Set([...kernelModules(recipe, arch), ...EARLY_MODULES])]);
+  const early = new Set((await selectModules(kernelRoot, EARLY_MODULES)).loadOrder);
   const modDir = `lib/modules/${modules.kernelVersion}`;
   for (const rel of modules.loadOrder) base.file(`${modDir}/${rel}`, join(kernelRoot, modDir, rel), 0o644);
   base.file(`${modDir}/modules.dep`, Buffer.from(modules.modulesDep));
   base.file(`${modDir}/modules.builtin`, join(kernelRoot, modDir, 'modules.builtin'));
-  base.file('etc/bootos/modules', Buffer.from(modules.loadOrder.map((m) => `/${modDir}/${m}\n`).join('')));
+  const list = (rels: string[]) => Buffer.from(rels.map((m) => `/${modDir}/${m}\n`).join(''));
+  base.file('etc/bootos/modules.early', list(modules.loadOrder.filter((m) => early.has(m))));
+  base.file('etc/bootos/modules', list(modules.loadOrder.filter((m) => !early.has(m))));
   const vmlinuz = join(kernelRoot, 'boot', `vmlinuz-${modules.kernelVersion}`);
   base.checkLinks();
+  // /usr becomes the squashfs; /usr/lib/bootos stays in it as the mount point of the configuration's folder.
+  const usr = base.split('usr');
+  usr.dir('lib/bootos');
+  base.dir('usr');
 
   // The configuration layer.
   const config = new Tree();
@@ -129,5 +141,10 @@ export async function assembleRootfs(input: RootfsInputs): Promise<Rootfs> {
     busybox: pins.debian['busybox-static']?.version ?? null,
   };
   config.file('etc/bootos/release.json', Buffer.from(`${JSON.stringify(release, null, 2)}\n`));
-  return { base, config, kernel: { version: modules.kernelVersion, vmlinuz, unpacked: kernelRoot }, modules };
+  for (const p of config.sortedPaths()) {
+    if (p.startsWith('usr/') && p !== 'usr/lib' && p !== 'usr/lib/bootos' && !p.startsWith('usr/lib/bootos/')) {
+      throw new BootosError('OS_TREE_INVALID', `/${p}: files under /usr must be in /usr/lib/bootos (the rest of /usr is the read-only squashfs)`);
+    }
+  }
+  return { base, usr, config, kernel: { version: modules.kernelVersion, vmlinuz, unpacked: kernelRoot }, modules };
 }

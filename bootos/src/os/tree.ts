@@ -62,6 +62,22 @@ export class Tree {
     this.put(path, { type: 'char', mode, major, minor }, false);
   }
 
+  /**
+   * Moves the entries below `dir` (not `dir` itself) into a new tree, rooted at `dir`: `usr/bin/node` becomes
+   * `bin/node`. Symlinks keep their targets as they are (check them with checkLinks before splitting).
+   */
+  split(dir: string): Tree {
+    const d = clean(dir);
+    const out = new Tree();
+    for (const p of this.sortedPaths()) {
+      if (!p.startsWith(`${d}/`)) continue;
+      const entry = this.entries.get(p)!;
+      out.entries.set(p.slice(d.length + 1), entry);
+      this.entries.delete(p);
+    }
+    return out;
+  }
+
   /** Parents before children; byte order of the path (deterministic, locale-free). */
   sortedPaths(): string[] {
     return [...this.entries.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
