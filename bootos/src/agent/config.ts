@@ -119,6 +119,8 @@ const REGISTRY_URL = /^https?:\/\/[^\s/]+(\/\S*)?$/;
 
 /** Kernel command line keys (contracts.md). An unknown `bootos.*` key is an error: a typo must not pass silently. */
 const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port'] as const;
+/** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
+const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait'];
 
 /** Parses /proc/cmdline text. Only `bootos.*` words are read; everything else belongs to the kernel and init. */
 export function configFromCmdline(text: string, overrides: { dataRoot?: string } = {}): AgentConfig {
@@ -128,6 +130,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     if (!word.startsWith('bootos.')) continue;
     const eq = word.indexOf('=');
     const key = (eq < 0 ? word : word.slice(0, eq)).slice('bootos.'.length);
+    if (INIT_CMDLINE_KEYS.includes(key)) continue;
     if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${CMDLINE_KEYS.map((k) => `bootos.${k}`).join(', ')})`);
     if (key in values) r.fail(`bootos.${key}`, 'given twice');
     values[key] = eq < 0 ? '1' : word.slice(eq + 1);
