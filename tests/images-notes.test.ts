@@ -99,7 +99,7 @@ test('a damaged notes file is reported and left untouched', async (t) => {
   t.deepEqual(await readdir(dataDir), ['notes.json']);
 });
 
-test('SIGUSR1 hands over: writes finish, new ones are refused, then `bootos: handover-ready`', async (t) => {
+test('SIGUSR1 hands over: writes finish, new ones are refused, then `bootos: handover-ready`; SIGUSR2 calls it off', async (t) => {
   const { app, dataDir } = await start(t);
   const writes = Array.from({ length: 10 }, (_, i) => add(app, `before ${i}`));
   await Promise.all(writes);
@@ -115,9 +115,15 @@ test('SIGUSR1 hands over: writes finish, new ones are refused, then `bootos: han
   const doc = JSON.parse(await readFile(join(dataDir, 'notes.json'), 'utf8'));
   t.is(doc.notes.length, 10);
 
+  // SIGUSR2: the update failed, this version carries on and takes writes again.
+  app.process.kill('SIGUSR2');
+  await app.waitForLine(/hand-over called off/);
+  t.is((await add(app, 'carry on')).status, 201);
+  t.is((await list(app)).length, 11);
+
   // The next version, started on the same data, sees them all and accepts writes.
   const next = await runApp(image, { dataDir });
   t.teardown(() => next.stop());
   t.is((await add(next, 'after')).status, 201);
-  t.is((await list(next)).length, 11);
+  t.is((await list(next)).length, 12);
 });

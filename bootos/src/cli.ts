@@ -3,11 +3,12 @@ import { helpText, runCommand, type Command } from '../../fetcher/src/cli-kit.js
 import { fetcherCommands } from '../../fetcher/src/commands.js';
 import { pullCommand } from '../../fetcher/src/pull-command.js';
 import { agentCommand } from './agent/command.js';
+import { fleetCommands } from '../../fetcher/src/fleet-commands.js';
 import { demoCommand } from './demo.js';
 import { osCommands } from './os/commands.js';
 import { qemuCommand } from '../../qemu/src/command.js';
 
-const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, demoCommand, agentCommand as unknown as Command, ...osCommands, qemuCommand as unknown as Command];
+const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, ...fleetCommands, demoCommand, agentCommand as unknown as Command, ...osCommands, qemuCommand as unknown as Command];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

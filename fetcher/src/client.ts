@@ -2,6 +2,7 @@
 // retries, mirrors, Range resume). Paths map to URLs under each mirror's base as on any static web server.
 import { Transport, type TlsOptions, type TransportEvent } from './transport.js';
 import type { Limits } from './limits.js';
+import type { Conditional } from './conditional-get.js';
 import type { BlobRange, RegistrySource } from './source.js';
 
 export interface HttpSourceOptions extends TlsOptions {
@@ -30,6 +31,11 @@ export class HttpSource implements RegistrySource {
 
   blob(path: string, range: BlobRange): AsyncIterable<Buffer> {
     return this.transport.blob(path, range);
+  }
+
+  /** Conditional GET (If-None-Match) through the transport: mirrors, TLS, retries (conditional-get.ts). */
+  getIfChanged(path: string, maxBytes: number, etag: string | null): Promise<Conditional> {
+    return this.transport.getIfChanged(path, maxBytes, etag);
   }
 
   /** Closes idle keep-alive connections (a CLI process then exits at once). */

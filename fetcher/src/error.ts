@@ -36,6 +36,9 @@ export const ERROR_CODES = [
   'IMAGE_INVALID',
   // serving
   'PATH_REFUSED',
+  // OCI registries (issue 9): authentication
+  'AUTH_REQUIRED',
+  'AUTH_REFUSED',
   // pulls and unpacking (issue 3): every refused tar entry names why; a refused archive leaves nothing behind
   'ABORTED',
   'STORE_INVALID',
@@ -75,6 +78,9 @@ export const ERROR_CODES = [
   'OS_TREE_INVALID',
   'QEMU_TIMEOUT',
   'QEMU_EXITED',
+  // hot updates (issue 6)
+  'UPDATE_NO_SPACE',
+  'UPDATE_SKIPPED',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

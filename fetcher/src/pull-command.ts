@@ -5,7 +5,7 @@ import { defineCommand, required, status } from './cli-kit.js';
 import { readFileOrFail } from './commands.js';
 import { progressPrinter } from './progress.js';
 import { pullImage } from './pull.js';
-import { HttpSource, openSource } from './source.js';
+import { openSource } from './source.js';
 import { Store } from './store.js';
 import { Trust } from './trust.js';
 
@@ -61,7 +61,8 @@ export const pullCommand = defineCommand({
       else console.log(pulled.rootfs);
       status(`pulled ${pulled.name} ${pulled.config.version} (${pulled.manifestDigest}) in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     } finally {
-      if (source instanceof HttpSource) source.close();
+      // HttpSource and OciSource keep connections alive; close them so that the process exits at once.
+      (source as { close?: () => void }).close?.();
     }
   },
 });

@@ -5,6 +5,8 @@ import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { HttpSource, type HttpSourceOptions } from './client.js';
 import { BootosError, errnoCode } from './error.js';
+import { OciSource } from './oci-source.js';
+import { isOciUrl } from './registry-url.js';
 
 export { HttpSource, type HttpSourceOptions };
 
@@ -91,9 +93,10 @@ export class DirSource implements RegistrySource {
 }
 
 /**
- * "http(s)://…" → HttpSource (with `options.mirrors` tried after it), anything else → a registry directory.
- * Issue 9 adds oci://host[:port]/namespace here.
+ * "oci://…" or "oci+http://…" → OciSource (docs/formats.md, "Registry URLs"; `options.mirrors` are more oci:// URLs of
+ * the same registry), "http(s)://…" → HttpSource (with `options.mirrors` tried after it), anything else → a directory.
  */
 export function openSource(location: string, options: HttpSourceOptions = {}): RegistrySource {
+  if (isOciUrl(location)) return new OciSource(location, options);
   return /^https?:\/\//.test(location) ? new HttpSource([location, ...(options.mirrors ?? [])], options) : new DirSource(location);
 }

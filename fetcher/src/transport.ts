@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import fetch, { type Response } from 'node-fetch';
 import { BootosError, isBootosError } from './error.js';
 import { withLimits, type Limits } from './limits.js';
+import type { Conditional } from './conditional-get.js';
 import type { BlobRange } from './source.js';
 
 export interface TlsOptions {
@@ -122,6 +123,34 @@ export class Transport {
       }
       return Buffer.concat(chunks, length);
     });
+  }
+
+  /**
+   * A conditional GET for polling (the channel): with `etag`, `If-None-Match` goes along and a 304 is
+   * `{changed: false}` (no body). Otherwise as getBytes (404 → bytes null), plus the response's ETag. Added for hot
+   * updates (issue 6); conditional-get.ts uses it through HttpSource.getIfChanged.
+   */
+  async getIfChanged(path: string, maxBytes: number, etag: string | null, signal?: AbortSignal): Promise<Conditional> {
+    const result = await this.withRetries<Conditional>(path, signal, async (url) => {
+      const response = await this.request(url, etag ? { 'if-none-match': etag } : {}, signal);
+      if (response === null) return null;
+      if (response.status === 304) {
+        destroyBody(response);
+        return { changed: false, etag };
+      }
+      const chunks: Buffer[] = [];
+      let length = 0;
+      for await (const chunk of this.bodyChunks(response, url, signal)) {
+        length += chunk.length;
+        if (length > maxBytes) {
+          destroyBody(response);
+          throw new BootosError('DOCUMENT_TOO_LARGE', `${path} is larger than the ${maxBytes}-byte cap`);
+        }
+        chunks.push(chunk);
+      }
+      return { changed: true, bytes: Buffer.concat(chunks, length), etag: response.headers.get('etag') };
+    });
+    return result ?? { changed: true, bytes: null, etag: null };
   }
 
   /**
@@ -287,6 +316,7 @@ export class Transport {
       if (await this.options.onUnauthorized(url, response.headers.get('www-authenticate'))) return this.request(url, headers, signal, true);
       throw httpError(url, 401);
     }
+    if (response.status === 304 && headers['if-none-match']) return response; // getIfChanged
     if (response.status !== 200 && response.status !== 206) {
       destroyBody(response);
       throw httpError(url, response.status);

@@ -3,6 +3,7 @@
 //   GET /api/notes → {notes: [{id, text, createdAt}]}   POST /api/notes {text} → 201 {note}   DELETE /api/notes/:id
 // Hand-over (image.yaml `handover: signal`): on SIGUSR1 the app finishes the writes in flight, refuses new ones
 // (503 HANDING_OVER, Retry-After: 1) and then prints the line `bootos: handover-ready` on stdout. Reads go on.
+// SIGUSR2 means the update failed and this version keeps serving: writes are taken again.
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { NoteStore, NotesError } from './store.js';
@@ -74,6 +75,10 @@ process.on('SIGUSR1', async () => {
   handingOver = true;
   await store.flush();
   process.stdout.write('bootos: handover-ready\n');
+});
+process.on('SIGUSR2', () => {
+  handingOver = false;
+  console.log('notes: hand-over called off; taking writes again');
 });
 process.on('SIGTERM', async () => {
   handingOver = true;

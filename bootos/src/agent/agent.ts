@@ -1,22 +1,26 @@
 // The device agent: verifies the channel, listens on every profile app's port, and runs apps on demand through
-// App (state machine), AppListener (proxy), Runc (runtime), the idle policy and the local API.
-import { mkdir, readFile } from 'node:fs/promises';
+// App (state machine), AppListener (proxy), Runc (runtime), the idle policy and the local API; watches the channel
+// (ChannelWatcher) and updates apps when it moves (Updater), finishing at start-up any update a kill interrupted.
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/error.js';
-import { resolveImage } from '../../../fetcher/src/resolve.js';
+import { resolveImage, type ResolvedImage } from '../../../fetcher/src/resolve.js';
 import { openSource, type RegistrySource } from '../../../fetcher/src/source.js';
-import { profileApps, type Channel, type ProfileApp } from '../../../fetcher/src/trust-docs.js';
+import { profileApps, type Channel, type ChannelSigned, type ProfileApp } from '../../../fetcher/src/trust-docs.js';
 import { Trust } from '../../../fetcher/src/trust.js';
 import { startApi, type ApiBackend, type ApiServer } from './api.js';
 import { App, newAgentId, type AppContext } from './app.js';
 import type { AgentConfig } from './config.js';
 import { deviceInfo } from './device.js';
 import { MemoryPressureWatch } from './idle.js';
+import { UpdateStore, type Pin } from './journal.js';
 import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './network.js';
 import { AppListener } from './proxy.js';
 import { pullImage } from '../../../fetcher/src/pull.js';
 import { Store } from '../../../fetcher/src/store.js';
 import { nodeRuntimeBinds, Runc, type Bind } from './runtime.js';
+import { recoverUpdate, Updater, type UpdaterContext } from './updater.js';
+import { ChannelWatcher } from './watcher.js';
 
 export interface ChannelStatus {
   name: string;
@@ -38,6 +42,7 @@ const TRUST_ERRORS: ErrorCode[] = [
 
 export class Agent {
   readonly apps = new Map<string, App>();
+  readonly updaters = new Map<string, Updater>();
   readonly agentId = newAgentId();
   readonly runc: Runc;
   readonly store: Store;
@@ -48,7 +53,9 @@ export class Agent {
   private readonly source: RegistrySource;
   private trust!: Trust;
   private readonly listeners: AppListener[] = [];
-  private readonly networks: AppNetwork[] = [];
+  private readonly networks = new Set<AppNetwork>();
+  private readonly updateStore: UpdateStore;
+  watcher: ChannelWatcher | null = null;
   private readonly subscribers = new Set<Listener>();
   private readonly startedAt = Date.now();
   private retryTimer: NodeJS.Timeout | null = null;
@@ -67,6 +74,7 @@ export class Agent {
     this.runc = new Runc(config.runc, join(config.runDir, 'runc'));
     this.store = new Store(config.storeDir);
     this.source = openSource(config.registry);
+    this.updateStore = new UpdateStore(config.stateDir);
     this.retryMs = config.limits.channelRetryMinMs;
     this.channelStatus = { name: config.channel, version: null, state: 'retrying', error: null, retryInMs: null, checkedAt: null };
     this.memory = new MemoryPressureWatch({
@@ -93,6 +101,8 @@ export class Agent {
       this.log(`bootos-agent: removing leftover container ${leftover.id}`);
       await this.runc.delete(leftover.id).catch(() => {});
     }
+    await rm(join(c.runDir, 'bundles'), { recursive: true, force: true });
+    await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
     let rootBytes: Buffer;
     try {
       rootBytes = await readFile(c.rootFile);
@@ -124,6 +134,7 @@ export class Agent {
       Object.assign(this.channelStatus, { version: channel.signed.version, state: 'ok', error: null, retryInMs: null, checkedAt: new Date().toISOString() });
       this.retryMs = c.limits.channelRetryMinMs;
       this.step('agent', `channel ${c.channel} version ${channel.signed.version}: ${this.apps.size} app(s) of profile ${c.profile}`);
+      this.startWatching();
     } catch (err) {
       const code: ErrorCode = isBootosError(err) ? err.code : 'NETWORK';
       const delay = this.retryMs;
@@ -146,13 +157,27 @@ export class Agent {
   }
 
   private async addApp(channel: Channel, entry: ProfileApp): Promise<void> {
+    const name = entry.image;
+    // An update that a kill interrupted is finished first: one version, and its /data, before anything runs.
+    const record = await recoverUpdate(this.updateStore, this.config, name, join(this.config.dataRoot, name), (m) => this.step(name, `recovery: ${m}`));
+    const offered = channel.signed.images[name]!;
     // Only the small index, manifest and config: the port and policies are in the config. No layer is fetched.
-    const resolved = await resolveImage(this.source, channel.signed, entry.image, this.config.arch);
-    const network = resolved.config.network === 'host' ? hostNetwork() : await createIsolatedNetwork(`${this.agentId} ${entry.image}`);
-    this.networks.push(network);
-    const app = new App(resolved, entry, network, this.appContext());
+    let resolved: ResolvedImage | null = null;
+    let skipped: string | null = null;
+    if (record.failed[offered.digest] && record.current && record.current.digest !== offered.digest) {
+      // The channel still pins a version that failed here: keep the one that last served well.
+      resolved = await this.resolvePin(name, record.current).catch(() => null);
+      if (resolved) skipped = offered.digest;
+    }
+    resolved ??= await resolveImage(this.source, channel.signed, name, this.config.arch);
+    const pin: Pin = { digest: resolved.digest, size: skipped ? record.current!.size : offered.size, version: resolved.config.version };
+    const network = resolved.config.network === 'host' ? hostNetwork() : await this.newNetwork(name);
+    const app = new App(resolved, pin, entry, network, this.appContext());
     await app.init();
+    const updater = new Updater(app, this.updaterContext(), record);
+    if (skipped) updater.showFailed(skipped);
     this.apps.set(app.name, app);
+    this.updaters.set(app.name, updater);
     for (const port of resolved.config.ports) {
       const listener = new AppListener(app, port, this.config.appHost);
       // With the host's network the app itself binds its port: the agent must not take it.
@@ -168,15 +193,113 @@ export class Agent {
     }
   }
 
+  /** A channel whose only image is `pin`: resolving and pulling a version the device chose itself (by digest). */
+  private pinnedChannel(name: string, pin: Omit<Pin, 'version'>): ChannelSigned {
+    if (!this.channel) throw new BootosError('APP_START_FAILED', 'no verified channel');
+    return { ...this.channel.signed, images: { [name]: { digest: pin.digest, size: pin.size } } };
+  }
+
+  private resolvePin(name: string, pin: Omit<Pin, 'version'>): Promise<ResolvedImage> {
+    return resolveImage(this.source, this.pinnedChannel(name, pin), name, this.config.arch);
+  }
+
+  private async newNetwork(app: string): Promise<AppNetwork> {
+    const network = await createIsolatedNetwork(`${this.agentId} ${app}`);
+    this.networks.add(network);
+    return network;
+  }
+
+  private updaterContext(): UpdaterContext {
+    return {
+      config: this.config,
+      store: this.updateStore,
+      resolve: (name, pin) => this.resolvePin(name, pin),
+      pull: (name, pin, onProgress) =>
+        pullImage({ source: this.source, store: this.store, channel: this.pinnedChannel(name, pin), image: name, arch: this.config.arch, onProgress }),
+      newNetwork: (name) => this.newNetwork(name),
+      releaseNetwork: async (network) => {
+        this.networks.delete(network);
+        await network.close();
+      },
+      step: (app, message) => this.step(app, message),
+      changed: () => this.changed(),
+    };
+  }
+
+  // ── watching the channel ───────────────────────────────────────────────────────────────────────────────────────
+
+  private startWatching(): void {
+    if (this.watcher || this.stopped) return;
+    const c = this.config;
+    this.watcher = new ChannelWatcher({
+      source: this.source,
+      trust: this.trust,
+      channel: c.channel,
+      intervalMs: c.limits.channelPollIntervalMs,
+      jitterMs: c.limits.channelPollJitterMs,
+      onChannel: (channel) => this.channelMoved(channel),
+      onUnchanged: () => {
+        for (const updater of this.updaters.values()) updater.retry();
+        // An unreachable registry answers again; refused bytes still served stay reported.
+        if (this.channelStatus.state === 'retrying') Object.assign(this.channelStatus, { state: 'ok', error: null, retryInMs: null });
+        this.channelStatus.checkedAt = new Date().toISOString();
+        this.changed();
+      },
+      onError: (err) => {
+        Object.assign(this.channelStatus, {
+          state: TRUST_ERRORS.includes(err.code) ? 'error' : 'retrying',
+          error: { code: err.code, message: err.message },
+          retryInMs: c.limits.channelPollIntervalMs || null,
+          checkedAt: new Date().toISOString(),
+        });
+        this.step('agent', `channel ${c.channel}: ${err.code}: ${err.message}; nothing changed (version ${this.channelStatus.version} stays)`);
+        this.changed();
+      },
+    });
+    this.watcher.start();
+  }
+
+  /** A newly verified channel: new apps of the profile listen, apps whose digest moved are updated. */
+  private async channelMoved(channel: Channel): Promise<void> {
+    const c = this.config;
+    const before = this.channelStatus.version;
+    this.channel = channel;
+    Object.assign(this.channelStatus, { version: channel.signed.version, state: 'ok', error: null, retryInMs: null, checkedAt: new Date().toISOString() });
+    if (before !== channel.signed.version) this.step('agent', `channel ${c.channel} moved to version ${channel.signed.version}`);
+    let entries: ProfileApp[] = [];
+    try {
+      entries = profileApps(channel.signed, c.profile);
+    } catch (err) {
+      this.step('agent', `channel ${c.channel}: ${(err as Error).message}`);
+    }
+    for (const entry of entries) {
+      const app = this.apps.get(entry.image);
+      if (!app) {
+        await this.addApp(channel, entry).catch((err) => this.step(entry.image, `cannot add: ${(err as Error).message}`));
+        continue;
+      }
+      const pinned = channel.signed.images[entry.image]!;
+      const offer = { digest: pinned.digest, size: pinned.size, ...(pinned.version ? { version: pinned.version } : {}) };
+      void this.updaters.get(entry.image)!.offer(offer);
+    }
+    this.changed();
+  }
+
+  /** Polls the channel now (tests; the timer does it every channelPollIntervalMs) and waits for the updates it starts. */
+  async checkChannel(): Promise<void> {
+    if (!this.watcher) throw new BootosError('APP_STATE', 'the channel has not been verified yet');
+    await this.watcher.poll();
+    await Promise.all([...this.updaters.values()].map((u) => u.settled()));
+  }
+
   private appContext(): AppContext {
     return {
       config: this.config,
       runc: this.runc,
       agentId: this.agentId,
-      pull: (image, onProgress) => {
-        if (!this.channel) throw new BootosError('APP_START_FAILED', 'no verified channel');
-        return pullImage({ source: this.source, store: this.store, channel: this.channel.signed, image, arch: this.config.arch, onProgress });
-      },
+      pull: async (image, pin, onProgress) =>
+        pullImage({ source: this.source, store: this.store, channel: this.pinnedChannel(image, pin), image, arch: this.config.arch, onProgress }),
+      served: (app, pin) => this.updaters.get(app)?.served(pin),
       isCached: async (digest) => (await this.store.rootOf(digest)) !== null,
       runtimeBinds: () => (this.runtimeBindsCache ??= nodeRuntimeBinds()),
       changed: () => this.changed(),
@@ -205,6 +328,15 @@ export class Agent {
       }
     }, this.config.limits.eventsThrottleMs);
     this.emitTimer.unref();
+  }
+
+  /** Calls `listener` with every step (as /api/events sends them); returns the unsubscribe function. */
+  onStep(listener: (app: string, message: string) => void): () => void {
+    const l: Listener = (event, data) => {
+      if (event === 'step') listener((data as { app: string }).app, (data as { message: string }).message);
+    };
+    this.subscribers.add(l);
+    return () => this.subscribers.delete(l);
   }
 
   private step(app: string, message: string): void {
@@ -238,6 +370,7 @@ export class Agent {
       },
       checkAction: (name, action) => {
         const app = this.app(name);
+        if (app.updating && action !== 'start') throw new BootosError('APP_STATE', `${name} is being updated (${app.update.state})`);
         if (action === 'stop' && !['starting', 'running', 'frozen', 'stopping'].includes(app.state)) {
           throw new BootosError('APP_STATE', `${name} is ${app.state}: nothing to stop`);
         }
@@ -261,11 +394,17 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.watcher?.stop();
     this.memory.close();
     await this.refreshing?.catch(() => {});
+    await this.watcher?.settled();
     await Promise.all(this.listeners.map((l) => l.close()));
+    for (const app of this.apps.values()) app.closed = true;
     await Promise.all([...this.apps.values()].map((a) => a.stop().catch((err) => this.log(`bootos-agent: ${a.name}: stop: ${(err as Error).message}`))));
-    await Promise.all(this.networks.map((n) => n.close().catch(() => {})));
+    // An update under way gives up (its journal is finished at the next start); then anything it started is stopped.
+    await Promise.all([...this.updaters.values()].map((u) => u.settled()));
+    await Promise.all([...this.apps.values()].map((a) => a.stop().catch(() => {})));
+    await Promise.all([...this.networks].map((n) => n.close().catch(() => {})));
     await this.api?.close();
   }
 }

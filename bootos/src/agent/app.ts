@@ -1,5 +1,8 @@
 // One app of the device's profile: its state machine, its container runs (instances) and the switch that says which
-// instance gets new connections (`route`). Hot updates (issue 6) start a second instance and move `route` to it.
+// instance gets new connections (`route`). Hot updates (updater.ts) start a second instance beside the routed one
+// (a `candidate`, in a network namespace of its own), move `route` to it and retire the old one; the primitives they
+// use are the `update API` section below. An update never changes the app's state machine by itself: the app stays
+// `running` while one version or the other serves.
 //
 //   available ──pull──▶ downloading ──▶ cached ──start──▶ starting ──ready──▶ running ──idle/stop──▶ stopping ─▶ stopped
 //                                                           ▲                  │  ▲                                 │
@@ -21,6 +24,7 @@ import type { ProfileApp } from '../../../fetcher/src/trust-docs.js';
 import type { AgentConfig } from './config.js';
 import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
 import { LogRing } from './logs.js';
+import type { Pin } from './journal.js';
 import type { AppNetwork } from './network.js';
 import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
 import { containerSpec, ensureMountPoints, oomKills, type Bind, type Runc, type RunningContainer } from './runtime.js';
@@ -41,20 +45,46 @@ export interface AppContext {
   runc: Runc;
   /** Unique per agent run: keeps container ids and cgroups apart from other agents on the machine. */
   agentId: string;
-  pull(image: string, onProgress: (p: PullProgress) => void): Promise<PulledImage>;
+  /** Pulls the image that `pin` names (verified by digest from the channel that pinned it). */
+  pull(image: string, pin: Pin, onProgress: (p: PullProgress) => void): Promise<PulledImage>;
+  /** An instance of this pin became ready and serves (the updater remembers the version that last served well). */
+  served(app: string, pin: Pin): void;
   isCached(manifestDigest: string): Promise<boolean>;
   runtimeBinds(): Promise<Bind[]>;
   changed(): void;
   step(app: string, message: string): void;
 }
 
+/**
+ * What an instance is to the app: `serving` (started by the app: its exits drive the state machine), `candidate` (a
+ * new version being started by an update, not routed yet) or `retired` (taken out by an update). The exits of
+ * candidates and retired instances are the updater's business: they only get cleaned up here.
+ */
+export type InstanceRole = 'serving' | 'candidate' | 'retired';
+
+/** A proxied connection as the instance sees it (proxy.ts keeps the fields up to date). */
+export interface TrackedConnection {
+  /** The last bytes went from the app to the client: the client's turn (an idle HTTP keep-alive connection). */
+  lastFromApp: boolean;
+  lastActivityAt: number;
+  close(): void;
+}
+
 /** One run of the app's container. */
 export class Instance {
   stopping = false;
   frozen = false;
+  role: InstanceRole = 'serving';
+  /** Connections spliced to this instance and still open. */
+  connections = 0;
+  exitCode: number | null = null;
+  /** Set by an update in its grace period: called at once (synchronously) if the instance exits unasked. */
+  onUnexpectedExit: (() => void) | null = null;
   readonly startedAt = Date.now();
   /** Settles after the container exited and was deleted. */
   done!: Promise<void>;
+  private drainWaiters: (() => void)[] = [];
+  private readonly tracked = new Set<TrackedConnection>();
 
   constructor(
     readonly id: string,
@@ -62,12 +92,60 @@ export class Instance {
     readonly cgroupsPath: string,
     readonly container: RunningContainer,
     readonly image: PulledImage,
+    readonly network: AppNetwork,
+    readonly pin: Pin,
   ) {}
+
+  get version(): string {
+    return this.image.config.version;
+  }
+
+  release(connection?: TrackedConnection): void {
+    if (connection) this.tracked.delete(connection);
+    this.connections = Math.max(0, this.connections - 1);
+    if (this.connections === 0) for (const waiter of this.drainWaiters.splice(0)) waiter();
+  }
+
+  track(connection: TrackedConnection): void {
+    this.tracked.add(connection);
+  }
+
+  /**
+   * Resolves true once no connection is open, false at the timeout. Meanwhile connections that went quiet with the
+   * client's turn to speak (idle HTTP keep-alive: the last bytes were a response, nothing since for idleCloseMs) are
+   * closed, as a server closes idle connections when it shuts down: their next request opens a new connection, which
+   * goes to the new version. Connections in the middle of a request are left to finish.
+   */
+  drained(timeoutMs: number, idleCloseMs = 100): Promise<boolean> {
+    if (this.connections === 0) return Promise.resolve(true);
+    const closeIdle = () => {
+      const now = Date.now();
+      for (const c of this.tracked) if (c.lastFromApp && now - c.lastActivityAt >= idleCloseMs) c.close();
+    };
+    closeIdle();
+    if (this.connections === 0) return Promise.resolve(true);
+    return new Promise((done) => {
+      const sweep = setInterval(closeIdle, Math.max(10, Math.floor(idleCloseMs / 4)));
+      const timer = setTimeout(() => {
+        clearInterval(sweep);
+        done(false);
+      }, timeoutMs);
+      this.drainWaiters.push(() => {
+        clearTimeout(timer);
+        clearInterval(sweep);
+        done(true);
+      });
+    });
+  }
 }
 
 export interface Endpoint {
   host: string;
   port: number;
+  /** The instance the connection goes to (it counts the connection until `close(endpoint)`). */
+  instance?: Instance;
+  /** Set by the proxy once the connection is spliced: what a drain looks at. */
+  connection?: TrackedConnection;
 }
 
 export class App {
@@ -81,11 +159,22 @@ export class App {
   readonly publicPorts = new Map<string, number>();
   readonly logs: LogRing;
 
+  /** The update's status as /api/apps shows it (owned by the updater). */
+  update: Record<string, unknown> & { state: string } = { state: 'idle', pendingVersion: null, error: null };
+  /** An update is between its first and last step: idle actions and API stop/freeze wait. */
+  updating = false;
+  /** Set at agent shutdown: nothing starts any more. */
+  closed = false;
+
   /** The instance that gets new connections. Only `route()` and `unroute()` change it. */
   private routed: Instance | null = null;
   private instances = new Set<Instance>();
   private pulled: PulledImage | null = null;
   private pending: Promise<Instance> | null = null;
+  /** Connections wait for this before anything else (an exclusive hand-over, a rollback in progress). */
+  private gate: Promise<void> | null = null;
+  /** A frozen app with a newer version pulled: its next connection stops it and starts the new version. */
+  private restartOnNext = false;
   private thawing: Promise<void> | null = null;
   private readonly idle = new IdleTimer();
   private crashes: number[] = [];
@@ -94,9 +183,12 @@ export class App {
   private generation = 0;
 
   constructor(
-    readonly resolved: ResolvedImage,
+    /** The version the app runs, or runs at its next start. Changed only by `setTarget()` (updates). */
+    public resolved: ResolvedImage,
+    public pin: Pin,
     readonly entry: ProfileApp,
-    readonly network: AppNetwork,
+    /** The network namespace of the next start (an update may hand the app another one). */
+    public network: AppNetwork,
     private readonly ctx: AppContext,
   ) {
     this.logs = new LogRing(ctx.config.limits.logLines, ctx.config.debug ? (line) => process.stderr.write(`[${this.name}] ${line}\n`) : undefined);
@@ -143,16 +235,26 @@ export class App {
     this.idle.cancel();
     this.ctx.changed();
     try {
-      await this.ensureRunning('connection');
-      return { host: this.network.host, port: port.port };
+      // The routed instance can change while a start or a thaw is awaited (an update's switch): look again.
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await this.ensureRunning('connection');
+        const instance = this.routed;
+        if (!instance || instance.frozen || this.gate) continue;
+        instance.connections++;
+        // Ports are matched by name: a new version may move its app-side port.
+        const appPort = instance.image.config.ports.find((p) => p.name === port.name)?.port ?? port.port;
+        return { host: instance.network.host, port: appPort, instance };
+      }
+      throw new BootosError('APP_START_FAILED', `${this.name}: no instance to route the connection to`);
     } catch (err) {
       this.close();
       throw err;
     }
   }
 
-  /** A connection closed. */
-  close(): void {
+  /** A connection closed (`endpoint`: where it went, if it got that far). */
+  close(endpoint?: Endpoint): void {
+    endpoint?.instance?.release(endpoint.connection);
     this.connections = Math.max(0, this.connections - 1);
     this.lastActiveAt = Date.now();
     if (this.connections === 0) this.armIdle();
@@ -164,6 +266,7 @@ export class App {
     if (afterSeconds <= 0 || this.state !== 'running') return;
     this.idle.arm(afterSeconds * 1000, () => {
       if (this.connections > 0 || this.state !== 'running') return;
+      if (this.updating) return this.armIdle(); // not in the middle of an update: try again later
       this.ctx.step(this.name, `idle for ${afterSeconds} s: ${action}`);
       const act = action === 'freeze' ? this.freeze() : this.stop();
       act.catch((err) => this.ctx.step(this.name, `idle ${action} failed: ${(err as Error).message}`));
@@ -174,7 +277,15 @@ export class App {
 
   /** Running after this resolves; concurrent callers share one pull and one start (or one thaw). */
   async ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
+    while (this.gate) await this.gate;
+    if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
     if (this.thawing) return this.thawing;
+    if (this.state === 'frozen' && this.routed && this.restartOnNext) {
+      // A newer version was pulled while the app was frozen: this connection gets the new version.
+      this.restartOnNext = false;
+      this.ctx.step(this.name, `frozen on ${this.routed.version}: stopping it to start ${this.resolved.config.version}`);
+      await this.stop();
+    }
     if (this.state === 'frozen' && this.routed) {
       this.thawing = this.thaw().finally(() => (this.thawing = null));
       return this.thawing;
@@ -205,7 +316,7 @@ export class App {
       this.ctx.step(this.name, `downloading ${this.image.version}`);
     }
     try {
-      this.pulled = await this.ctx.pull(this.name, (p) => {
+      this.pulled = await this.ctx.pull(this.name, this.pin, (p) => {
         this.progress = { doneBytes: p.doneBytes, totalBytes: p.totalBytes };
         this.ctx.changed();
       });
@@ -223,18 +334,46 @@ export class App {
 
   private async startInstance(): Promise<Instance> {
     const image = await this.pullImage();
+    if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
+    this.restartOnNext = false; // whatever starts now runs the target version
+    this.setState('starting');
+    this.ctx.step(this.name, `starting ${image.config.version}`);
+    let ready = false;
+    let instance: Instance;
+    try {
+      instance = await this.spawn(image, this.pin, this.network, 'serving', this.ctx.config.limits.startTimeoutMs, () => ready);
+    } catch (err) {
+      // Not ready in time, or crashed while starting: onExit counted it as a failed run (crash-loop accounting).
+      const failure = isBootosError(err) ? err : new BootosError('APP_START_FAILED', `${this.name}: ${(err as Error).message}`, { cause: err });
+      if (failure.code === 'APP_START_FAILED' && this.error) this.error = { ...this.error, code: failure.code, message: failure.message };
+      throw this.error ? new BootosError(this.error.code, this.error.message, { cause: err }) : failure;
+    }
+    ready = true;
+    this.starts++;
+    this.error = null;
+    this.route(instance);
+    this.setState('running');
+    this.ctx.step(this.name, `running ${instance.version} (${Date.now() - instance.startedAt} ms to ready)`);
+    this.ctx.served(this.name, instance.pin);
+    if (this.connections === 0) this.armIdle();
+    return instance;
+  }
+
+  /**
+   * Runs one container of `image` in `network` and waits until it is ready (`timeoutMs`); on failure it is killed and
+   * gone before this throws. `wasReady` tells onExit whether an exit counts as a crash after a good start.
+   */
+  private async spawn(image: PulledImage, pin: Pin, network: AppNetwork, role: InstanceRole, timeoutMs: number, wasReady: () => boolean): Promise<Instance> {
     const { limits } = this.ctx.config;
     const cfg = image.config;
     if (cfg.user.uid === 0) throw new BootosError('APP_START_FAILED', `${this.name}: apps never run as root (uid 0)`);
-    this.setState('starting');
-    this.ctx.step(this.name, `starting ${cfg.version}`);
     const n = ++this.generation;
     const id = `${this.ctx.agentId}-${this.name}-${n}`;
     const bundle = join(this.ctx.config.runDir, 'bundles', id);
     const cgroupsPath = `bootos/${id}`;
     let dataDir: string | null = null;
     if (cfg.data) {
-      dataDir = join(this.ctx.config.dataRoot, this.name);
+      dataDir = this.dataDir;
       await mkdir(dataDir, { recursive: true, mode: 0o700 });
       await chown(dataDir, cfg.user.uid, cfg.user.gid);
     }
@@ -245,7 +384,7 @@ export class App {
       rootfs: image.rootfs,
       hostname: this.name,
       dataDir,
-      netnsPath: cfg.network === 'host' ? null : this.network.netnsPath,
+      netnsPath: cfg.network === 'host' ? null : network.netnsPath,
       runtimeBinds,
       cgroupsPath,
       arch: this.ctx.config.arch,
@@ -255,31 +394,26 @@ export class App {
     });
     await this.ctx.runc.writeBundle(bundle, spec);
     const container = this.ctx.runc.run(id, bundle);
-    const instance = new Instance(id, bundle, cgroupsPath, container, image);
+    const instance = new Instance(id, bundle, cgroupsPath, container, image, network, pin);
+    instance.role = role;
     this.instances.add(instance);
     this.logs.add(`── ${new Date().toISOString()} start ${cfg.version} (${id})`);
     this.logs.follow(container.process.stdout!);
     this.logs.follow(container.process.stderr!);
-    let ready = false;
-    instance.done = container.exited.then((status) => this.onExit(instance, status.code, ready));
+    instance.done = container.exited.then((status) => this.onExit(instance, status.code, wasReady()));
     try {
-      await this.waitReady(instance);
+      await this.waitReady(instance, timeoutMs);
     } catch (err) {
-      // Not ready in time: killed without `stopping`, so that it counts as a failed run (crash-loop accounting).
       await this.ctx.runc.kill(id, 'KILL').catch(() => {});
       await instance.done;
-      const failure = isBootosError(err) ? err : new BootosError('APP_START_FAILED', `${this.name}: ${(err as Error).message}`, { cause: err });
-      if (failure.code === 'APP_START_FAILED' && this.error) this.error = { ...this.error, code: failure.code, message: failure.message };
-      throw this.error ? new BootosError(this.error.code, this.error.message, { cause: err }) : failure;
+      throw err;
     }
-    ready = true;
-    this.starts++;
-    this.error = null;
-    this.route(instance);
-    this.setState('running');
-    this.ctx.step(this.name, `running ${cfg.version} (${Date.now() - instance.startedAt} ms to ready)`);
-    if (this.connections === 0) this.armIdle();
     return instance;
+  }
+
+  /** Where the app's /data lives on the device. */
+  get dataDir(): string {
+    return join(this.ctx.config.dataRoot, this.name);
   }
 
   /** The switch: new connections go to this instance from now on. */
@@ -292,15 +426,15 @@ export class App {
   }
 
   /** Until the app's port accepts a connection (and its HTTP health check answers 2xx, if it has one). */
-  private async waitReady(instance: Instance): Promise<void> {
+  private async waitReady(instance: Instance, startTimeoutMs: number): Promise<void> {
     const cfg = instance.image.config;
-    const { startTimeoutMs, readyPollMs } = this.ctx.config.limits;
+    const { readyPollMs } = this.ctx.config.limits;
     const deadline = Date.now() + startTimeoutMs;
     const portSpec = cfg.health ? cfg.ports.find((p) => p.name === cfg.health!.port) : cfg.ports[0];
     if (!portSpec) return; // no port: running once started
     let exited: number | null = null;
     void instance.container.exited.then((s) => (exited = s.code));
-    const host = this.network.host;
+    const host = instance.network.host;
     let tcpUp = false;
     while (Date.now() < deadline) {
       if (exited !== null) {
@@ -319,13 +453,20 @@ export class App {
   }
 
   private async onExit(instance: Instance, code: number, wasReady: boolean): Promise<void> {
+    instance.exitCode = code;
+    // An update in its grace period takes over at once, before any connection can start something else.
+    if (!instance.stopping && instance.onUnexpectedExit) instance.onUnexpectedExit();
     const limits = this.ctx.config.limits;
     const oom = code === 137 ? await oomKills(instance.cgroupsPath) : 0;
     await this.ctx.runc.delete(instance.id).catch((err) => this.ctx.step(this.name, `cleanup: ${(err as Error).message}`));
     await rm(instance.bundle, { recursive: true, force: true });
     this.instances.delete(instance);
     this.unroute(instance);
-    if (this.routed) return; // another instance serves (hot update): nothing changes for the app
+    if (instance.role !== 'serving' || instance.onUnexpectedExit) {
+      this.logs.add(`── ${instance.version} (${instance.role}) exited with status ${code}`);
+      return; // the updater's business
+    }
+    if (this.routed) return; // another instance serves: nothing changes for the app
     this.idle.cancel();
     if (instance.stopping && !(oom > 0)) {
       this.logs.add(`── stopped (status ${code})`);
@@ -385,17 +526,22 @@ export class App {
     await Promise.all(instances.map((i) => this.stopInstance(i)));
   }
 
-  async stopInstance(instance: Instance): Promise<void> {
+  /** SIGTERM, up to graceMs, SIGKILL (graceMs 0: SIGKILL at once); resolves once the container is gone. */
+  async stopInstance(instance: Instance, graceMs = this.ctx.config.limits.stopGraceMs): Promise<void> {
     instance.stopping = true;
     const runc = this.ctx.runc;
     if (instance.frozen) {
       await runc.resume(instance.id).catch(() => {});
       instance.frozen = false;
     }
-    await runc.kill(instance.id, 'TERM').catch(() => {});
-    const grace = sleep(this.ctx.config.limits.stopGraceMs).then(() => 'timeout' as const);
-    if ((await Promise.race([instance.container.exited.then(() => 'exited' as const), grace])) === 'timeout') {
-      this.ctx.step(this.name, `did not stop within ${this.ctx.config.limits.stopGraceMs} ms: killing`);
+    if (graceMs > 0) {
+      await runc.kill(instance.id, 'TERM').catch(() => {});
+      const grace = sleep(graceMs).then(() => 'timeout' as const);
+      if ((await Promise.race([instance.container.exited.then(() => 'exited' as const), grace])) === 'timeout') {
+        this.ctx.step(this.name, `did not stop within ${graceMs} ms: killing`);
+        await runc.kill(instance.id, 'KILL').catch(() => {});
+      }
+    } else {
       await runc.kill(instance.id, 'KILL').catch(() => {});
     }
     await instance.done;
@@ -403,6 +549,7 @@ export class App {
 
   /** runc pause: the app keeps its memory but gets no CPU until the next connection thaws it. */
   async freeze(): Promise<void> {
+    if (this.updating) throw new BootosError('APP_STATE', `${this.name} is being updated`);
     if (this.pending) await this.pending;
     const instance = this.routed;
     if (this.state === 'frozen') return;
@@ -413,6 +560,98 @@ export class App {
     instance.frozen = true;
     this.setState('frozen');
     this.ctx.step(this.name, 'frozen');
+  }
+
+  // ── update API (updater.ts) ────────────────────────────────────────────────────────────────────────────────────
+
+  /** The instance that gets new connections, if any. */
+  get current(): Instance | null {
+    return this.routed;
+  }
+
+  /** Settles once no start, thaw or stop is under way. */
+  async quiesce(): Promise<void> {
+    for (let i = 0; i < 10; i++) {
+      const waits = [this.pending, this.thawing, this.gate].filter((p): p is Promise<never> => p !== null);
+      if (this.state === 'stopping') waits.push(...([...this.instances].map((x) => x.done) as Promise<never>[]));
+      if (waits.length === 0) return;
+      await Promise.allSettled(waits);
+    }
+  }
+
+  /** From now on the app runs this version (at its next start; a running instance is the updater's to replace). */
+  setTarget(resolved: ResolvedImage, pin: Pin, pulled: PulledImage | null): void {
+    this.resolved = resolved;
+    this.pin = pin;
+    this.pulled = pulled;
+    this.ctx.changed();
+  }
+
+  /** A frozen app: its next connection stops it and starts the target version. */
+  restartAtNextConnection(): void {
+    this.restartOnNext = true;
+  }
+
+  /** Starts a version beside the routed one, not routed; resolves once it passed its health check. */
+  startCandidate(image: PulledImage, pin: Pin, network: AppNetwork, timeoutMs: number): Promise<Instance> {
+    return this.spawn(image, pin, network, 'candidate', timeoutMs, () => false);
+  }
+
+  /** Connections wait until `until` settles (an exclusive hand-over's gap, a rollback). */
+  holdConnections(until: Promise<unknown>): void {
+    const gate: Promise<void> = until.then(
+      () => {},
+      () => {},
+    ).finally(() => {
+      if (this.gate === gate) this.gate = null;
+    });
+    this.gate = gate;
+  }
+
+  /** The switch of a hot update: `instance` serves, the app is running. */
+  switchTo(instance: Instance): void {
+    instance.role = 'serving';
+    this.route(instance);
+    this.setState('running');
+    this.ctx.served(this.name, instance.pin);
+    if (this.connections === 0) this.armIdle();
+  }
+
+  /** No new connections for `instance`; its exit is the updater's. */
+  retire(instance: Instance): void {
+    instance.role = 'retired';
+    this.unroute(instance);
+  }
+
+  /** The app's state while an update replaces what runs (e.g. `starting` in an exclusive hand-over's gap). */
+  showState(state: AppState): void {
+    this.setState(state);
+  }
+
+  /** Starts the target version as the app would for a connection (a rollback that resumes the old version). */
+  async restart(): Promise<void> {
+    this.failedUntil = 0;
+    if (this.pending) await this.pending.catch(() => {});
+    if (this.routed) return;
+    this.pending = this.startInstance().finally(() => (this.pending = null));
+    await this.pending;
+  }
+
+  sendSignal(instance: Instance, signal: 'USR1' | 'USR2'): Promise<string> {
+    return this.ctx.runc.kill(instance.id, signal);
+  }
+
+  pauseInstance(instance: Instance): Promise<string> {
+    return this.ctx.runc.pause(instance.id);
+  }
+
+  resumeInstance(instance: Instance): Promise<string> {
+    return this.ctx.runc.resume(instance.id);
+  }
+
+  /** Live instances (the updater's recovery and the tests). */
+  liveInstances(): Instance[] {
+    return [...this.instances];
   }
 
   // ── reporting ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -432,7 +671,7 @@ export class App {
       connections: this.connections,
       starts: this.starts,
       error: this.error,
-      update: { state: 'idle', pendingVersion: null, error: null },
+      update: { ...this.update, runningVersion: this.routed && !this.routed.stopping ? this.routed.version : null },
     };
   }
 

@@ -34,6 +34,19 @@ export interface AgentLimits {
   maxOpenFiles: number;
   /** SSE: at most this often an `apps` event while something changes (progress, counters). */
   eventsThrottleMs: number;
+  /** Hot updates (issue 6): the channel is polled every channelPollIntervalMs ± channelPollJitterMs (0 = never). */
+  channelPollIntervalMs: number;
+  channelPollJitterMs: number;
+  /** How long a new version may take to pass its health check in a hot update. */
+  updateStartTimeoutMs: number;
+  /** How long the old version may keep open connections after the switch before it is stopped anyway. */
+  updateDrainTimeoutMs: number;
+  /** While the old version drains: a connection quiet this long after the app's last bytes (idle keep-alive) is closed. */
+  updateIdleCloseMs: number;
+  /** After the switch: a crash of the new version within this time rolls back; then the snapshot is dropped. */
+  updateGraceMs: number;
+  /** Free bytes a /data snapshot must leave on the data root. */
+  snapshotReserveBytes: number;
 }
 
 export const DEFAULT_AGENT_LIMITS: AgentLimits = {
@@ -53,6 +66,13 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   tmpBytes: 64 * 1024 * 1024,
   maxOpenFiles: 1024,
   eventsThrottleMs: 100,
+  channelPollIntervalMs: 300_000,
+  channelPollJitterMs: 60_000,
+  updateStartTimeoutMs: 20_000,
+  updateDrainTimeoutMs: 10_000,
+  updateIdleCloseMs: 100,
+  updateGraceMs: 10_000,
+  snapshotReserveBytes: 16 * 1024 * 1024,
 };
 
 export interface AgentConfig {
@@ -208,6 +228,10 @@ function checkLimits(limits: AgentLimits, r: Reader): void {
     r.fail('limits.channelRetryMaxMs', 'must be at least channelRetryMinMs, which must be positive');
   }
   if (limits.crashBackoffMaxMs < limits.crashBackoffMinMs) r.fail('limits.crashBackoffMaxMs', 'must be at least crashBackoffMinMs');
+  if (limits.channelPollIntervalMs > 0 && limits.channelPollJitterMs >= limits.channelPollIntervalMs) {
+    r.fail('limits.channelPollJitterMs', 'must be less than channelPollIntervalMs');
+  }
+  if (limits.updateStartTimeoutMs <= 0) r.fail('limits.updateStartTimeoutMs', 'must be a positive integer');
 }
 
 export async function loadConfigFile(file: string): Promise<AgentConfig> {

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 export class LogRing {
   private lines: string[] = [];
   private partial = new Map<Readable, string>();
+  private watchers = new Set<(line: string) => void>();
 
   constructor(
     private readonly max: number,
@@ -15,6 +16,24 @@ export class LogRing {
     this.lines.push(clipped);
     if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max);
     this.echo?.(clipped);
+    for (const watcher of this.watchers) watcher(clipped);
+  }
+
+  /** Resolves true when a line matching `match` arrives (from now on), false after timeoutMs. */
+  waitFor(match: (line: string) => boolean, timeoutMs: number): Promise<boolean> {
+    return new Promise((done) => {
+      const watcher = (line: string) => {
+        if (!match(line)) return;
+        finish(true);
+      };
+      const finish = (seen: boolean) => {
+        clearTimeout(timer);
+        this.watchers.delete(watcher);
+        done(seen);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.watchers.add(watcher);
+    });
   }
 
   /** Collects a stream's lines until it ends. */

@@ -4,12 +4,13 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { isBootosError } from '../../../fetcher/src/error.js';
 import type { PortSpec } from '../../../fetcher/src/image-config.js';
-import type { Endpoint } from './app.js';
+import type { Endpoint, TrackedConnection } from './app.js';
 
 export interface ConnectionTarget {
   readonly name: string;
   open(port: PortSpec): Promise<Endpoint>;
-  close(): void;
+  /** The connection closed; `endpoint` is what open() answered (the instance counts its connections). */
+  close(endpoint?: Endpoint): void;
 }
 
 export class AppListener {
@@ -51,9 +52,9 @@ export class AppListener {
   private handle(client: Socket): void {
     this.sockets.add(client);
     let released = false;
-    let opened = false;
+    let opened: Endpoint | null = null;
     const release = () => {
-      if (!released && opened) this.app.close();
+      if (!released && opened) this.app.close(opened);
       released = true;
     };
     client.on('error', () => {});
@@ -63,7 +64,7 @@ export class AppListener {
     });
     this.app.open(this.spec).then(
       (target) => {
-        opened = true;
+        opened = target;
         if (client.destroyed) {
           release();
           return;
@@ -74,6 +75,25 @@ export class AppListener {
         upstream.once('close', () => client.destroy());
         client.once('close', () => upstream.destroy());
         upstream.once('connect', () => {
+          // What a drain needs to tell an idle keep-alive connection (the client's turn, quiet) from a busy one.
+          const tracked: TrackedConnection = {
+            lastFromApp: false,
+            lastActivityAt: Date.now(),
+            close: () => {
+              client.destroy();
+              upstream.destroy();
+            },
+          };
+          client.on('data', () => {
+            tracked.lastFromApp = false;
+            tracked.lastActivityAt = Date.now();
+          });
+          upstream.on('data', () => {
+            tracked.lastFromApp = true;
+            tracked.lastActivityAt = Date.now();
+          });
+          target.connection = tracked;
+          target.instance?.track(tracked);
           client.pipe(upstream);
           upstream.pipe(client);
           client.resume();

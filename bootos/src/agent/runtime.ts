@@ -197,7 +197,7 @@ export class Runc {
     return { id, process: child, exited };
   }
 
-  kill(id: string, signal: 'TERM' | 'KILL'): Promise<string> {
+  kill(id: string, signal: 'TERM' | 'KILL' | 'USR1' | 'USR2'): Promise<string> {
     return this.cmd(['kill', id, signal], `kill ${id} ${signal}`);
   }
 

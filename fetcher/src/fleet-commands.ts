@@ -1,0 +1,102 @@
+// Fleet verbs: `bootos push REGISTRY_DIR oci://HOST[:PORT]/NAMESPACE` and `bootos cache config` (docs/fleet.md).
+import { defineCommand, required, status, usageError, type Command } from './cli-kit.js';
+import { officeCacheConfig } from './office-cache.js';
+import { credentialsFromEnv, type Credentials } from './registry-auth.js';
+import { pushRegistry } from './push.js';
+
+const pushCommand = defineCommand({
+  name: 'push',
+  summary: 'copy a registry directory into an OCI registry (blobs, images, then trust documents last)',
+  usage: 'REGISTRY_DIR oci://HOST[:PORT]/NAMESPACE [--username U --password-stdin] [--dry-run] [--json]',
+  options: {
+    username: { type: 'string', short: 'u' },
+    'password-stdin': { type: 'boolean' },
+    'chunk-mib': { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    json: { type: 'boolean' },
+  },
+  help: {
+    username: 'registry user (default: $BOOTOS_REGISTRY_USERNAME, or user@ in the URL)',
+    'password-stdin': 'read the password from stdin (default: $BOOTOS_REGISTRY_PASSWORD)',
+    'chunk-mib': 'blobs larger than this are uploaded in chunks of this size (default 64)',
+    'dry-run': 'check what is missing (HEAD requests only) and upload nothing',
+    json: 'print the result as JSON',
+  },
+  details: [
+    'URL schemes: oci://HOST/NAMESPACE is HTTPS; oci+http://HOST/NAMESPACE is plain HTTP (loopback and lab networks).',
+    'All of the registry goes into the one repository NAMESPACE: every blob, each image under the tag NAME-VERSION,',
+    'and the trust documents as OCI artifacts tagged root-N, root and channel-NAME, pushed last so that a device',
+    'never reads a channel whose images are not all there yet. What the registry already has is skipped (HEAD first).',
+    'Registries that want a login answer with a Basic or a bearer-token challenge; both are handled.',
+  ].join('\n'),
+  positionals: { min: 2, max: 2 },
+  async run(values, [dir, location]) {
+    let credentials: Credentials | undefined;
+    if (values.username !== undefined || values['password-stdin']) {
+      const username = values.username ?? process.env.BOOTOS_REGISTRY_USERNAME;
+      if (!username) throw usageError('--password-stdin needs --username (or BOOTOS_REGISTRY_USERNAME)');
+      const password = values['password-stdin'] ? (await readStdin()).replace(/\r?\n$/, '') : process.env.BOOTOS_REGISTRY_PASSWORD;
+      if (password === undefined) throw usageError('--username needs a password: --password-stdin or BOOTOS_REGISTRY_PASSWORD');
+      credentials = { username, password };
+    } else {
+      credentials = credentialsFromEnv();
+    }
+    let uploadChunkBytes: number | undefined;
+    if (values['chunk-mib'] !== undefined) {
+      if (!/^[1-9]\d{0,4}$/.test(values['chunk-mib'])) throw usageError(`--chunk-mib must be a positive integer, got ${values['chunk-mib']}`);
+      uploadChunkBytes = Number(values['chunk-mib']) * 1024 * 1024;
+    }
+    const result = await pushRegistry(dir!, location!, { credentials, uploadChunkBytes, dryRun: values['dry-run'], onProgress: status });
+    if (values.json) console.log(JSON.stringify(result));
+    else for (const [tag, digest] of Object.entries({ ...result.images, ...result.trust })) console.log(`${tag} ${digest}`);
+    const verb = result.dryRun ? 'would upload' : 'uploaded';
+    status(
+      `${result.registry}: ${verb} ${result.blobs.uploaded} blob(s) (${result.blobs.uploadedBytes} bytes) and ${result.manifests.uploaded} manifest(s); ` +
+        `${result.blobs.present} blob(s) and ${result.manifests.present} manifest(s) were already there`,
+    );
+  },
+});
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString();
+}
+
+const cacheConfig = defineCommand({
+  name: 'cache config',
+  summary: 'print the nginx configuration of an office cache in front of an OCI registry',
+  usage: '--upstream https://REGISTRY --listen ADDR:PORT --prefix DIR [--max-size 20g] [--foreground]',
+  options: {
+    upstream: { type: 'string' },
+    listen: { type: 'string' },
+    prefix: { type: 'string' },
+    'max-size': { type: 'string' },
+    foreground: { type: 'boolean' },
+  },
+  help: {
+    upstream: 'the central registry, e.g. https://registry.example.com (required)',
+    listen: 'address:port to serve the office on, e.g. 10.0.5.1:80 (required)',
+    prefix: 'nginx working directory: cache, logs, temp files (required)',
+    'max-size': 'most disk the cache may use (default 20g)',
+    foreground: "add 'daemon off;' (for a supervisor that owns the process)",
+  },
+  details: [
+    'Blobs and manifests addressed by digest are cached on first use (one upstream fetch for many devices);',
+    'tags — the trust documents and image tags — are revalidated with the registry on every request.',
+    'Run: mkdir -p DIR/{logs,cache,tmp} && bootos cache config … > DIR/nginx.conf && nginx -p DIR -c DIR/nginx.conf',
+  ].join('\n'),
+  async run(values) {
+    process.stdout.write(
+      officeCacheConfig({
+        upstream: required(values.upstream, 'upstream'),
+        listen: required(values.listen, 'listen'),
+        prefix: required(values.prefix, 'prefix'),
+        maxSize: values['max-size'],
+        foreground: values.foreground,
+      }),
+    );
+  },
+});
+
+export const fleetCommands: Command[] = [pushCommand, cacheConfig] as unknown as Command[];

@@ -1,0 +1,54 @@
+// OCI Distribution registry URLs (docs/formats.md, "Registry URLs"):
+//   oci://HOST[:PORT]/NAMESPACE        HTTPS (the default; any real registry)
+//   oci+http://HOST[:PORT]/NAMESPACE   plain HTTP (loopback registries, lab networks, an office cache on a trusted LAN)
+// NAMESPACE is the one OCI repository that holds a bootos registry: every blob, every image (tagged NAME-VERSION)
+// and the trust artifacts (tagged root, root-N, channel-NAME). Credentials may be given as user:password@.
+import { BootosError } from './error.js';
+import type { Credentials } from './registry-auth.js';
+
+export interface RegistryUrl {
+  /** "https://host:port" or "http://host:port": where /v2/ lives. */
+  origin: string;
+  /** The repository (OCI "name"), e.g. "bootos" or "acme/bootos". */
+  repository: string;
+  /** From user:password@ in the URL, if given. */
+  credentials?: Credentials;
+  /** The URL without credentials, for messages. */
+  display: string;
+}
+
+/** The OCI Distribution spec's repository name grammar (lowercase path components). */
+export const REPOSITORY_NAME = /^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$/;
+/** The OCI Distribution spec's tag grammar. */
+export const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+
+export function isOciUrl(location: string): boolean {
+  return /^oci(\+http)?:\/\//.test(location);
+}
+
+export function parseRegistryUrl(location: string): RegistryUrl {
+  const match = /^(oci|oci\+http):\/\/(.*)$/.exec(location);
+  if (!match) throw new BootosError('USAGE', `not a registry URL: ${location} (use oci://HOST[:PORT]/NAMESPACE or oci+http://…)`);
+  const scheme = match[1] === 'oci' ? 'https' : 'http';
+  let url: URL;
+  try {
+    url = new URL(`${scheme}://${match[2]}`);
+  } catch {
+    throw new BootosError('USAGE', `not a registry URL: ${location}`);
+  }
+  const repository = decodeURIComponent(url.pathname).replace(/^\/+|\/+$/g, '');
+  if (!repository) throw new BootosError('USAGE', `${location}: the URL needs a namespace, e.g. oci://${url.host}/bootos`);
+  if (!REPOSITORY_NAME.test(repository) || repository.length > 255) {
+    throw new BootosError('USAGE', `${location}: invalid namespace ${JSON.stringify(repository)} (lowercase letters, digits, . _ - and /)`);
+  }
+  if (url.search || url.hash) throw new BootosError('USAGE', `${location}: a registry URL has no query or fragment`);
+  const credentials = url.username ? { username: decodeURIComponent(url.username), password: decodeURIComponent(url.password) } : undefined;
+  const origin = `${scheme}://${url.host}`;
+  return { origin, repository, credentials, display: `${match[1]}://${url.host}/${repository}` };
+}
+
+/** Plain HTTP is fine for signed content, but not for passwords outside this machine. */
+export function isLoopbackHost(origin: string): boolean {
+  const host = new URL(origin).hostname;
+  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
