@@ -143,7 +143,7 @@ export function getOnce(url: string, timeoutMs = 60_000): Promise<Answer> {
 
 export interface AppsView {
   channel: { name: string; version: number | null; state: string; error: { code: string; message: string } | null };
-  apps: Array<{ name: string; version: string; state: string; starts: number; error: { code: string } | null }>;
+  apps: Array<{ name: string; version: string; state: string; starts: number; error: { code: string } | null; update?: { state: string } }>;
 }
 
 /** Polls the guest's /api/apps until `check` accepts it (timeout scaled by BOOTOS_TIMEOUT_FACTOR). */
@@ -168,17 +168,14 @@ export function passed(name: string, seconds: number): void {
   process.stdout.write(`PASSED ${name} (${seconds.toFixed(1)} s)\n`);
 }
 
-/**
- * Hot updates (issue 6): the agent on main reads the channel once at start and only retries failures, so "the
- * channel is re-signed → the app serves the new version" cannot pass yet. PENDING until the channel watcher is on
- * main; then this is true and the step runs (no other change to the flow).
- */
-export const HOT_UPDATE_ON_MAIN = false;
+/** How often the guests' agents check the channel (bootos.poll_seconds): the update step waits for that. */
+export const E2E_POLL_SECONDS = 5;
 
 /**
  * The whole chain as a user meets it: boot → the agent verifies channel stable from the host's registry → a request
  * through hostfwd to hello's port pulls, starts and answers → hello stops after its idle time → the channel is
- * re-signed with hello 2.0.0 → hello answers as 2.0.0 → the power button powers the guest off cleanly.
+ * re-signed with hello 2.0.0 → the agent's watcher
+ * verifies it → hello answers as 2.0.0 → the power button powers the guest off cleanly.
  */
 export async function fullFlow(
   t: import('ava').ExecutionContext,
@@ -196,7 +193,10 @@ export async function fullFlow(
   t.teardown(() => v2.cleanup());
 
   const booted = Date.now();
-  const guest = await Guest.boot({ ...options, imageDir: image.dir, registry: registry.url, forward: [{ guestPort: HELLO_PORT }] }, (l) => t.log(l));
+  const guest = await Guest.boot(
+    { ...options, imageDir: image.dir, registry: registry.url, cmdline: [`bootos.poll_seconds=${E2E_POLL_SECONDS}`], forward: [{ guestPort: HELLO_PORT }] },
+    (l) => t.log(l),
+  );
   t.teardown(() => guest.close());
   try {
     await guest.ready();
@@ -223,14 +223,15 @@ export async function fullFlow(
 
     await registry.publish(v2.dir);
     await registry.sign();
-    if (HOT_UPDATE_ON_MAIN) {
-      await waitForApps(guest, 'channel version 2 with hello 2.0.0', (v) => v.channel.version === 2 && v.apps[0]?.version === '2.0.0', 120_000);
-      const second = await getOnce(guest.url(HELLO_PORT, '/'), 120_000);
-      t.is(second.status, 200);
-      t.is(second.headers['x-app-version'], '2.0.0');
-    } else {
-      t.log('PENDING (issue 6 not on main): the agent does not re-read the channel, so the 2.0.0 step is not run');
-    }
+    // The agent's channel watcher sees version 2 within a poll and its updater moves hello to 2.0.0 (pulled while
+    // hello is stopped; a request during the download would start 1.0.0 and be handed over to 2.0.0 after).
+    await waitForApps(guest, 'channel version 2 verified', (v) => v.channel.version === 2 && v.channel.state === 'ok', (E2E_POLL_SECONDS + 60) * 1000);
+    await waitForApps(guest, 'hello updated to 2.0.0', (v) => v.apps[0]?.version === '2.0.0', 120_000);
+    const second = await getOnce(guest.url(HELLO_PORT, '/'), 120_000);
+    t.is(second.status, 200);
+    t.is(second.headers['x-app-version'], '2.0.0');
+    const updated = await guest.api<AppsView>('/api/apps');
+    t.like(updated.apps[0], { name: 'hello', version: '2.0.0', state: 'running' });
 
     t.is(await guest.powerdown(), 0);
     const after = await guest.vm.log();
