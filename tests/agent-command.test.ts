@@ -119,6 +119,9 @@ test('kernel command line: keys, defaults, strict checks', (t) => {
   t.is(c.stateDir, '/var/lib/bootos/state');
   t.is(c.storeDir, '/var/lib/bootos/store');
   t.is(c.dataRoot, '/var/lib/bootos/data');
+  t.is(configFromCmdline('bootos.registry=http://x/ bootos.data_wait=10').registry, 'http://x/', "/init's own keys are left to it");
+  t.like(configFromCmdline('bootos.registry=http://x/ bootos.poll_seconds=20').limits, { channelPollIntervalMs: 20_000, channelPollJitterMs: 2_000 });
+  t.is(code(() => configFromCmdline('bootos.registry=http://x/ bootos.poll_seconds=soon')), 'CONFIG_INVALID');
   t.is(code(() => configFromCmdline('console=ttyS0')), 'CONFIG_INVALID');
   t.is(code(() => configFromCmdline('bootos.registry=ftp://x/')), 'CONFIG_INVALID');
   t.is(code(() => configFromCmdline('bootos.registry=http://x/ bootos.api_port=99999')), 'CONFIG_INVALID');

@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildImage } from '../bootos/src/os/build.js';
+import { copyDiskWithCmdline, readDiskCmdline } from '../bootos/src/os/disk-cmdline.js';
 import type { Arch } from '../bootos/src/os/recipe.js';
 import { Qemu, type QemuOptions } from '../qemu/src/qemu.js';
 import { makeRegistry, tempDir } from './helpers/registry.js';
@@ -57,10 +58,17 @@ async function health(port: number, timeoutMs: number): Promise<{ status: number
 async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 'direct' | 'uefi', readyMs: number) {
   const dir = join(out, arch);
   const port = await freePort();
-  const options: QemuOptions =
-    boot === 'direct'
-      ? { arch, boot: { mode: 'direct', kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initramfs'), cmdline: (await readFile(join(dir, 'cmdline'), 'utf8')).trim() } }
-      : { arch, boot: { mode: 'uefi' }, disks: [{ path: join(dir, `bootos-${arch}.img`), snapshot: true }] };
+  // The agent needs a registry on its command line; nothing listens there, so its channel keeps retrying, and it is
+  // ready (API up) all the same.
+  const registry = 'bootos.registry=http://10.0.2.2:9/';
+  let options: QemuOptions;
+  if (boot === 'direct') {
+    options = { arch, boot: { mode: 'direct', kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initramfs'), cmdline: `${(await readFile(join(dir, 'cmdline'), 'utf8')).trim()} ${registry}` } };
+  } else {
+    const disk = join(out, `uefi-${arch}.img`);
+    await copyDiskWithCmdline(join(dir, `bootos-${arch}.img`), disk, `${await readDiskCmdline(join(dir, `bootos-${arch}.img`))} ${registry}`);
+    options = { arch, boot: { mode: 'uefi' }, disks: [{ path: disk, snapshot: true }] };
+  }
   const vm = await Qemu.start({ ...options, memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 8080 }] }, (l) => t.log(l));
   try {
     const started = Date.now();

@@ -48,7 +48,7 @@ test.serial('a channel that fails verification changes nothing and is reported',
   doc.signed.version = version + 5; // changed after signing
   await writeFile(path, JSON.stringify(doc));
   try {
-    const channel = await until(async () => ((await apiChannel()).error ? apiChannel() : null), 5000);
+    const channel = await until(async () => ((await apiChannel()).error ? apiChannel() : null), 20_000);
     t.is(channel.state, 'error');
     t.is(channel.error.code, 'SIGNATURE_INVALID');
     t.is(channel.version, version, 'the device stays on the channel it verified');
@@ -58,7 +58,7 @@ test.serial('a channel that fails verification changes nothing and is reported',
   }
   // The registry serves the good document again: the next check clears the report.
   await env.registry.sign();
-  const channel = await until(async () => ((await apiChannel()).state === 'ok' ? apiChannel() : null), 5000);
+  const channel = await until(async () => ((await apiChannel()).state === 'ok' ? apiChannel() : null), 20_000);
   t.is(channel.version, version + 1);
   t.is(channel.error, null);
 });

@@ -6,8 +6,9 @@ import { agentCommand } from './agent/command.js';
 import { fleetCommands } from '../../fetcher/src/fleet-commands.js';
 import { demoCommand } from './demo.js';
 import { osCommands } from './os/commands.js';
+import { qemuCommand } from '../../qemu/src/command.js';
 
-const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, ...fleetCommands, demoCommand, agentCommand as unknown as Command, ...osCommands];
+const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, ...fleetCommands, demoCommand, agentCommand as unknown as Command, ...osCommands, qemuCommand as unknown as Command];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

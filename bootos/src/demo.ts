@@ -1,66 +1,194 @@
-// `bootos demo`: the README's first command. Until the OS boots (issue 7), it runs the publisher's whole round trip
-// on the sample images: key → root init → publish → channel sign → serve → verify over HTTP, and says what it did.
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// `bootos demo`: the README's first command. A development key and trust root (made once, kept in the work folder so
+// that the built image stays valid), every sample image published to a local registry and signed into channel
+// stable, the registry served on 127.0.0.1, the OS image built for that root (cached by input hash), and a QEMU guest
+// booted against it with its kiosk forwarded to the host. Ctrl-C powers the guest off and stops everything.
+// --no-boot keeps the round trip without QEMU: publish, sign, serve, and verify over HTTP as a device would.
+import { mkdtemp, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { defineCommand, status } from '../../fetcher/src/cli-kit.js';
+import { defineCommand, status, usageError } from '../../fetcher/src/cli-kit.js';
+import { BootosError } from '../../fetcher/src/error.js';
+import { loadImageSpec } from '../../fetcher/src/image-spec.js';
 import { loadProfiles } from '../../fetcher/src/profiles.js';
-import { writeKeyPair } from '../../fetcher/src/keys.js';
+import { loadSecretKey, writeKeyPair, type SecretKey } from '../../fetcher/src/keys.js';
 import { publishImage } from '../../fetcher/src/publish.js';
 import { resolveImage } from '../../fetcher/src/resolve.js';
 import { startServer } from '../../fetcher/src/serve.js';
-import { initRoot, signChannel } from '../../fetcher/src/signer.js';
+import { initRoot, readRegistryRoot, signChannel } from '../../fetcher/src/signer.js';
 import { HttpSource } from '../../fetcher/src/source.js';
 import { Trust } from '../../fetcher/src/trust.js';
-import { readFile } from 'node:fs/promises';
+import { attachConsole } from '../../qemu/src/command.js';
+import { Guest, GUEST_MODES, type GuestMode } from '../../qemu/src/guest.js';
+import { scaledTimeout } from '../../qemu/src/qemu.js';
+import { cachedBuild } from './os/cached-build.js';
+import { ARCHES, type Arch } from './os/recipe.js';
+
+/** The demo's key, root, registry and logs: kept between runs (the image built for that root stays cached). */
+export function defaultDemoDir(): string {
+  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'bootos', 'demo');
+}
+
+async function imageFolders(imagesDir: string): Promise<string[]> {
+  const out = [];
+  for (const entry of (await readdir(imagesDir)).sort()) {
+    if (await stat(join(imagesDir, entry, 'image.yaml')).catch(() => null)) out.push(join(imagesDir, entry));
+  }
+  if (!out.length) throw new BootosError('FILE_NOT_FOUND', `no image folders (with image.yaml) in ${imagesDir}`);
+  return out;
+}
+
+/** The development key and the registry's root.json signed by it: made on the first run, reused afterwards. */
+async function developmentRoot(work: string, registry: string): Promise<SecretKey> {
+  const keyFile = join(work, 'dev.key');
+  const root = await readRegistryRoot(registry);
+  if (root && (await stat(keyFile).catch(() => null))) {
+    status(`1/6 key: the development key ${keyFile} (made on the first run)`);
+    return loadSecretKey(keyFile);
+  }
+  await rm(registry, { recursive: true, force: true });
+  status(`1/6 key: generating a development signing key ${keyFile}`);
+  const key = await writeKeyPair(join(work, 'dev'));
+  await initRoot({ registry, keys: [key.publicKey], threshold: 1, signers: [key], expiresMs: 365 * 86_400_000 });
+  return key;
+}
+
+/** key → root → publish every image → sign channel stable; returns the public ports of the published apps. */
+async function publishAll(work: string, registry: string, imagesDir: string, step: string): Promise<{ key: SecretKey; ports: number[]; names: string[] }> {
+  const key = await developmentRoot(work, registry);
+  const ports = new Set<number>();
+  const names = [];
+  for (const dir of await imageFolders(imagesDir)) {
+    const result = await publishImage(dir, registry);
+    for (const p of (await loadImageSpec(dir)).config.ports) ports.add(p.public);
+    status(`2/${step} publish: ${result.name} ${result.version} → ${result.digest}`);
+    names.push(result.name);
+  }
+  const channel = await signChannel({ registry, name: 'stable', profiles: await loadProfiles(join(imagesDir, 'profiles.yaml')), signers: [key], expiresMs: 7 * 86_400_000 });
+  status(`3/${step} channel: stable version ${channel.signed.version} pins ${Object.keys(channel.signed.images).join(', ')}`);
+  return { key, ports: [...ports].sort((a, b) => a - b), names };
+}
+
+/** The round trip without QEMU: verify the served channel and every image as a device would. */
+async function roundTrip(imagesDir: string, keep: boolean): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'bootos-demo-'));
+  const registry = join(work, 'registry');
+  try {
+    const { names } = await publishAll(work, registry, imagesDir, '5');
+    const server = await startServer({ dir: registry, log: () => {} });
+    try {
+      status(`4/5 serve: registry at ${server.url}`);
+      const source = new HttpSource(server.url);
+      const trust = await Trust.open({ initialRoot: await readFile(join(registry, 'root.json')), stateDir: join(work, 'device-state') });
+      const verified = await trust.fetchChannel(source, 'stable');
+      for (const name of Object.keys(verified.signed.images)) {
+        const image = await resolveImage(source, verified.signed, name);
+        status(`5/5 verify: ${name} ${image.config.version}: signature, digests and sizes check out`);
+      }
+      console.log(`demo ok: channel stable version ${verified.signed.version} verified over HTTP (${names.length} image(s) published)`);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    if (keep) status(`kept ${work}`);
+    else await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Copies the init and agent lines of the serial console to stderr while the guest runs. */
+function followSerial(guest: Guest): () => void {
+  let at = 0;
+  let partial = '';
+  const timer = setInterval(() => {
+    guest.vm.log().then((text) => {
+      const fresh = partial + text.slice(at);
+      at = text.length;
+      const lines = fresh.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (/^bootos-(init|agent):/.test(line.trim())) status(`  guest | ${line.trim()}`);
+    }, () => {});
+  }, 500);
+  return () => clearInterval(timer);
+}
 
 export const demoCommand = defineCommand({
   name: 'demo',
-  summary: 'publish the sample images, serve them, and verify them as a device would',
-  usage: '[--images DIR] [--keep]',
-  options: { images: { type: 'string' }, keep: { type: 'boolean' } },
-  help: { images: 'folder of image folders and profiles.yaml (default: ./images)', keep: 'keep the work directory' },
+  summary: 'build the OS, publish the sample images to a local registry, and boot it in QEMU with its kiosk',
+  usage: '[--arch x86_64|aarch64] [--profile NAME] [--mode direct|uefi|pxe] [--exit-when-ready] [--no-boot]',
+  options: {
+    arch: { type: 'string' },
+    profile: { type: 'string' },
+    mode: { type: 'string' },
+    images: { type: 'string' },
+    work: { type: 'string' },
+    'api-port': { type: 'string' },
+    'exit-when-ready': { type: 'boolean' },
+    'no-boot': { type: 'boolean' },
+    keep: { type: 'boolean' },
+  },
+  help: {
+    arch: `guest architecture: ${ARCHES.join(' or ')} (default x86_64)`,
+    profile: 'device profile from images/profiles.yaml (default office)',
+    mode: `how the guest boots: ${GUEST_MODES.join(', ')} (default direct)`,
+    images: 'folder of image folders and profiles.yaml (default ./images)',
+    work: `where the development key, registry and serial log are kept (default ${defaultDemoDir()})`,
+    'api-port': 'host port of the kiosk (default 8080, or a free one when taken)',
+    'exit-when-ready': 'check that the kiosk answers through the forwarded port, then power off and exit (for scripts and tests)',
+    'no-boot': 'no QEMU: publish, sign, serve and verify over HTTP as a device would',
+    keep: 'with --no-boot: keep the temporary work folder',
+  },
+  details: `Boots with: npm run demo (which first installs missing Debian and npm packages and builds).
+Then open the printed kiosk URL. Ctrl-C powers the guest off cleanly and stops the registry.
+The first run builds the OS image (a few minutes; inputs are cached under ~/.cache/bootos); later runs reuse it.`,
   async run(values) {
     const imagesDir = resolve(values.images ?? 'images');
-    const work = await mkdtemp(join(tmpdir(), 'bootos-demo-'));
+    if (values['no-boot']) return roundTrip(imagesDir, values.keep ?? false);
+    const arch = (values.arch ?? 'x86_64') as Arch;
+    if (!(ARCHES as readonly string[]).includes(arch)) throw usageError(`--arch must be one of ${ARCHES.join(', ')}, got ${values.arch}`);
+    const mode = (values.mode ?? 'direct') as GuestMode;
+    if (!GUEST_MODES.includes(mode)) throw usageError(`--mode must be one of ${GUEST_MODES.join(', ')}, got ${values.mode}`);
+    const profile = values.profile ?? 'office';
+    const profiles = await loadProfiles(join(imagesDir, 'profiles.yaml'));
+    if (!profiles[profile]) throw usageError(`--profile ${profile} is not in ${imagesDir}/profiles.yaml (it has ${Object.keys(profiles).join(', ')})`);
+    const apiPort = values['api-port'] === undefined ? 8080 : Number(values['api-port']);
+    if (!Number.isInteger(apiPort) || apiPort < 1 || apiPort > 65535) throw usageError(`--api-port must be a port number, got ${values['api-port']}`);
+
+    const work = resolve(values.work ?? defaultDemoDir());
     const registry = join(work, 'registry');
+    await mkdir(work, { recursive: true });
+    const { ports } = await publishAll(work, registry, imagesDir, '6');
+    const server = await startServer({ dir: registry, host: '127.0.0.1', port: 0, log: () => {} });
+    let guest: Guest | null = null;
+    let stopFollowing = () => {};
     try {
-      status(`1/6 key: generating a development signing key in ${work}`);
-      const key = await writeKeyPair(join(work, 'dev'));
-      status(`2/6 root: signing root.json (1 key, threshold 1)`);
-      await initRoot({ registry, keys: [key.publicKey], threshold: 1, signers: [key], expiresMs: 365 * 86_400_000 });
-      const names = [];
-      for (const entry of (await readdir(imagesDir)).sort()) {
-        if (!(await stat(join(imagesDir, entry, 'image.yaml')).catch(() => null))) continue;
-        const result = await publishImage(join(imagesDir, entry), registry);
-        status(`3/6 publish: ${result.name} ${result.version} → ${result.digest}`);
-        names.push(result.name);
+      status(`4/6 serve: registry at ${server.url} (the guest reaches it at 10.0.2.2)`);
+      status(`5/6 build: the ${arch} OS image with this root (cached by input hash under ~/.cache/bootos/images)`);
+      const image = await cachedBuild({ arch, rootJson: await readFile(join(registry, 'root.json')), noDisk: mode !== 'uefi', progress: (l) => status(`  ${l}`) });
+      status(`6/6 boot: QEMU ${arch} ${mode}, serial console in ${join(work, 'serial.log')}`);
+      guest = await Guest.boot(
+        { arch, mode, imageDir: image.dir, registry: server.url, profile, apiPort, forward: ports.map((p) => ({ guestPort: p, hostPort: p })), serialLog: join(work, 'serial.log') },
+        (l) => status(`  ${l}`),
+      );
+      stopFollowing = followSerial(guest);
+      await guest.ready();
+      status('');
+      console.log(`bootos is up: open the kiosk at ${guest.apiUrl}`);
+      console.log(`apps: ${ports.map((p) => guest!.url(p)).join('  ')}`);
+      if (values['exit-when-ready']) {
+        const res = await fetch(guest.apiUrl, { signal: AbortSignal.timeout(scaledTimeout(30_000)) });
+        const html = await res.text();
+        if (res.status !== 200 || !/<title>[^<]*bootos/i.test(html)) throw new BootosError('HTTP_ERROR', `the kiosk at ${guest.apiUrl} answered ${res.status} without its page`);
+        console.log(`demo ok: the kiosk answers at ${guest.apiUrl}; powering off`);
+        const code = await guest.powerdown();
+        if (code !== 0) throw new BootosError('QEMU_EXITED', `QEMU exited with ${code} on poweroff`);
+        return;
       }
-      const channel = await signChannel({
-        registry,
-        name: 'stable',
-        profiles: await loadProfiles(join(imagesDir, 'profiles.yaml')),
-        signers: [key],
-        expiresMs: 7 * 86_400_000,
-      });
-      status(`4/6 channel: stable version ${channel.signed.version} pins ${Object.keys(channel.signed.images).join(', ')}`);
-      const server = await startServer({ dir: registry, log: () => {} });
-      try {
-        status(`5/6 serve: registry at ${server.url}`);
-        const source = new HttpSource(server.url);
-        const trust = await Trust.open({ initialRoot: await readFile(join(registry, 'root.json')), stateDir: join(work, 'device-state') });
-        const verified = await trust.fetchChannel(source, 'stable');
-        for (const name of Object.keys(verified.signed.images)) {
-          const image = await resolveImage(source, verified.signed, name);
-          status(`6/6 verify: ${name} ${image.config.version}: signature, digests and sizes check out`);
-        }
-        console.log(`demo ok: channel stable version ${verified.signed.version} verified over HTTP (${names.length} image(s) published)`);
-      } finally {
-        await server.close();
-      }
+      console.log('stop: Ctrl-C (powers the guest off cleanly, then stops the registry)');
+      const code = await attachConsole(guest);
+      status(`bootos demo: the guest is off (QEMU exit ${code})`);
     } finally {
-      if (values.keep) status(`kept ${work}`);
-      else await rm(work, { recursive: true, force: true });
+      stopFollowing();
+      await guest?.close();
+      await server.close();
     }
   },
 });

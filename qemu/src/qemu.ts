@@ -28,8 +28,13 @@ export interface QemuOptions {
   disks?: Array<{ path: string; snapshot?: boolean }>;
   /** User-mode networking with these host loopback ports forwarded to guest ports. */
   hostfwd?: Array<{ hostPort: number; guestPort: number }>;
-  /** Where the serial console goes (a file); default: a temp file. */
+  /** Where the serial console is logged (a file); default: a temp file. */
   serialLog?: string;
+  /**
+   * 'file' (default): the serial console only goes to serialLog. 'stdio': it is also QEMU's stdin/stdout, with QEMU's
+   * Ctrl-A escapes (Ctrl-A X quits, Ctrl-A C the monitor); the caller relays a terminal to `Qemu.stdin`.
+   */
+  console?: 'file' | 'stdio';
   /** Extra arguments appended as they are. */
   extraArgs?: string[];
 }
@@ -90,7 +95,9 @@ export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSock
     '-smp', String(o.cpus ?? 2),
     '-m', String(o.memoryMiB ?? 512),
     '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
-    '-serial', `file:${paths.serialLog}`,
+    ...(o.console === 'stdio'
+      ? ['-chardev', `stdio,id=con0,mux=on,signal=off,logfile=${paths.serialLog}`, '-serial', 'chardev:con0', '-mon', 'chardev=con0,mode=readline']
+      : ['-serial', `file:${paths.serialLog}`]),
     '-qmp', `unix:${paths.qmpSocket},server=on,wait=off`,
   ];
   const setup: QemuCommand['setup'] = [];
@@ -109,7 +116,9 @@ export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSock
   const fwd = (o.hostfwd ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('');
   const tftp = o.boot.mode === 'pxe' ? `,tftp=${o.boot.tftpDir},bootfile=${o.boot.bootFile}` : '';
   args.push('-netdev', `user,id=net0${fwd}${tftp}`);
-  const nic = o.boot.mode === 'pxe' ? `,romfile=${ipxeRom(uefi)},bootindex=0` : ',romfile=';
+  // Debian's iPXE ROMs carry the PCI id of a modern-only virtio NIC (1af4:1041); SeaBIOS runs a ROM only when the ids
+  // match, and a transitional virtio-net-pci (the default on q35's root bus) is 1af4:1000.
+  const nic = o.boot.mode === 'pxe' ? `,disable-legacy=on,romfile=${ipxeRom(uefi)},bootindex=0` : ',romfile=';
   args.push('-device', `virtio-net-pci,netdev=net0${nic}`);
   args.push('-device', 'virtio-rng-pci');
   args.push(...(o.extraArgs ?? []));
@@ -121,6 +130,12 @@ export function shellLine(cmd: { bin: string; args: string[] }): string {
   const q = (s: string) => (/^[A-Za-z0-9_./:=,@+-]+$/.test(s) ? s : `'${s.replaceAll("'", "'\\''")}'`);
   return [cmd.bin, ...cmd.args].map(q).join(' ');
 }
+
+/** Every QEMU this process started and has not seen exit: killed if this process exits first (a crash, a kill). */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
 
 export class Qemu {
   private exitCode: number | null | undefined;
@@ -137,6 +152,7 @@ export class Qemu {
   ) {
     this.exited = new Promise((resolve) => {
       child.on('exit', (code) => {
+        live.delete(child);
         this.exitCode = code;
         resolve(code);
       });
@@ -151,7 +167,9 @@ export class Qemu {
     for (const s of command.setup) await copyFile(s.copy, s.to);
     await writeFile(serialLog, '');
     log(`qemu: ${shellLine(command)}`);
-    const child = spawn(command.bin, command.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: a Ctrl-C on the terminal reaches this process (which powers the guest off), not QEMU.
+    const child = spawn(command.bin, command.args, { stdio: o.console === 'stdio' ? ['pipe', 'inherit', 'pipe'] : ['ignore', 'ignore', 'pipe'], detached: true });
+    live.add(child);
     const stderr: Buffer[] = [];
     child.stderr!.on('data', (d: Buffer) => stderr.push(d));
     const vm = new Qemu(command, serialLog, qmpSocket, workDir, child, stderr);
@@ -160,6 +178,16 @@ export class Qemu {
       child.once('error', (e) => reject(new BootosError('QEMU_EXITED', `${command.bin}: cannot run (${e.message}); install qemu-system`)));
     });
     return vm;
+  }
+
+  /** The serial console's input when started with console 'stdio' (null otherwise). */
+  get stdin(): NodeJS.WritableStream | null {
+    return this.child.stdin;
+  }
+
+  /** What QEMU wrote to stderr (its own errors, not the guest's). */
+  get stderrText(): string {
+    return Buffer.concat(this.stderr).toString();
   }
 
   get pid(): number | undefined {
@@ -174,13 +202,20 @@ export class Qemu {
     return readFile(this.serialLog, 'utf8');
   }
 
-  /** Waits until the serial log matches; timeoutMs is scaled by BOOTOS_TIMEOUT_FACTOR. */
-  async expect(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+  /** Where the serial log ends now: pass it to expect() to match only what comes after. */
+  async mark(): Promise<number> {
+    return (await this.log()).length;
+  }
+
+  /**
+   * Waits until the serial log (from character `from` on) matches; timeoutMs is scaled by BOOTOS_TIMEOUT_FACTOR.
+   */
+  async expect(pattern: RegExp, timeoutMs: number, from = 0): Promise<RegExpMatchArray> {
     const limit = scaledTimeout(timeoutMs);
     const deadline = Date.now() + limit;
     for (;;) {
       const text = await this.log();
-      const m = text.match(pattern);
+      const m = text.slice(from).match(pattern);
       if (m) return m;
       if (!this.running) {
         throw new BootosError('QEMU_EXITED', `QEMU exited (${this.exitCode}) before ${pattern} appeared; ${Buffer.concat(this.stderr).toString().trim()}\nserial log tail:\n${text.slice(-3000)}`);
@@ -199,6 +234,11 @@ export class Qemu {
   async powerdown(timeoutMs = 30_000): Promise<number | null> {
     await (await this.qmpClient()).execute('system_powerdown');
     return this.waitExit(timeoutMs);
+  }
+
+  /** Resolves with QEMU's exit code whenever it exits. */
+  wait(): Promise<number | null> {
+    return this.exited;
   }
 
   async waitExit(timeoutMs: number): Promise<number | null> {

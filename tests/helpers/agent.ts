@@ -11,6 +11,7 @@ import { Agent } from '../../bootos/src/agent/agent.js';
 import { configFromJson, type AgentLimits } from '../../bootos/src/agent/config.js';
 import { SLOTS_DIR, slotNames } from '../../bootos/src/agent/network.js';
 import { Runc } from '../../bootos/src/agent/runtime.js';
+import { scaledTimeout } from '../../qemu/src/qemu.js';
 import { makeRegistry, REPO, tempDir, type TestRegistry } from './registry.js';
 
 const execFileP = promisify(execFile);
@@ -100,8 +101,9 @@ export async function json(response: Response): Promise<any> {
   return response.json();
 }
 
-/** Polls until check() returns a truthy value (bounded). */
+/** Polls until check() returns a truthy value (bounded; the bound scales with BOOTOS_TIMEOUT_FACTOR). */
 export async function until<T>(check: () => Promise<T> | T, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  timeoutMs = scaledTimeout(timeoutMs);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

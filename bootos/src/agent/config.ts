@@ -138,7 +138,9 @@ const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 const REGISTRY_URL = /^https?:\/\/[^\s/]+(\/\S*)?$/;
 
 /** Kernel command line keys (contracts.md). An unknown `bootos.*` key is an error: a typo must not pass silently. */
-const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port'] as const;
+const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds'] as const;
+/** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
+const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait'];
 
 /** Parses /proc/cmdline text. Only `bootos.*` words are read; everything else belongs to the kernel and init. */
 export function configFromCmdline(text: string, overrides: { dataRoot?: string } = {}): AgentConfig {
@@ -148,6 +150,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     if (!word.startsWith('bootos.')) continue;
     const eq = word.indexOf('=');
     const key = (eq < 0 ? word : word.slice(0, eq)).slice('bootos.'.length);
+    if (INIT_CMDLINE_KEYS.includes(key)) continue;
     if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${CMDLINE_KEYS.map((k) => `bootos.${k}`).join(', ')})`);
     if (key in values) r.fail(`bootos.${key}`, 'given twice');
     values[key] = eq < 0 ? '1' : word.slice(eq + 1);
@@ -163,6 +166,13 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
   if (values.api_port !== undefined) {
     if (!/^\d{1,5}$/.test(values.api_port)) r.fail('bootos.api_port', 'expected a port number');
     config.apiPort = r.integer(Number(values.api_port), 'bootos.api_port', 1, 65535);
+  }
+  if (values.poll_seconds !== undefined) {
+    // How often the channel is checked for updates (0: never), ± a tenth of it so that a fleet does not poll in step.
+    if (!/^\d{1,6}$/.test(values.poll_seconds)) r.fail('bootos.poll_seconds', 'expected a number of seconds');
+    const ms = r.integer(Number(values.poll_seconds), 'bootos.poll_seconds', 0, 7 * 86_400) * 1000;
+    config.limits.channelPollIntervalMs = ms;
+    config.limits.channelPollJitterMs = Math.floor(ms / 10);
   }
   return config;
 }

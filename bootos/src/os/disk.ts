@@ -8,6 +8,14 @@ import { join } from 'node:path';
 import { run } from './run.js';
 
 export const SECTOR_BYTES = 512;
+/** Where the EFI system partition starts (1 MiB alignment). */
+export const ESP_START_SECTOR = 2048;
+/** The systemd-boot loader entry on the ESP that holds the kernel command line. */
+export const LOADER_ENTRY = 'loader/entries/bootos.conf';
+
+export function loaderEntry(cmdline: string): string {
+  return `title bootos\nlinux /bootos/vmlinuz\ninitrd /bootos/initramfs\noptions ${cmdline}\n`;
+}
 const MiB = 1024 * 1024;
 
 export interface DiskLayout {
@@ -60,7 +68,7 @@ async function buildEsp(input: DiskInput, file: string, sizeMiB: number): Promis
   const files: Array<[string, string | Buffer]> = [
     [`EFI/BOOT/${input.efiName}`, input.bootloader],
     ['loader/loader.conf', Buffer.from('timeout 0\ndefault bootos.conf\neditor no\n')],
-    ['loader/entries/bootos.conf', Buffer.from(`title bootos\nlinux /bootos/vmlinuz\ninitrd /bootos/initramfs\noptions ${input.cmdline}\n`)],
+    [LOADER_ENTRY, Buffer.from(loaderEntry(input.cmdline))],
     ['bootos/vmlinuz', input.vmlinuz],
     ['bootos/initramfs', input.initramfs],
   ];
@@ -116,7 +124,7 @@ async function place(dest: string, src: string, offset: number): Promise<void> {
 
 export async function buildDisk(input: DiskInput): Promise<{ bytes: number }> {
   const layout = input.layout ?? DEFAULT_LAYOUT;
-  const espStart = 2048; // sectors: 1 MiB alignment
+  const espStart = ESP_START_SECTOR;
   const espSectors = (layout.espMiB * MiB) / SECTOR_BYTES;
   const dataStart = espStart + espSectors;
   const dataSectors = (layout.dataMiB * MiB) / SECTOR_BYTES;

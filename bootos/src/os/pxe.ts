@@ -7,8 +7,9 @@ export function ipxeScript(cmdline: string): string {
   return `#!ipxe
 # bootos network boot (docs/pxe.md). Relative names load from where this script came from (HTTP or TFTP).
 # Set the registry for your office here, or before chaining to this script: set registry http://host:port/
+# More kernel arguments (bootos.profile=kiosk bootos.debug=1 …) the same way: set bootos-args …
 isset \${registry} || set registry http://\${next-server}:8080/
-kernel vmlinuz initrd=initramfs ${cmdline} bootos.registry=\${registry}
+kernel vmlinuz initrd=initramfs ${cmdline} bootos.registry=\${registry} \${bootos-args}
 initrd initramfs
 boot || shell
 `;

@@ -1,0 +1,37 @@
+// The kernel command line of a built disk image lives in its systemd-boot loader entry on the ESP. Reading it, and
+// making a copy of the image with a different one (for example with `bootos.registry=` for one office network, or for
+// a QEMU guest that reaches the host's registry at 10.0.2.2), without root or loop mounts: mtools at the ESP's offset.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BootosError } from '../../../fetcher/src/error.js';
+import { ESP_START_SECTOR, LOADER_ENTRY, SECTOR_BYTES, loaderEntry } from './disk.js';
+import { run } from './run.js';
+
+const env = () => ({ ...process.env, MTOOLS_SKIP_CHECK: '1' });
+const esp = (image: string) => `${image}@@${ESP_START_SECTOR * SECTOR_BYTES}`;
+
+/** The `options` line of the image's loader entry. */
+export async function readDiskCmdline(image: string): Promise<string> {
+  const { stdout } = await run('mtype', ['-i', esp(image), `::/${LOADER_ENTRY}`], { env: env() });
+  const line = stdout.split('\n').find((l) => l.startsWith('options '));
+  if (line === undefined) throw new BootosError('OS_TREE_INVALID', `${image}: ${LOADER_ENTRY} has no options line`);
+  return line.slice('options '.length).trim();
+}
+
+/** Copies `image` to `dest` (sparse, as quick as the filesystem allows) with `cmdline` in its loader entry. */
+export async function copyDiskWithCmdline(image: string, dest: string, cmdline: string): Promise<void> {
+  if (/[\n\r]/.test(cmdline)) throw new BootosError('USAGE', 'a kernel command line is one line');
+  await run('cp', ['--sparse=always', '--reflink=auto', image, dest]);
+  const dir = await mkdtemp(join(tmpdir(), 'bootos-entry-'));
+  try {
+    const entry = join(dir, 'bootos.conf');
+    await writeFile(entry, loaderEntry(cmdline));
+    await run('mcopy', ['-o', '-i', esp(dest), entry, `::/${LOADER_ENTRY}`], { env: env() });
+  } catch (err) {
+    await rm(dest, { force: true });
+    throw err;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
