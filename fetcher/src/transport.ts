@@ -106,23 +106,25 @@ export class Transport {
     return this.withRetries(path, signal, async (url) => {
       const response = await this.request(url, {}, signal);
       if (response === null) return null;
-      const declared = Number(response.headers.get('content-length') ?? NaN);
-      if (declared > maxBytes) {
-        destroyBody(response);
-        throw new BootosError('DOCUMENT_TOO_LARGE', `${path} is larger than the ${maxBytes}-byte cap`);
-      }
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of this.bodyChunks(response, url, signal)) {
-        length += chunk.length;
-        if (length > maxBytes) {
-          destroyBody(response);
-          throw new BootosError('DOCUMENT_TOO_LARGE', `${path} is larger than the ${maxBytes}-byte cap`);
-        }
-        chunks.push(chunk);
-      }
-      return Buffer.concat(chunks, length);
+      return this.readCapped(response, url, path, maxBytes, signal);
     });
+  }
+
+  /** The whole body of a response, refused past `maxBytes` whether declared or received (endless data). */
+  private async readCapped(response: Response, url: URL, path: string, maxBytes: number, signal: AbortSignal | undefined): Promise<Buffer> {
+    const tooLarge = () => {
+      destroyBody(response);
+      return new BootosError('DOCUMENT_TOO_LARGE', `${path} is larger than the ${maxBytes}-byte cap`);
+    };
+    if (Number(response.headers.get('content-length') ?? NaN) > maxBytes) throw tooLarge();
+    const chunks: Buffer[] = [];
+    let length = 0;
+    for await (const chunk of this.bodyChunks(response, url, signal)) {
+      length += chunk.length;
+      if (length > maxBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks, length);
   }
 
   /**
@@ -138,17 +140,8 @@ export class Transport {
         destroyBody(response);
         return { changed: false, etag };
       }
-      const chunks: Buffer[] = [];
-      let length = 0;
-      for await (const chunk of this.bodyChunks(response, url, signal)) {
-        length += chunk.length;
-        if (length > maxBytes) {
-          destroyBody(response);
-          throw new BootosError('DOCUMENT_TOO_LARGE', `${path} is larger than the ${maxBytes}-byte cap`);
-        }
-        chunks.push(chunk);
-      }
-      return { changed: true, bytes: Buffer.concat(chunks, length), etag: response.headers.get('etag') };
+      const bytes = await this.readCapped(response, url, path, maxBytes, signal);
+      return { changed: true, bytes, etag: response.headers.get('etag') };
     });
     return result ?? { changed: true, bytes: null, etag: null };
   }
