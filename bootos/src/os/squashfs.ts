@@ -25,11 +25,14 @@ export interface SquashfsOptions {
 }
 
 /**
- * xz with 1 MiB blocks: the smallest image (docs/decisions.md has the zstd comparison). Node's start reads only
- * part of its 107 MB binary, so on-demand decompression of those blocks costs less than unpacking all of it.
+ * 1 MiB blocks (docs/decisions.md has the xz/zstd comparison). Node's start reads only part of its 107 MB binary,
+ * so on-demand decompression of those blocks costs less than unpacking all of it.
  */
 export function squashfsOptions(arch: Arch): SquashfsOptions {
-  return arch === 'x86_64' ? { comp: 'xz', bcj: 'x86', blockKiB: 1024 } : { comp: 'xz', blockKiB: 1024 };
+  // x86_64: xz with the x86 BCJ filter, the smallest (its size target is ≤ 40 MiB). aarch64: the 6.1 kernel's xz
+  // decoder has no arm64 BCJ, and plain xz made Node's first start under TCG slow (41.5 s to ready against 27.7 s
+  // with a zstd cpio): zstd -19 decodes several times faster (docs/decisions.md).
+  return arch === 'x86_64' ? { comp: 'xz', bcj: 'x86', blockKiB: 1024 } : { comp: 'zstd', level: 19, blockKiB: 1024 };
 }
 
 export function mksquashfsArgs(staging: string, dest: string, mtime: number, o: SquashfsOptions): string[] {
