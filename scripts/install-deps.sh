@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # One list of every Debian package bootos's build, tests, benchmarks and demo use.
 APT_PACKAGES=(
-  curl ca-certificates openssl nginx runc busybox-static cpio zstd squashfs-tools
+  curl ca-certificates openssl nginx runc busybox-static cpio zstd squashfs-tools icu-devtools
   qemu-system-x86 qemu-system-arm qemu-utils ovmf qemu-efi-aarch64 ipxe-qemu
   mtools dosfstools e2fsprogs fdisk
   docker-registry skopeo containerd apache2-utils iproute2

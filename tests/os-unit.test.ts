@@ -34,6 +34,18 @@ test('an unknown recipe field is SCHEMA_INVALID naming the field', async (t) => 
   t.regex(top!.message, /extras: unknown field/);
 });
 
+test('node.icu is full or small (default full); any other value is SCHEMA_INVALID naming node.icu', async (t) => {
+  const text = await recipeText();
+  t.is(parseRecipe(text).node.icu, 'small');
+  t.is(parseRecipe(text.replace('  icu: small\n', '')).node.icu, 'full');
+  t.is(parseRecipe(text.replace('  icu: small\n', '  icu: full\n')).node.icu, 'full');
+  for (const bad of ['tiny', 'true', '[small]']) {
+    const err = t.throws(() => parseRecipe(text.replace('  icu: small\n', `  icu: ${bad}\n`)));
+    t.true(isBootosError(err, 'SCHEMA_INVALID'), String(err));
+    t.regex(err!.message, /node\.icu: expected one of full, small/);
+  }
+});
+
 test('recipe semantic errors name the field', async (t) => {
   const dup = (await recipeText()).replace('  - name: runc\n', '  - name: libc6\n');
   t.regex(t.throws(() => parseRecipe(dup))!.message, /packages\[\d\]\.name: duplicate package: libc6/);

@@ -24,8 +24,8 @@ export const buildCommand = defineCommand({
     json: 'print the output files with their sha256 as JSON',
   },
   details: `Inputs are pinned in bootos/os/bootos.lock.json and cached under $XDG_CACHE_HOME/bootos (~/.cache/bootos).
-File times come from SOURCE_DATE_EPOCH (default 2024-01-01). Needs apt-get, npm, dpkg-deb, zstd, mtools,
-dosfstools, e2fsprogs and fdisk; no root.`,
+File times come from SOURCE_DATE_EPOCH (default 2024-01-01). Needs apt-get, npm, dpkg-deb, zstd, squashfs-tools,
+icu-devtools (icupkg), mtools, dosfstools, e2fsprogs and fdisk; no root.`,
   async run(values) {
     const arch = required(values.arch, 'arch');
     if (!(ARCHES as readonly string[]).includes(arch)) throw usageError(`--arch must be one of ${ARCHES.join(', ')}, got ${arch}`);

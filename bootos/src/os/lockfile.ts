@@ -159,15 +159,19 @@ export async function fetchInputs(lock: Lockfile, arch: Arch, debArch: string, p
     }
     debs[name] = path;
   }
-  let node = await cachedBlob(a.node.sha256);
-  if (!node) {
-    progress(`fetch ${arch}: npm pack ${a.node.package}@${a.node.version}`);
-    const packed = await packNode(a.node.package, a.node.version);
-    try {
-      node = await commitBlob(packed.file, a.node, `${a.node.package}@${a.node.version}`);
-    } finally {
-      await rm(dirname(packed.file), { recursive: true, force: true });
-    }
+  return { debs, node: await fetchNode(lock, arch, progress) };
+}
+
+/** The pinned node-linux-<arch> tarball for `arch`, from the cache or downloaded and verified. */
+export async function fetchNode(lock: Lockfile, arch: Arch, progress: (line: string) => void = () => {}): Promise<string> {
+  const pin = lock.arches[arch].node;
+  const cached = await cachedBlob(pin.sha256);
+  if (cached) return cached;
+  progress(`fetch ${arch}: npm pack ${pin.package}@${pin.version}`);
+  const packed = await packNode(pin.package, pin.version);
+  try {
+    return await commitBlob(packed.file, pin, `${pin.package}@${pin.version}`);
+  } finally {
+    await rm(dirname(packed.file), { recursive: true, force: true });
   }
-  return { debs, node };
 }

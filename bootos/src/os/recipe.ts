@@ -11,6 +11,10 @@ import { Reader } from '../../../fetcher/src/guard.js';
 export const ARCHES = ['x86_64', 'aarch64'] as const;
 export type Arch = (typeof ARCHES)[number];
 
+/** `node.icu`: the ICU data in the Node binary, all of it or trimmed to English (bootos/src/os/icu.ts). */
+export const NODE_ICU = ['full', 'small'] as const;
+export type NodeIcu = (typeof NODE_ICU)[number];
+
 export interface ArchRecipe {
   /** Debian architecture name (amd64, arm64). */
   debian: string;
@@ -38,7 +42,7 @@ export interface FileRecipe {
 export interface Recipe {
   kernel: { package: string; modules: string[]; cmdline: string };
   arches: Record<Arch, ArchRecipe>;
-  node: { version: string; strip: boolean };
+  node: { version: string; strip: boolean; icu: NodeIcu };
   packages: PackageRecipe[];
   efi: { package: string; file: string };
   agent: string;
@@ -103,10 +107,11 @@ export function parseRecipe(text: string, where = 'bootos.yaml', filesDir = `${R
   });
 
   const node = r.required(top, 'node', '', (v, p) => {
-    const n = r.object(v, p, ['version', 'strip']);
+    const n = r.object(v, p, ['version', 'strip', 'icu']);
     return {
       version: r.required(n, 'version', p, (x, q) => r.string(x, q, /^\d+$/, 'expected a major version such as "22"')),
       strip: r.optional(n, 'strip', p, (x, q) => r.boolean(x, q)) ?? false,
+      icu: r.optional(n, 'icu', p, (x, q) => r.oneOf(x, q, NODE_ICU)) ?? 'full',
     };
   });
 

@@ -105,7 +105,7 @@ export async function assembleRootfs(input: RootfsInputs): Promise<Rootfs> {
     if (applet !== 'busybox' && !base.has(`bin/${applet}`)) base.symlink(`bin/${applet}`, 'busybox');
   }
 
-  base.file('usr/bin/node', await unpackNode(inputs.node, recipe.node.strip), 0o755);
+  base.file('usr/bin/node', await unpackNode(inputs.node, recipe.node), 0o755);
 
   // Kernel and modules.
   const kernelRoot = await unpackDeb(inputs.debs[pins.kernel.package]!);

@@ -1,5 +1,6 @@
 // Unpacked inputs, cached by the sha256 of the package: .deb files through `dpkg-deb -x` (no root needed) and the
-// Node binary from its npm tarball (optionally stripped of what no loader reads).
+// Node binary from its npm tarball (optionally with its ICU data trimmed to English and stripped of what no loader
+// reads).
 import { createReadStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import tar from 'tar-stream';
 import { BootosError } from '../../../fetcher/src/error.js';
 import { cachedDir, sha256File } from './cache.js';
 import { stripExecutable } from './elf.js';
+import { ICU_SMALL_TAG, trimNodeIcu } from './icu.js';
+import type { NodeIcu } from './recipe.js';
 import { run } from './run.js';
 
 export async function unpackDeb(deb: string): Promise<string> {
@@ -18,10 +21,11 @@ export async function unpackDeb(deb: string): Promise<string> {
   });
 }
 
-/** Path of bin/node from a node-linux-<arch> tarball (stripped when asked). */
-export async function unpackNode(tgz: string, strip: boolean): Promise<string> {
+/** Path of bin/node from a node-linux-<arch> tarball (ICU data trimmed, then stripped, when asked). */
+export async function unpackNode(tgz: string, options: { strip: boolean; icu: NodeIcu }): Promise<string> {
   const { sha256 } = await sha256File(tgz);
-  const dir = await cachedDir('node', `${sha256}${strip ? '-stripped' : ''}`, async (out) => {
+  const key = `${sha256}${options.icu === 'small' ? `-${ICU_SMALL_TAG}` : ''}${options.strip ? '-stripped' : ''}`;
+  const dir = await cachedDir('node', key, async (out) => {
     const extract = tar.extract();
     let found: Buffer | null = null;
     extract.on('entry', (header, stream, next) => {
@@ -36,8 +40,12 @@ export async function unpackNode(tgz: string, strip: boolean): Promise<string> {
       stream.resume();
     });
     await pipeline(createReadStream(tgz), createGunzip(), extract);
-    if (!found) throw new BootosError('OS_TREE_INVALID', `${tgz}: no package/bin/node`);
-    await writeFile(join(out, 'node'), strip ? stripExecutable(found, 'node') : found, { mode: 0o755 });
+    let node: Buffer | null = found;
+    if (!node) throw new BootosError('OS_TREE_INVALID', `${tgz}: no package/bin/node`);
+    // The ICU data is found through .dynsym's section header, so it is trimmed before stripping drops those.
+    if (options.icu === 'small') node = await trimNodeIcu(node, 'node');
+    if (options.strip) node = stripExecutable(node, 'node');
+    await writeFile(join(out, 'node'), node, { mode: 0o755 });
   });
   return join(dir, 'node');
 }
