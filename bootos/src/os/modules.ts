@@ -1,5 +1,7 @@
 // Kernel modules for the image: only the wanted ones plus their dependency closure (from each module's
-// .modinfo depends=), in load order, with a matching modules.dep for busybox modprobe. Built-ins are skipped.
+// .modinfo depends=), in load order, with a matching modules.dep and modules.alias for busybox modprobe (which /init
+// feeds the modalias of every present device, and the kernel asks for fs-ext4, rtnl-link-veth, …). Built-ins are
+// skipped.
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BootosError } from '../../../fetcher/src/error.js';
@@ -11,6 +13,8 @@ export interface ModuleSet {
   loadOrder: string[];
   /** modules.dep for the chosen modules only. */
   modulesDep: string;
+  /** modules.alias (`alias <pattern> <module>` from each module's .modinfo), sorted. */
+  modulesAlias: string;
   /** Wanted names that are built into the kernel. */
   builtin: string[];
 }
@@ -39,6 +43,7 @@ export async function selectModules(root: string, wanted: string[]): Promise<Mod
   );
 
   const deps = new Map<string, string[]>();
+  const aliases: string[] = [];
   const builtin: string[] = [];
   const visit = async (name: string, wantedBy: string | null): Promise<void> => {
     if (deps.has(name)) return;
@@ -53,6 +58,7 @@ export async function selectModules(root: string, wanted: string[]): Promise<Mod
     const info = modinfo(await readFile(join(base, rel)), rel);
     const list = info.filter(([k]) => k === 'depends').flatMap(([, v]) => v.split(',')).filter(Boolean).map((d) => d.replaceAll('-', '_'));
     deps.set(name, list);
+    for (const [k, v] of info) if (k === 'alias') aliases.push(`alias ${v} ${name}\n`);
     for (const d of list) await visit(d, name);
   };
   for (const name of [...wanted].sort()) await visit(name, null);
@@ -83,5 +89,6 @@ export async function selectModules(root: string, wanted: string[]): Promise<Mod
     return order.filter((n) => seen.includes(n)).reverse();
   };
   const modulesDep = order.map((n) => `${files.get(n)}:${closure(n).map((d) => ` ${files.get(d)}`).join('')}\n`).join('');
-  return { kernelVersion, loadOrder: order.map((n) => files.get(n)!), modulesDep, builtin: builtin.sort() };
+  const modulesAlias = [...new Set(aliases)].sort().join('');
+  return { kernelVersion, loadOrder: order.map((n) => files.get(n)!), modulesDep, modulesAlias, builtin: builtin.sort() };
 }

@@ -22,9 +22,6 @@ export interface RootfsInputs {
   kioskDir?: string;
 }
 
-/** Modules /init loads before anything else, to mount /usr (the squashfs). */
-export const EARLY_MODULES = ['loop', 'squashfs'];
-
 export interface Rootfs {
   /** What comes from pinned inputs, except /usr: busybox, glibc, kernel modules (changes only with the lockfile). */
   base: Tree;
@@ -109,15 +106,12 @@ export async function assembleRootfs(input: RootfsInputs): Promise<Rootfs> {
 
   // Kernel and modules.
   const kernelRoot = await unpackDeb(inputs.debs[pins.kernel.package]!);
-  const modules = await selectModules(kernelRoot, [...new Set([...kernelModules(recipe, arch), ...EARLY_MODULES])]);
-  const early = new Set((await selectModules(kernelRoot, EARLY_MODULES)).loadOrder);
+  const modules = await selectModules(kernelRoot, kernelModules(recipe, arch));
   const modDir = `lib/modules/${modules.kernelVersion}`;
   for (const rel of modules.loadOrder) base.file(`${modDir}/${rel}`, join(kernelRoot, modDir, rel), 0o644);
   base.file(`${modDir}/modules.dep`, Buffer.from(modules.modulesDep));
+  base.file(`${modDir}/modules.alias`, Buffer.from(modules.modulesAlias));
   base.file(`${modDir}/modules.builtin`, join(kernelRoot, modDir, 'modules.builtin'));
-  const list = (rels: string[]) => Buffer.from(rels.map((m) => `/${modDir}/${m}\n`).join(''));
-  base.file('etc/bootos/modules.early', list(modules.loadOrder.filter((m) => early.has(m))));
-  base.file('etc/bootos/modules', list(modules.loadOrder.filter((m) => !early.has(m))));
   const vmlinuz = join(kernelRoot, 'boot', `vmlinuz-${modules.kernelVersion}`);
   base.checkLinks();
   // /usr becomes the squashfs; /usr/lib/bootos stays in it as the mount point of the configuration's folder.
