@@ -1,6 +1,7 @@
 // The built OS boots for real in QEMU (TCG here): x86_64 and aarch64 kernel + initramfs reach the agent's ready line
-// on the serial console, /api/health answers through hostfwd, and the ACPI power button (QMP system_powerdown)
-// powers the guest off cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root.
+// on the serial console, /api/health answers through hostfwd (on x86_64 also /api/device, from the device bundle's
+// lazily imported chunk, and the kiosk), and the ACPI power button (QMP system_powerdown) powers the guest off
+// cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root.
 // /usr (node, runc, libraries) is the squashfs inside the initramfs, so every ready line is Node run from it.
 // One build per arch (inputs from the cache) is shared by the tests of this file; QEMU runs one guest at a time.
 import test from 'ava';
