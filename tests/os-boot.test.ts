@@ -1,6 +1,7 @@
 // The built OS boots for real in QEMU (TCG here): x86_64 and aarch64 kernel + initramfs reach the agent's ready line
-// on the serial console, /api/health answers through hostfwd, and the ACPI power button (QMP system_powerdown)
-// powers the guest off cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root.
+// on the serial console, /api/health answers through hostfwd (on x86_64 also /api/device, from the device bundle's
+// lazily imported chunk, and the kiosk), and the ACPI power button (QMP system_powerdown) powers the guest off
+// cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root.
 // /usr (node, runc, libraries) is the squashfs inside the initramfs, so every ready line is Node run from it.
 // One build per arch (inputs from the cache) is shared by the tests of this file; QEMU runs one guest at a time.
 import test from 'ava';
@@ -55,6 +56,23 @@ async function health(port: number, timeoutMs: number): Promise<{ status: number
   }
 }
 
+interface Device {
+  arch: string;
+  cpu: { cores: number };
+  network: { iface: string }[];
+}
+
+/** GET /api/device until the network driver (loaded by /init in the background) has brought eth0. */
+async function deviceWithEth0(port: number, timeoutMs: number): Promise<Device> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}/api/device`, { signal: AbortSignal.timeout(30_000) });
+    const device = (await res.json()) as Device;
+    if (device.network.some((n) => n.iface === 'eth0') || Date.now() > deadline) return device;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 'direct' | 'uefi', readyMs: number) {
   const dir = join(out, arch);
   const port = await freePort();
@@ -77,7 +95,7 @@ async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 
     const h = await health(port, 30_000);
     t.is(h.status, 200);
     t.like(h.body as object, { ok: true });
-    return vm;
+    return { vm, port };
   } catch (err) {
     await vm.close();
     throw err;
@@ -86,13 +104,22 @@ async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 
 
 test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/health and power off on the power button', async (t) => {
   t.timeout(5 * 60_000);
-  const vm = await bootToReady(t, 'x86_64', 'direct', 120_000);
+  const { vm, port } = await bootToReady(t, 'x86_64', 'direct', 120_000);
   try {
     const log = await vm.log();
     t.regex(log, /bootos-init: data root tmpfs/);
     t.notRegex(log, /Kernel panic|Attempted to kill init/);
     // Node lives only in /usr.squashfs: the agent's ready line means init mounted it and Node ran from it.
     t.notRegex(log, /cannot mount \/usr\.squashfs/);
+    // /api/device loads systeminformation from its own chunk (agent-chunks/) on this first request.
+    const device = await deviceWithEth0(port, 30_000);
+    t.is(device.arch, 'x86_64');
+    t.is(device.cpu.cores, 2, 'QEMU runs the guest with -smp 2');
+    t.true(device.network.some((n) => n.iface === 'eth0'), JSON.stringify(device.network));
+    // The kiosk is served from /usr/lib/bootos/kiosk/, beside the agent's own file.
+    const kiosk = await fetch(`http://127.0.0.1:${port}/`);
+    t.is(kiosk.status, 200);
+    t.regex(await kiosk.text(), /<script[^>]+app\.js/);
     t.is(await vm.powerdown(60_000), 0);
     const after = await vm.log();
     t.regex(after, /bootos-init: shutting down[\s\S]*bootos-init: agent exited with status 0[\s\S]*bootos-init: poweroff/);
@@ -104,7 +131,7 @@ test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/healt
 
 test.serial('aarch64 kernel + initramfs boot to the ready line and answer /api/health', async (t) => {
   t.timeout(6 * 60_000);
-  const vm = await bootToReady(t, 'aarch64', 'direct', 240_000);
+  const { vm } = await bootToReady(t, 'aarch64', 'direct', 240_000);
   try {
     t.is(await vm.powerdown(90_000), 0);
     t.regex(await vm.log(), /reboot: Power down/);
@@ -115,7 +142,7 @@ test.serial('aarch64 kernel + initramfs boot to the ready line and answer /api/h
 
 test.serial('bootos-x86_64.img boots under OVMF with BOOTOS-DATA as the data root', async (t) => {
   t.timeout(6 * 60_000);
-  const vm = await bootToReady(t, 'x86_64', 'uefi', 180_000);
+  const { vm } = await bootToReady(t, 'x86_64', 'uefi', 180_000);
   try {
     t.regex(await vm.log(), /bootos-init: data root \/dev\/vda2/);
     t.is(await vm.powerdown(60_000), 0);

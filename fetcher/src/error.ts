@@ -69,6 +69,7 @@ export const ERROR_CODES = [
   'RUNTIME_ERROR',
   'NETWORK_SETUP',
   'FORBIDDEN',
+  'DATA_ROOT_TIMEOUT',
   // OS image builder (bootos build / lock) and the QEMU harness
   'OS_LOCK_STALE',
   'OS_PIN_GONE',

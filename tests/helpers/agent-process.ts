@@ -1,4 +1,4 @@
-// The device agent as the device runs it: the esbuild bundle (dist/bootos.mjs, `bootos agent`) in its own process,
+// The device agent as the device runs it: the device bundle (dist/agent.mjs, its chunks) in its own process,
 // serving the kiosk from dist/kiosk/ beside it, against a registry served over HTTP on port 0. The registry server
 // can trickle chosen blobs so that a download lasts long enough to be seen.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -12,7 +12,7 @@ import { safeRelative } from '../../fetcher/src/serve.js';
 import { REPO, tempDir } from './registry.js';
 
 const execFileP = promisify(execFile);
-export const BUNDLE = join(REPO, 'dist', 'bootos.mjs');
+export const BUNDLE = join(REPO, 'dist', 'agent.mjs');
 export const KIOSK_DIR = join(REPO, 'dist', 'kiosk');
 
 export interface SlowRegistry {
@@ -106,7 +106,7 @@ export async function startAgent(options: { registry: string; rootBytes: Buffer;
       limits: { stopGraceMs: 2000, ...options.limits },
     }),
   );
-  const child = spawn(process.execPath, [BUNDLE, 'agent', '--config', join(base, 'agent.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BUNDLE, '--config', join(base, 'agent.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => {
     stderr = (stderr + text).slice(-20_000);

@@ -11,6 +11,7 @@ import { Trust } from '../../../fetcher/src/trust.js';
 import { startApi, type ApiBackend, type ApiServer } from './api.js';
 import { App, newAgentId, type AppContext } from './app.js';
 import type { AgentConfig } from './config.js';
+import { dataRootReady } from './data-root.js';
 import { deviceInfo } from './device.js';
 import { MemoryPressureWatch } from './idle.js';
 import { UpdateStore, type Pin } from './journal.js';
@@ -20,6 +21,7 @@ import { pullImage } from '../../../fetcher/src/pull.js';
 import { Store } from '../../../fetcher/src/store.js';
 import { nodeRuntimeBinds, Runc, type Bind } from './runtime.js';
 import { recoverUpdate, Updater, type UpdaterContext } from './updater.js';
+import { mark } from './timing.js';
 import { ChannelWatcher } from './watcher.js';
 
 export interface ChannelStatus {
@@ -66,6 +68,13 @@ export class Agent {
   private runtimeBindsCache: Promise<Bind[]> | null = null;
   private readonly memory: MemoryPressureWatch;
   private stopped = false;
+  private readonly stopping = new AbortController();
+  private fail!: (err: BootosError) => void;
+  /**
+   * Resolves (never rejects) with the error that keeps the agent from going on after start() returned: the data root
+   * never came (DATA_ROOT_TIMEOUT) or the trust state in it refuses to load. `bootos agent` then exits with it.
+   */
+  readonly failed = new Promise<BootosError>((resolve) => (this.fail = resolve));
 
   private constructor(
     readonly config: AgentConfig,
@@ -86,7 +95,10 @@ export class Agent {
     });
   }
 
-  /** Starts the API and the channel loop; resolves once the API listens (the channel may still be retrying). */
+  /**
+   * Starts the API and then, in the background, opens the data root and the channel loop; resolves once the API
+   * listens (the data root may still be mounting, the channel may still be retrying).
+   */
   static async start(config: AgentConfig, log: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Promise<Agent> {
     const agent = new Agent(config, log);
     await agent.open();
@@ -95,24 +107,48 @@ export class Agent {
 
   private async open(): Promise<void> {
     const c = this.config;
-    for (const dir of [c.runDir, c.stateDir, c.storeDir, c.dataRoot]) await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(c.runDir, { recursive: true, mode: 0o700 });
     // Containers left by an earlier run of an agent with this runDir (a crash, a kill -9): gone before anything starts.
     for (const leftover of await this.runc.list().catch(() => [])) {
       this.log(`bootos-agent: removing leftover container ${leftover.id}`);
       await this.runc.delete(leftover.id).catch(() => {});
     }
     await rm(join(c.runDir, 'bundles'), { recursive: true, force: true });
-    await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
     let rootBytes: Buffer;
     try {
       rootBytes = await readFile(c.rootFile);
     } catch (err) {
       throw new BootosError('FILE_NOT_FOUND', `trusted root not found: ${c.rootFile}`, { cause: err });
     }
-    this.trust = await Trust.open({ initialRoot: rootBytes, stateDir: c.stateDir });
+    // The API and the kiosk need nothing from the data root: they answer while /init may still be mounting it.
     this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), log: this.log });
+    mark('listening');
     this.memory.start();
-    this.refreshing = this.refreshChannel().finally(() => (this.refreshing = null));
+    this.refreshing = this.openData(rootBytes)
+      .then(
+        () => this.refreshChannel(),
+        (err: unknown) => {
+          if (this.stopped) return;
+          const failure = isBootosError(err) ? err : new BootosError('STORE_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
+          Object.assign(this.channelStatus, { state: 'error', error: { code: failure.code, message: failure.message }, retryInMs: null, checkedAt: new Date().toISOString() });
+          this.step('agent', `${failure.code}: ${failure.message}`);
+          this.changed();
+          this.fail(failure);
+        },
+      )
+      .finally(() => (this.refreshing = null));
+  }
+
+  /** Waits for the data root (/init may still be mounting it), then opens the trust state and journals kept there. */
+  private async openData(rootBytes: Buffer): Promise<void> {
+    const c = this.config;
+    const waited = await dataRootReady(c.runDir, c.limits.dataRootWaitMs, this.stopping.signal);
+    mark('data root ready');
+    if (waited > 0) this.step('agent', `data root ready after ${waited} ms`);
+    for (const dir of [c.stateDir, c.storeDir, c.dataRoot]) await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
+    this.trust = await Trust.open({ initialRoot: rootBytes, stateDir: c.stateDir });
+    mark('store opened');
   }
 
   /** Resolves when the channel has been verified and every app listens (or the first attempt failed). */
@@ -393,6 +429,7 @@ export class Agent {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.stopping.abort();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.watcher?.stop();
     this.memory.close();

@@ -1,7 +1,9 @@
 // `bootos agent`: runs the device agent until SIGTERM or SIGINT, then stops every app cleanly.
 import { defineCommand, status, usageError } from '../../../fetcher/src/cli-kit.js';
+import type { BootosError } from '../../../fetcher/src/error.js';
 import { Agent } from './agent.js';
 import { loadCmdline, loadConfigFile } from './config.js';
+import { mark, printTiming } from './timing.js';
 
 export const agentCommand = defineCommand({
   name: 'agent',
@@ -21,23 +23,33 @@ export const agentCommand = defineCommand({
 Kernel command line keys: bootos.registry=URL (required), bootos.channel (stable), bootos.profile (office),
 bootos.debug=1, bootos.api_port (8080). Must run as root (runc, network namespaces). docs/api.md: the API.`,
   async run(values) {
+    mark('bundle loaded');
     if ((values.config === undefined) === !values.cmdline) throw usageError('give exactly one of --config FILE or --cmdline');
     if (values['cmdline-file'] !== undefined && !values.cmdline) throw usageError('--cmdline-file needs --cmdline');
     const config = values.config !== undefined ? await loadConfigFile(values.config) : await loadCmdline(values['cmdline-file']);
+    mark('config read');
+    if (config.debug) printTiming();
     const agent = await Agent.start(config);
     const host = config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost;
     process.stdout.write(`bootos-agent: ready api=http://${host}:${agent.api.port}/ registry=${config.registry} channel=${config.channel} profile=${config.profile}\n`);
-    await new Promise<void>((done) => {
+    mark('ready');
+    const failure = await new Promise<BootosError | null>((done) => {
+      // The data root never came or its trust state refuses to load: stop, exit 1 with the code (init restarts it).
+      void agent.failed.then((err) => agent.stop().then(() => done(err), () => done(err)));
       const stop = (signal: string) => {
         status(`bootos-agent: ${signal}: stopping apps`);
-        agent.stop().then(done, (err) => {
-          status(`bootos-agent: stop failed: ${(err as Error).message}`);
-          done();
-        });
+        agent.stop().then(
+          () => done(null),
+          (err) => {
+            status(`bootos-agent: stop failed: ${(err as Error).message}`);
+            done(null);
+          },
+        );
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
     });
+    if (failure) throw failure;
     status('bootos-agent: stopped');
   },
 });

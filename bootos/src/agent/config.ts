@@ -47,6 +47,8 @@ export interface AgentLimits {
   updateGraceMs: number;
   /** Free bytes a /data snapshot must leave on the data root. */
   snapshotReserveBytes: number;
+  /** How long the agent waits for the data root while /init still mounts it (<runDir>/data-pending exists). */
+  dataRootWaitMs: number;
 }
 
 export const DEFAULT_AGENT_LIMITS: AgentLimits = {
@@ -73,6 +75,7 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   updateIdleCloseMs: 100,
   updateGraceMs: 10_000,
   snapshotReserveBytes: 16 * 1024 * 1024,
+  dataRootWaitMs: 300_000,
 };
 
 export interface AgentConfig {
@@ -110,8 +113,10 @@ function hostArch(): string {
 }
 
 export function defaultKioskDir(): string {
-  // Beside the bundle: dist/kiosk/ on a host build, /usr/lib/bootos/kiosk/ on the device.
-  return new URL('./kiosk/', import.meta.url).pathname;
+  // Beside the bundle: dist/kiosk/ on a host build, /usr/lib/bootos/kiosk/ on the device. Should this code ever land
+  // in one of the device bundle's chunks (agent-chunks/), the kiosk is still beside agent.mjs, one folder up.
+  const here = import.meta.url;
+  return new URL(/\/agent-chunks\/[^/]+$/.test(here) ? '../kiosk/' : './kiosk/', here).pathname;
 }
 
 function defaults(dataRoot: string): Omit<AgentConfig, 'registry'> {

@@ -1,7 +1,8 @@
 // GET /api/device: what the device is, from systeminformation (CPU, memory, disks, network interfaces, uptime).
 // Each part is asked separately and may fail alone (a tiny OS lacks some of the tools systeminformation can use).
+// systeminformation is large and only this request needs it: it is imported on the first request, not at start-up
+// (in the device bundle it is a chunk of its own in agent-chunks/).
 import { hostname } from 'node:os';
-import si from 'systeminformation';
 
 export const BOOTOS_VERSION = '0.1.0';
 
@@ -25,6 +26,7 @@ async function part<T>(read: () => Promise<T>, fallback: T): Promise<T> {
 }
 
 export async function deviceInfo(arch: string): Promise<DeviceInfo> {
+  const { default: si } = await import('systeminformation');
   const [cpu, mem, disks, ifaces] = await Promise.all([
     part(() => si.cpu(), null),
     part(() => si.mem(), null),

@@ -4,10 +4,10 @@
 // of a stopped container (runc keeps its cgroup until `runc delete` because the agent runs it with --keep).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readFile, writeFile, open } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile, open } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
 import type { ImageConfig } from '../../../fetcher/src/image-config.js';
 import { seccompProfile } from './seccomp.js';
 
@@ -215,7 +215,10 @@ export class Runc {
     });
   }
 
+  /** The containers in this state root. None without asking runc when the root is missing or empty (every boot). */
   async list(): Promise<{ id: string; status: string; pid: number }[]> {
+    const entries = await readdir(this.root).catch((err) => (errnoCode(err) === 'ENOENT' ? [] : Promise.reject(err)));
+    if (entries.length === 0) return [];
     const out = await this.cmd(['list', '--format', 'json'], 'list');
     const parsed: unknown = JSON.parse(out.trim() || 'null');
     if (!Array.isArray(parsed)) return [];

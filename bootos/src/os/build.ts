@@ -29,8 +29,8 @@ export interface BuildOptions {
   outDir: string;
   recipe?: Recipe;
   lock?: Lockfile;
-  /** The agent bundle; default dist/bootos.mjs of this checkout. */
-  agentBundle?: string;
+  /** The folder of the agent bundle: agent.mjs, agent-chunks/ and kiosk/ (`npm run build`); default dist/ of this checkout. */
+  agentDir?: string;
   sourceDateEpoch?: number;
   /** Skip the disk image (PXE/direct boot only). */
   noDisk?: boolean;
@@ -76,9 +76,13 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const lock = options.lock ?? (await loadLockfile());
   checkLockCovers(recipe, lock, arch);
   readRoot(parseJson(options.rootJson, 'root.json'), 'root.json'); // a trust root the agent will accept
-  const agentPath = options.agentBundle ?? join(REPO, 'dist', 'bootos.mjs');
-  if (!(await exists(agentPath))) throw new BootosError('FILE_NOT_FOUND', `agent bundle ${agentPath} not found; run \`npm run build\` first`);
-  const kioskDir = join(REPO, 'dist', 'kiosk');
+  const agentDir = options.agentDir ?? join(REPO, 'dist');
+  const agentPath = join(agentDir, 'agent.mjs');
+  const chunksDir = join(agentDir, 'agent-chunks');
+  for (const path of [agentPath, chunksDir]) {
+    if (!(await exists(path))) throw new BootosError('FILE_NOT_FOUND', `agent bundle ${path} not found; run \`npm run build\` first`);
+  }
+  const kioskDir = join(agentDir, 'kiosk');
 
   step('inputs (cache or download, verified against bootos.lock.json)');
   const inputs = await fetchInputs(lock, arch, recipe.arches[arch].debian, step);
@@ -89,7 +93,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
     arch,
     inputs,
     rootJson: options.rootJson,
-    agentBundle: await readFile(agentPath),
+    agent: { bundle: await readFile(agentPath), chunksDir },
     kioskDir: (await exists(kioskDir)) ? kioskDir : undefined,
   });
 

@@ -1,6 +1,6 @@
 // A built image kept in the cache under the sha256 of everything that goes into it (recipe, lockfile, init files,
-// the builder's own code, the agent bundle, the kiosk, the trust root, the arch, the options): the demo, the
-// end-to-end tests and the boot benchmark build once and boot that image until one of those inputs changes.
+// the builder's own code, the agent bundle and its chunks, the kiosk, the trust root, the arch, the options): the
+// demo, the end-to-end tests and the boot benchmark build once and boot that image until one of those inputs changes.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, relative } from 'node:path';
@@ -43,7 +43,7 @@ async function filesUnder(dir: string): Promise<string[]> {
 /** The cache key: sha256 over every input's path and bytes. */
 export async function buildKey(o: CachedBuildOptions): Promise<string> {
   const repo = o.repoDir ?? REPO_DIR;
-  const bundle = join(repo, 'dist', 'bootos.mjs');
+  const bundle = join(repo, 'dist', 'agent.mjs');
   if (!(await exists(bundle))) throw new BootosError('FILE_NOT_FOUND', `agent bundle ${bundle} not found; run \`npm run build\` first`);
   const hash = createHash('sha256');
   const add = (name: string, bytes: Buffer | string) => {
@@ -57,6 +57,7 @@ export async function buildKey(o: CachedBuildOptions): Promise<string> {
     ...(await filesUnder(join(repo, 'bootos', 'os'))),
     ...(await filesUnder(join(repo, 'bootos', 'src', 'os'))),
     bundle,
+    ...(await filesUnder(join(repo, 'dist', 'agent-chunks'))),
     ...(await filesUnder(join(repo, 'dist', 'kiosk'))),
   ];
   for (const file of inputs) add(relative(repo, file), await readFile(file));
@@ -89,7 +90,8 @@ export async function cachedBuild(o: CachedBuildOptions): Promise<CachedBuild> {
   await mkdir(root, { recursive: true });
   const work = tempPathFor(entry);
   try {
-    await buildImage({ arch: o.arch, rootJson: o.rootJson, outDir: work, noDisk: o.noDisk, progress: o.progress });
+    const agentDir = join(o.repoDir ?? REPO_DIR, 'dist');
+    await buildImage({ arch: o.arch, rootJson: o.rootJson, outDir: work, noDisk: o.noDisk, agentDir, progress: o.progress });
     try {
       await rename(work, entry);
     } catch (err) {

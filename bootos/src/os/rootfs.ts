@@ -1,5 +1,6 @@
 // The image's root tree: busybox and its applet links, node, runc, the libraries they need, the chosen kernel
-// modules, the trust root, /init and the other files of the recipe, the agent bundle and generated config.
+// modules, the trust root, /init and the other files of the recipe, the agent bundle (agent.mjs and its chunks),
+// the kiosk and generated config.
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { BootosError } from '../../../fetcher/src/error.js';
@@ -16,8 +17,8 @@ export interface RootfsInputs {
   arch: Arch;
   inputs: Inputs;
   rootJson: Buffer;
-  /** The esbuild bundle of bootos/src/cli.ts (dist/bootos.mjs). */
-  agentBundle: Buffer;
+  /** The device agent: dist/agent.mjs (bootos/src/agent/main.ts) and the chunks it imports (dist/agent-chunks/). */
+  agent: { bundle: Buffer; chunksDir: string };
   /** dist/kiosk when it exists. */
   kioskDir?: string;
 }
@@ -125,7 +126,8 @@ export async function assembleRootfs(input: RootfsInputs): Promise<Rootfs> {
   config.file('etc/bootos/root.json', input.rootJson, 0o644);
   config.file('etc/bootos/agent', Buffer.from(`${recipe.agent}\n`));
   config.file('etc/hostname', Buffer.from('bootos\n'));
-  config.file('usr/lib/bootos/bootos.mjs', input.agentBundle, 0o644);
+  config.file('usr/lib/bootos/agent.mjs', input.agent.bundle, 0o644);
+  await addDirFiles(config, input.agent.chunksDir, 'usr/lib/bootos/agent-chunks');
   if (input.kioskDir) await addDirFiles(config, input.kioskDir, 'usr/lib/bootos/kiosk');
   const release = {
     arch,
