@@ -12,6 +12,7 @@ import { buildImage } from '../bootos/src/os/build.js';
 import { copyDiskWithCmdline, readDiskCmdline } from '../bootos/src/os/disk-cmdline.js';
 import type { Arch } from '../bootos/src/os/recipe.js';
 import { Qemu, type QemuOptions } from '../qemu/src/qemu.js';
+import { POWER_BUTTON_READY } from '../qemu/src/guest.js';
 import { makeRegistry, tempDir } from './helpers/registry.js';
 
 let out = '';
@@ -106,8 +107,9 @@ test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/healt
   t.timeout(5 * 60_000);
   const { vm, port } = await bootToReady(t, 'x86_64', 'direct', 120_000);
   try {
+    // The data root is mounted in the background while the agent starts: its line may come after the ready line.
+    await vm.expect(/bootos-init: data root tmpfs/, 60_000);
     const log = await vm.log();
-    t.regex(log, /bootos-init: data root tmpfs/);
     t.notRegex(log, /Kernel panic|Attempted to kill init/);
     // Node lives only in /usr.squashfs: the agent's ready line means init mounted it and Node ran from it.
     t.notRegex(log, /cannot mount \/usr\.squashfs/);
@@ -120,6 +122,7 @@ test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/healt
     const kiosk = await fetch(`http://127.0.0.1:${port}/`);
     t.is(kiosk.status, 200);
     t.regex(await kiosk.text(), /<script[^>]+app\.js/);
+    await vm.expect(POWER_BUTTON_READY, 60_000);
     t.is(await vm.powerdown(60_000), 0);
     const after = await vm.log();
     t.regex(after, /bootos-init: shutting down[\s\S]*bootos-init: agent exited with status 0[\s\S]*bootos-init: poweroff/);
@@ -133,6 +136,7 @@ test.serial('aarch64 kernel + initramfs boot to the ready line and answer /api/h
   t.timeout(6 * 60_000);
   const { vm } = await bootToReady(t, 'aarch64', 'direct', 240_000);
   try {
+    await vm.expect(POWER_BUTTON_READY, 90_000);
     t.is(await vm.powerdown(90_000), 0);
     t.regex(await vm.log(), /reboot: Power down/);
   } finally {
@@ -144,7 +148,8 @@ test.serial('bootos-x86_64.img boots under OVMF with BOOTOS-DATA as the data roo
   t.timeout(6 * 60_000);
   const { vm } = await bootToReady(t, 'x86_64', 'uefi', 180_000);
   try {
-    t.regex(await vm.log(), /bootos-init: data root \/dev\/vda2/);
+    await vm.expect(/bootos-init: data root \/dev\/vda2/, 60_000);
+    await vm.expect(POWER_BUTTON_READY, 60_000);
     t.is(await vm.powerdown(60_000), 0);
   } finally {
     await vm.close();

@@ -21,6 +21,9 @@ export const HOST_FROM_GUEST = '10.0.2.2';
 export const GUEST_API_PORT = 8080;
 
 /** Boot-time budgets under TCG on 2 cores, before BOOTOS_TIMEOUT_FACTOR (aarch64 is emulated ~3x slower). */
+/** /init's line once acpid listens for the power button. */
+export const POWER_BUTTON_READY = /bootos-init: power button ready/;
+
 export const READY_TIMEOUT_MS: Record<QemuArch, Record<GuestMode, number>> = {
   x86_64: { direct: 120_000, uefi: 180_000, pxe: 180_000 },
   aarch64: { direct: 300_000, uefi: 400_000, pxe: 400_000 },
@@ -208,8 +211,12 @@ export class Guest {
     return (await res.json()) as T;
   }
 
-  /** The power button (QMP system_powerdown): init stops the agent and its apps, syncs and powers off. */
+  /**
+   * The power button (QMP system_powerdown): init stops the agent and its apps, syncs and powers off. Pressed once
+   * /init says acpid listens (it starts in the background, possibly after the agent's ready line).
+   */
   async powerdown(timeoutMs = this.options.arch === 'aarch64' ? 90_000 : 60_000): Promise<number | null> {
+    await this.vm.expect(POWER_BUTTON_READY, timeoutMs);
     return this.vm.powerdown(timeoutMs);
   }
 

@@ -203,7 +203,8 @@ export async function fullFlow(
     const ready = (Date.now() - booted) / 1000;
     const log = await guest.vm.log();
     t.regex(log, /bootos-init: cgroup v2 controllers: .*\bcpu\b.*\bmemory\b.*\bpids\b/);
-    if (options.mode === 'uefi') t.regex(log, /bootos-init: data root \/dev\/vda2/);
+    // The data root is mounted in the background while the agent starts: its line may come after the ready line.
+    if (options.mode === 'uefi') await guest.vm.expect(/bootos-init: data root \/dev\/vda2/, 60_000);
 
     const verified = await waitForApps(guest, 'channel stable version 1 verified', (v) => v.channel.state === 'ok' && v.channel.version === 1, 60_000);
     t.deepEqual(verified.apps.map((a) => [a.name, a.version, a.state]), [['hello', '1.0.0', 'available']]);
