@@ -74,7 +74,7 @@ async function deviceWithEth0(port: number, timeoutMs: number): Promise<Device> 
   }
 }
 
-async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 'direct' | 'uefi', readyMs: number) {
+async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 'direct' | 'uefi' | 'usb', readyMs: number) {
   const dir = join(out, arch);
   const port = await freePort();
   // The agent needs a registry on its command line; nothing listens there, so its channel keeps retrying, and it is
@@ -86,7 +86,7 @@ async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 
   } else {
     const disk = join(out, `uefi-${arch}.img`);
     await copyDiskWithCmdline(join(dir, `bootos-${arch}.img`), disk, `${await readDiskCmdline(join(dir, `bootos-${arch}.img`))} ${registry}`);
-    options = { arch, boot: { mode: 'uefi' }, disks: [{ path: disk, snapshot: true }] };
+    options = { arch, boot: { mode: 'uefi' }, disks: [{ path: disk, snapshot: true, usb: boot === 'usb' }] };
   }
   const vm = await Qemu.start({ ...options, memoryMiB: 512, hostfwd: [{ hostPort: port, guestPort: 8080 }] }, (l) => t.log(l));
   try {
@@ -139,6 +139,21 @@ test.serial('aarch64 kernel + initramfs boot to the ready line and answer /api/h
     await vm.expect(POWER_BUTTON_READY, 90_000);
     t.is(await vm.powerdown(90_000), 0);
     t.regex(await vm.log(), /reboot: Power down/);
+  } finally {
+    await vm.close();
+  }
+});
+
+test.serial('bootos-x86_64.img on a USB stick (xhci, usb-storage) boots under OVMF and finds BOOTOS-DATA on it', async (t) => {
+  // The stick enumerates after its controller's driver loaded: /init loads usb-storage and sd_mod while it waits
+  // (bootos.data_wait, set by the disk image) for the partition.
+  t.timeout(6 * 60_000);
+  const { vm } = await bootToReady(t, 'x86_64', 'usb', 180_000);
+  try {
+    await vm.expect(/bootos-init: data root \/dev\/sda2/, 60_000);
+    t.notRegex(await vm.log(), /data root tmpfs/);
+    await vm.expect(POWER_BUTTON_READY, 60_000);
+    t.is(await vm.powerdown(60_000), 0);
   } finally {
     await vm.close();
   }

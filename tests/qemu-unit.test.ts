@@ -38,6 +38,12 @@ test('console on stdio: one mux chardev for the serial port and the monitor, log
   t.regex(line, /virtio-blk-pci,drive=disk0,bootindex=0/);
 });
 
+test('a USB stick: usb-storage on an xhci controller, booted first; other disks stay on virtio-blk', (t) => {
+  const line = shellLine(buildCommand({ arch: 'x86_64', accel: 'tcg', boot: { mode: 'uefi' }, disks: [{ path: '/stick.img', usb: true, snapshot: true }, { path: '/d.img' }] }, paths));
+  t.regex(line, /-device qemu-xhci,id=xhci -drive if=none,id=disk0,format=raw,file=\/stick\.img,snapshot=on -device usb-storage,bus=xhci\.0,drive=disk0,bootindex=0 /);
+  t.regex(line, /-drive if=none,id=disk1,format=raw,file=\/d\.img -device virtio-blk-pci,drive=disk1 /);
+});
+
 test('guest side: the host loopback is 10.0.2.2, kernel arguments are single words, the PXE script chains over HTTP', (t) => {
   t.is(guestRegistryUrl('http://127.0.0.1:8090/'), 'http://10.0.2.2:8090/');
   t.is(guestRegistryUrl('http://localhost:8090/x/'), 'http://10.0.2.2:8090/x/');

@@ -24,8 +24,11 @@ export interface QemuOptions {
   cpus?: number;
   /** 'auto' (default, or BOOTOS_QEMU_ACCEL): KVM when /dev/kvm really runs a guest of this arch, else TCG. */
   accel?: 'auto' | 'kvm' | 'tcg';
-  /** Raw disk images on virtio-blk; the first one is the UEFI boot disk. `snapshot` keeps the file unchanged. */
-  disks?: Array<{ path: string; snapshot?: boolean }>;
+  /**
+   * Raw disk images on virtio-blk, or with `usb` as a USB stick (usb-storage on an xhci controller); the first one is
+   * the UEFI boot disk. `snapshot` keeps the file unchanged.
+   */
+  disks?: Array<{ path: string; snapshot?: boolean; usb?: boolean }>;
   /** User-mode networking with these host loopback ports forwarded to guest ports. */
   hostfwd?: Array<{ hostPort: number; guestPort: number }>;
   /** Where the serial console is logged (a file); default: a temp file. */
@@ -109,9 +112,11 @@ export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSock
     args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${fw.code}`, '-drive', `if=pflash,format=raw,unit=1,file=${vars}`);
   }
   if (o.boot.mode === 'direct') args.push('-kernel', o.boot.kernel, '-initrd', o.boot.initrd, '-append', o.boot.cmdline);
+  if (o.disks?.some((d) => d.usb)) args.push('-device', 'qemu-xhci,id=xhci');
   for (const [i, d] of (o.disks ?? []).entries()) {
     args.push('-drive', `if=none,id=disk${i},format=raw,file=${d.path}${d.snapshot ? ',snapshot=on' : ''}`);
-    args.push('-device', `virtio-blk-pci,drive=disk${i}${i === 0 && o.boot.mode === 'uefi' ? ',bootindex=0' : ''}`);
+    const boot = i === 0 && o.boot.mode === 'uefi' ? ',bootindex=0' : '';
+    args.push('-device', d.usb ? `usb-storage,bus=xhci.0,drive=disk${i}${boot}` : `virtio-blk-pci,drive=disk${i}${boot}`);
   }
   const fwd = (o.hostfwd ?? []).map((f) => `,hostfwd=tcp:127.0.0.1:${f.hostPort}-:${f.guestPort}`).join('');
   const tftp = o.boot.mode === 'pxe' ? `,tftp=${o.boot.tftpDir},bootfile=${o.boot.bootFile}` : '';
