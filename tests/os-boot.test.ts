@@ -1,7 +1,8 @@
 // The built OS boots for real in QEMU (TCG here): x86_64 and aarch64 kernel + initramfs reach the agent's ready line
 // on the serial console, /api/health answers through hostfwd (on x86_64 also /api/device, from the device bundle's
 // lazily imported chunk, and the kiosk), and the ACPI power button (QMP system_powerdown) powers the guest off
-// cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root.
+// cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root, from a virtio disk and
+// from a USB stick, and bootos-aarch64.img under AAVMF.
 // /usr (node, runc, libraries) is the squashfs inside the initramfs, so every ready line is Node run from it.
 // One build per arch (inputs from the cache) is shared by the tests of this file; QEMU runs one guest at a time.
 import test from 'ava';
@@ -25,7 +26,7 @@ test.before(async (t) => {
   out = await tempDir('bootos-os-boot-');
   cleanup.push(() => rm(out, { recursive: true, force: true }));
   for (const arch of ['x86_64', 'aarch64'] as const) {
-    await buildImage({ arch, rootJson: registry.rootBytes, outDir: out, noDisk: arch === 'aarch64', progress: (l) => t.log(l) });
+    await buildImage({ arch, rootJson: registry.rootBytes, outDir: out, progress: (l) => t.log(l) });
   }
 });
 
@@ -166,6 +167,18 @@ test.serial('bootos-x86_64.img boots under OVMF with BOOTOS-DATA as the data roo
     await vm.expect(/bootos-init: data root \/dev\/vda2/, 60_000);
     await vm.expect(POWER_BUTTON_READY, 60_000);
     t.is(await vm.powerdown(60_000), 0);
+  } finally {
+    await vm.close();
+  }
+});
+
+test.serial('bootos-aarch64.img boots under AAVMF (qemu-efi-aarch64) with BOOTOS-DATA as the data root', async (t) => {
+  t.timeout(8 * 60_000);
+  const { vm } = await bootToReady(t, 'aarch64', 'uefi', 300_000);
+  try {
+    await vm.expect(/bootos-init: data root \/dev\/vda2/, 90_000);
+    await vm.expect(POWER_BUTTON_READY, 90_000);
+    t.is(await vm.powerdown(120_000), 0);
   } finally {
     await vm.close();
   }
