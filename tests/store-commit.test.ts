@@ -70,3 +70,34 @@ test('a damaged committed copy is never handed out', (t) =>
     t.is(await store.readBlob(digestOf(bytes), 10_000), null);
     t.false(await store.hasBlob(digestOf(bytes)));
   }));
+
+test('a document fetched through cached() is written via tmp/: only digests ever appear in blobs/, even mid-write', (t) =>
+  withStore(async (store, dir) => {
+    const doc = Buffer.from(JSON.stringify({ schemaVersion: 2, padding: 'x'.repeat(10_000) }));
+    const hex = digestOf(doc).slice('sha256:'.length);
+    const source = {
+      location: 'test',
+      get: async () => doc,
+      blob: () => {
+        throw new Error('not used');
+      },
+    };
+    await store.verify(); // creates the store's folders
+    // Every name that shows up in blobs/sha256 while the document is written (a SIGKILL could leave any of them).
+    const seen = new Set<string>();
+    const { watch } = await import('node:fs');
+    const watcher = watch(join(dir, 'blobs', 'sha256'), (_event, name) => name && seen.add(String(name)));
+    try {
+      t.deepEqual(await store.cached(source as never).get(`blobs/sha256/${hex}`, 1 << 20), doc);
+      await new Promise((r) => setTimeout(r, 200)); // inotify events arrive asynchronously
+    } finally {
+      watcher.close();
+    }
+    t.deepEqual([...seen], [hex], 'no temp file beside the blobs');
+    t.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [hex]);
+    t.deepEqual((await store.verify()).bad, []);
+    // What a killed writer leaves in tmp/ is gc's: a dead process's document temp is removed.
+    await writeFile(join(dir, 'tmp', `doc-${hex}.4194304999-abcd`), doc);
+    await store.gc([]);
+    t.deepEqual(await readdir(join(dir, 'tmp')), []);
+  }));

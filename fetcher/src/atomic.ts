@@ -7,10 +7,12 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.tmp-${basename(path)}-${randomBytes(6).toString('hex')}`);
 }
 
-/** Writes `data` to a temp file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory. */
-export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
+/**
+ * Writes `data` to a temp file (beside `path` unless `tmp` names one on the same filesystem), fsyncs it, renames it
+ * over `path` and fsyncs the directory.
+ */
+export async function writeFileAtomic(path: string, data: Buffer | string, mode = 0o644, tmp = tempPathFor(path)): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = tempPathFor(path);
   try {
     const fh = await open(tmp, 'wx', mode);
     try {

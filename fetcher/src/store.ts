@@ -2,7 +2,8 @@
 //   blobs/sha256/<hex>   verified blobs (indexes, manifests, configs, layers), read-only, never partial
 //   roots/<hex>/         complete unpacked root filesystems, keyed by manifest digest
 //   refs/<hex>.json      what each root was pulled from (image name, digests of every blob it needs), for gc
-//   tmp/                 partial downloads (<hex>.<pid>-<rand>.part, kept for a Range resume) and staging roots
+//   tmp/                 partial downloads (<hex>.<pid>-<rand>.part, kept for a Range resume), staging roots and
+//                        documents being written (doc-<hex>.<pid>-<rand>)
 // Verify, then commit: a blob streams to a temp file under the signed size while it is hashed; only when size and
 // digest match is it fsynced and renamed into blobs/. A root is built in tmp/ and renamed into roots/ when complete.
 // So a reader never sees a partial or unverified blob or root, whatever kills the process.
@@ -54,7 +55,7 @@ export interface GcResult {
 }
 
 const PARTIAL = /^([0-9a-f]{64})\.(\d+)-[0-9a-f]+\.part$/;
-const STAGING = /^(?:root|trash)-[0-9a-f]{64}\.(\d+)-[0-9a-f]+$/;
+const STAGING = /^(?:root|trash|doc)-[0-9a-f]{64}\.(\d+)-[0-9a-f]+$/;
 const HEX = /^[0-9a-f]{64}$/;
 const READ_CHUNK = 1 << 20;
 
@@ -232,7 +233,8 @@ export class Store {
         if (held) return held;
         const bytes = await source.get(path, maxBytes);
         if (bytes && `sha256:${createHash('sha256').update(bytes).digest('hex')}` === digest) {
-          await writeFileAtomic(this.blobFile(digest), bytes, 0o444);
+          // The temp file goes to tmp/ (named for gc), never into blobs/: a kill mid-write leaves no stray file there.
+          await writeFileAtomic(this.blobFile(digest), bytes, 0o444, join(this.dir, 'tmp', `doc-${m[1]}.${ownTag()}`));
         }
         return bytes;
       },
