@@ -75,6 +75,12 @@ async function deviceWithEth0(port: number, timeoutMs: number): Promise<Device> 
   }
 }
 
+/** The ACPI power button, pressed once /init says acpid listens (it starts in the background); QEMU's exit code. */
+async function pressPowerButton(vm: Qemu, timeoutMs: number, offMs = timeoutMs): Promise<number | null> {
+  await vm.expect(POWER_BUTTON_READY, timeoutMs);
+  return vm.powerdown(offMs);
+}
+
 async function bootToReady(t: import('ava').ExecutionContext, arch: Arch, boot: 'direct' | 'uefi' | 'usb', readyMs: number) {
   const dir = join(out, arch);
   const port = await freePort();
@@ -123,8 +129,7 @@ test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/healt
     const kiosk = await fetch(`http://127.0.0.1:${port}/`);
     t.is(kiosk.status, 200);
     t.regex(await kiosk.text(), /<script[^>]+app\.js/);
-    await vm.expect(POWER_BUTTON_READY, 60_000);
-    t.is(await vm.powerdown(60_000), 0);
+    t.is(await pressPowerButton(vm, 60_000), 0);
     const after = await vm.log();
     t.regex(after, /bootos-init: shutting down[\s\S]*bootos-init: agent exited with status 0[\s\S]*bootos-init: poweroff/);
     t.regex(after, /reboot: Power down/);
@@ -137,49 +142,30 @@ test.serial('aarch64 kernel + initramfs boot to the ready line and answer /api/h
   t.timeout(6 * 60_000);
   const { vm } = await bootToReady(t, 'aarch64', 'direct', 240_000);
   try {
-    await vm.expect(POWER_BUTTON_READY, 90_000);
-    t.is(await vm.powerdown(90_000), 0);
+    t.is(await pressPowerButton(vm, 90_000), 0);
     t.regex(await vm.log(), /reboot: Power down/);
   } finally {
     await vm.close();
   }
 });
 
-test.serial('bootos-x86_64.img on a USB stick (xhci, usb-storage) boots under OVMF and finds BOOTOS-DATA on it', async (t) => {
-  // The stick enumerates after its controller's driver loaded: /init loads usb-storage and sd_mod while it waits
-  // (bootos.data_wait, set by the disk image) for the partition.
-  t.timeout(6 * 60_000);
-  const { vm } = await bootToReady(t, 'x86_64', 'usb', 180_000);
-  try {
-    await vm.expect(/bootos-init: data root \/dev\/sda2/, 60_000);
-    t.notRegex(await vm.log(), /data root tmpfs/);
-    await vm.expect(POWER_BUTTON_READY, 60_000);
-    t.is(await vm.powerdown(60_000), 0);
-  } finally {
-    await vm.close();
-  }
-});
-
-test.serial('bootos-x86_64.img boots under OVMF with BOOTOS-DATA as the data root', async (t) => {
-  t.timeout(6 * 60_000);
-  const { vm } = await bootToReady(t, 'x86_64', 'uefi', 180_000);
-  try {
-    await vm.expect(/bootos-init: data root \/dev\/vda2/, 60_000);
-    await vm.expect(POWER_BUTTON_READY, 60_000);
-    t.is(await vm.powerdown(60_000), 0);
-  } finally {
-    await vm.close();
-  }
-});
-
-test.serial('bootos-aarch64.img boots under AAVMF (qemu-efi-aarch64) with BOOTOS-DATA as the data root', async (t) => {
-  t.timeout(8 * 60_000);
-  const { vm } = await bootToReady(t, 'aarch64', 'uefi', 300_000);
-  try {
-    await vm.expect(/bootos-init: data root \/dev\/vda2/, 90_000);
-    await vm.expect(POWER_BUTTON_READY, 90_000);
-    t.is(await vm.powerdown(120_000), 0);
-  } finally {
-    await vm.close();
-  }
-});
+// The disk images under UEFI firmware: each finds its BOOTOS-DATA partition. A USB stick enumerates after its
+// controller's driver loaded: /init loads usb-storage and sd_mod while it waits (bootos.data_wait, set by the disk
+// image) for the partition.
+for (const disk of [
+  { title: 'bootos-x86_64.img on a USB stick (xhci, usb-storage) boots under OVMF and finds BOOTOS-DATA on it', arch: 'x86_64', boot: 'usb', partition: 'sda2', readyMs: 180_000, waitMs: 60_000, offMs: 60_000 },
+  { title: 'bootos-x86_64.img boots under OVMF with BOOTOS-DATA as the data root', arch: 'x86_64', boot: 'uefi', partition: 'vda2', readyMs: 180_000, waitMs: 60_000, offMs: 60_000 },
+  { title: 'bootos-aarch64.img boots under AAVMF (qemu-efi-aarch64) with BOOTOS-DATA as the data root', arch: 'aarch64', boot: 'uefi', partition: 'vda2', readyMs: 300_000, waitMs: 90_000, offMs: 120_000 },
+] as const) {
+  test.serial(disk.title, async (t) => {
+    t.timeout((disk.arch === 'aarch64' ? 8 : 6) * 60_000);
+    const { vm } = await bootToReady(t, disk.arch, disk.boot, disk.readyMs);
+    try {
+      await vm.expect(new RegExp(`bootos-init: data root /dev/${disk.partition}`), disk.waitMs);
+      t.notRegex(await vm.log(), /data root tmpfs/);
+      t.is(await pressPowerButton(vm, disk.waitMs, disk.offMs), 0);
+    } finally {
+      await vm.close();
+    }
+  });
+}
