@@ -1,8 +1,9 @@
 // Start-up timing for `bootos.debug=1`: Node's own phases (performance.nodeTiming) and the agent's marks (bundle
 // loaded, config read, data root, store opened, listening, ready), one console line each, in milliseconds since the
 // process started: `bootos: t+1234ms listening`. Marks before the configuration is read are kept and printed then.
+// The global `performance` (not node:perf_hooks, whose import loads 8 more of Node's modules at start-up).
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
+import type { Performance as NodePerformance } from 'node:perf_hooks';
 
 const kept: Array<{ at: number; label: string }> = [];
 let write: ((line: string) => void) | null = null;
@@ -26,7 +27,7 @@ export function printTiming(out: (line: string) => void = (l) => process.stderr.
   const uptime = Number(/^[\d.]+/.exec(readOptional('/proc/uptime'))?.[0]);
   const since = Number.isFinite(uptime) ? ` at uptime ${(uptime - performance.now() / 1000).toFixed(2)}s` : '';
   out(line(0, `process start${since} (node ${process.version})`));
-  const node = performance.nodeTiming;
+  const node = (performance as unknown as NodePerformance).nodeTiming;
   for (const phase of ['nodeStart', 'v8Start', 'environment', 'bootstrapComplete'] as const) out(line(node[phase], `node ${phase}`));
   for (const m of kept.splice(0)) out(line(m.at, m.label));
 }
