@@ -29,8 +29,15 @@ export interface AgentEnv {
   teardown(): Promise<{ leftovers: string[] }>;
 }
 
-export async function agentEnv(options: { images: string[]; profiles?: Profiles; limits?: Partial<AgentLimits> }): Promise<AgentEnv> {
+export async function agentEnv(options: {
+  images: string[];
+  profiles?: Profiles;
+  limits?: Partial<AgentLimits>;
+  /** Runs before the agent starts: publish hand-made images, re-sign. */
+  setup?: (registry: TestRegistry) => Promise<void>;
+}): Promise<AgentEnv> {
   const registry = await makeRegistry({ images: options.images.map((i) => (i.includes('/') ? i : join(FIXTURES, i))), profiles: options.profiles });
+  await options.setup?.(registry);
   const server = await startServer({ dir: registry.dir, log: () => {} });
   const base = await tempDir('bootos-agent-');
   await writeFile(join(base, 'root.json'), registry.rootBytes);

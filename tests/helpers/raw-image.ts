@@ -11,10 +11,10 @@ export async function publishRawImage(
   registryDir: string,
   name: string,
   layers: Buffer[],
-  options: { allowSetuid?: boolean; version?: string; mediaType?: string } = {},
+  options: { allowSetuid?: boolean; version?: string; mediaType?: string; spec?: Record<string, unknown> } = {},
 ): Promise<{ digest: string; manifest: Descriptor; layers: Descriptor[] }> {
   await initLayout(registryDir);
-  const { config } = parseImageSpec({ name, version: options.version ?? '1.0.0', entrypoint: ['/app/run'], allowSetuid: options.allowSetuid ?? false }, 'test image');
+  const { config } = parseImageSpec({ name, version: options.version ?? '1.0.0', entrypoint: ['/app/run'], allowSetuid: options.allowSetuid ?? false, ...options.spec }, 'test image');
   const layerDescriptors: Descriptor[] = [];
   for (const bytes of layers) {
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;

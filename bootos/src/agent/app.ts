@@ -27,7 +27,8 @@ import { LogRing } from './logs.js';
 import type { Pin } from './journal.js';
 import type { AppNetwork } from './network.js';
 import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
-import { containerSpec, ensureMountPoints, oomKills, type Bind, type Runc, type RunningContainer } from './runtime.js';
+import { ensureMountPoints } from './mount-points.js';
+import { containerSpec, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from './runtime.js';
 
 export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
 
@@ -378,7 +379,7 @@ export class App {
       await chown(dataDir, cfg.user.uid, cfg.user.gid);
     }
     const runtimeBinds = cfg.runtime === 'node' ? await this.ctx.runtimeBinds() : [];
-    await ensureMountPoints(image.rootfs, runtimeBinds, cfg.data?.path ?? null);
+    await ensureMountPoints(image.rootfs, mountPoints(runtimeBinds, cfg.data?.path ?? null));
     const spec = containerSpec({
       config: cfg,
       rootfs: image.rootfs,

@@ -4,11 +4,12 @@
 // of a stopped container (runc keeps its cgroup until `runc delete` because the agent runs it with --keep).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile, open } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
 import type { ImageConfig } from '../../../fetcher/src/image-config.js';
+import type { MountPoint } from './mount-points.js';
 import { seccompProfile } from './seccomp.js';
 
 const execFileP = promisify(execFile);
@@ -122,23 +123,11 @@ export async function nodeRuntimeBinds(nodePath = process.execPath): Promise<Bin
   return binds;
 }
 
-/**
- * Mount points must exist in a read-only root. Images carry the usual ones (IMAGE_SKELETON); the targets of runtime
- * binds and an unusual data path are created here, once, as empty directories and files in the unpacked root.
- */
-export async function ensureMountPoints(rootfs: string, binds: Bind[], dataPath: string | null): Promise<void> {
-  const targets: { path: string; file: boolean }[] = binds.map((b) => ({ path: b.target, file: !isDir(b.source) }));
-  if (dataPath) targets.push({ path: dataPath, file: false });
-  for (const { path, file } of targets) {
-    const abs = join(rootfs, path);
-    if (existsSync(abs)) continue;
-    if (file) {
-      await mkdir(dirname(abs), { recursive: true });
-      await (await open(abs, 'a', 0o644)).close();
-    } else {
-      await mkdir(abs, { recursive: true, mode: 0o755 });
-    }
-  }
+/** The mount points that the binds and the data path need inside the image root. */
+export function mountPoints(binds: Bind[], dataPath: string | null): MountPoint[] {
+  const points = binds.map((b) => ({ path: b.target, file: !isDir(b.source) }));
+  if (dataPath) points.push({ path: dataPath, file: false });
+  return points;
 }
 
 function isDir(path: string): boolean {
