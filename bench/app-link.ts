@@ -7,7 +7,7 @@ import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createIsolatedNetwork } from '../bootos/src/agent/network.js';
+import { createIsolatedNetwork } from '../bootos/src/agent/runtime/network.js';
 
 const ROUNDS = 300;
 const dir = await mkdtemp(join(tmpdir(), 'bootos-link-'));

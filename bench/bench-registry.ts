@@ -7,14 +7,14 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { canonicalBytes } from '../fetcher/src/canonical-json.js';
-import { generateKey } from '../fetcher/src/keys.js';
-import { sha256Digest } from '../fetcher/src/layout.js';
-import { MEDIA, blobPath, type Descriptor } from '../fetcher/src/oci.js';
-import { publishImage, type PublishResult } from '../fetcher/src/publish.js';
-import { pushRegistry } from '../fetcher/src/push.js';
-import { OciClient } from '../fetcher/src/registry-client.js';
-import { initRoot, signChannel } from '../fetcher/src/signer.js';
+import { canonicalBytes } from '../fetcher/src/core/canonical-json.js';
+import { generateKey } from '../fetcher/src/trust/keys.js';
+import { sha256Digest } from '../fetcher/src/publish/layout.js';
+import { MEDIA, blobPath, type Descriptor } from '../fetcher/src/formats/oci.js';
+import { publishImage, type PublishResult } from '../fetcher/src/publish/publish.js';
+import { pushRegistry } from '../fetcher/src/publish/push.js';
+import { OciClient } from '../fetcher/src/source/oci-client.js';
+import { initRoot, signChannel } from '../fetcher/src/publish/signer.js';
 import { writeMixedImage } from './mixed-image.js';
 
 export interface BenchRegistry {

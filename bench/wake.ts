@@ -8,7 +8,7 @@
 import { request } from 'node:http';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startServer } from '../fetcher/src/serve.js';
+import { startServer } from '../fetcher/src/publish/serve.js';
 import { Agent } from '../bootos/src/agent/agent.js';
 import { configFromJson } from '../bootos/src/agent/config.js';
 import { IMAGES, makeRegistry, tempDir } from '../tests/helpers/registry.js';

@@ -49,7 +49,7 @@ const node = {
   logLevel: 'warning',
 };
 
-await build({ ...node, entryPoints: { bootos: 'bootos/src/cli.ts' }, outdir: 'dist' });
+await build({ ...node, entryPoints: { bootos: 'bootos/src/cli/main.ts' }, outdir: 'dist' });
 
 // The device agent: only the `agent` verb, minified (keepNames: stack traces and error classes keep their names),
 // with what it needs only later (systeminformation for /api/device) in chunks loaded by import() when first used.

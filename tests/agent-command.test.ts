@@ -7,10 +7,10 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isBootosError } from '../fetcher/src/error.js';
-import { startServer } from '../fetcher/src/serve.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
+import { startServer } from '../fetcher/src/publish/serve.js';
 import { configFromCmdline, configFromJson } from '../bootos/src/agent/config.js';
-import { Runc } from '../bootos/src/agent/runtime.js';
+import { Runc } from '../bootos/src/agent/runtime/runc.js';
 import { FIXTURES, until } from './helpers/agent.js';
 import { makeRegistry, REPO, tempDir } from './helpers/registry.js';
 

@@ -6,8 +6,8 @@
 import test from 'ava';
 import { mkdir, readdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ensureInRoot } from '../bootos/src/agent/mount-points.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { ensureInRoot } from '../bootos/src/agent/runtime/mount-points.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { agentEnv, json } from './helpers/agent.js';
 import { makeTarGz } from './helpers/make-tar.js';
 import { publishRawImage } from './helpers/raw-image.js';

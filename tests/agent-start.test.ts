@@ -6,9 +6,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isBootosError } from '../fetcher/src/error.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { dataRootReady } from '../bootos/src/agent/data-root.js';
-import { Runc } from '../bootos/src/agent/runtime.js';
+import { Runc } from '../bootos/src/agent/runtime/runc.js';
 import { until } from './helpers/agent.js';
 import { makeRegistry, REPO, tempDir } from './helpers/registry.js';
 

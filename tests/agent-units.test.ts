@@ -3,11 +3,11 @@
 import test from 'ava';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readImageConfig } from '../fetcher/src/image-config.js';
-import { loadImageSpec } from '../fetcher/src/image-spec.js';
-import { hostAllowed, mayChangeState } from '../bootos/src/agent/api.js';
-import { MemoryPressureWatch, memAvailableBytes, pressureVictims } from '../bootos/src/agent/idle.js';
-import { containerSpec, sharesFromWeight } from '../bootos/src/agent/runtime.js';
+import { readImageConfig } from '../fetcher/src/formats/image-config.js';
+import { loadImageSpec } from '../fetcher/src/formats/image-spec.js';
+import { hostAllowed, mayChangeState } from '../bootos/src/agent/api/api.js';
+import { MemoryPressureWatch, memAvailableBytes, pressureVictims } from '../bootos/src/agent/app/idle.js';
+import { containerSpec, sharesFromWeight } from '../bootos/src/agent/runtime/runc.js';
 import { FIXTURES } from './helpers/agent.js';
 import { tempDir } from './helpers/registry.js';
 

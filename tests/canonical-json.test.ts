@@ -1,6 +1,6 @@
 import test from 'ava';
-import { canonicalize } from '../fetcher/src/canonical-json.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { canonicalize } from '../fetcher/src/core/canonical-json.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 
 test('keys are sorted and whitespace is dropped', (t) => {
   t.is(canonicalize({ b: 1, a: [true, null, 'x'], c: { z: 'é', y: '"' } }), '{"a":[true,null,"x"],"b":1,"c":{"y":"\\"","z":"é"}}');

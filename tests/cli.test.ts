@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { decodePublicKey, decodeSecretKey } from '../fetcher/src/keys.js';
+import { decodePublicKey, decodeSecretKey } from '../fetcher/src/trust/keys.js';
 import { CLI, runCli } from './helpers/cli.js';
 import { IMAGES, testDir } from './helpers/registry.js';
 

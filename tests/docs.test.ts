@@ -2,7 +2,7 @@
 import test from 'ava';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ERROR_CODES } from '../fetcher/src/error.js';
+import { ERROR_CODES } from '../fetcher/src/core/error.js';
 import { REPO } from './helpers/registry.js';
 
 test('docs/errors.md lists every error code, and no code that does not exist', async (t) => {

@@ -9,11 +9,11 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { OciSource } from '../fetcher/src/oci-source.js';
-import { pushRegistry } from '../fetcher/src/push.js';
-import { parseChallenge } from '../fetcher/src/registry-auth.js';
-import { resolveImage } from '../fetcher/src/resolve.js';
-import { Trust } from '../fetcher/src/trust.js';
+import { OciSource } from '../fetcher/src/source/oci-source.js';
+import { pushRegistry } from '../fetcher/src/publish/push.js';
+import { parseChallenge } from '../fetcher/src/source/oci-auth.js';
+import { resolveImage } from '../fetcher/src/trust/resolve.js';
+import { Trust } from '../fetcher/src/trust/trust.js';
 import { countRequests, startDockerRegistry, type DockerRegistry } from './helpers/docker-registry.js';
 import { makeRegistry, REPO, type TestRegistry } from './helpers/registry.js';
 

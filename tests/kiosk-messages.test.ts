@@ -3,7 +3,7 @@
 import test from 'ava';
 import { readApps, readDevice, readError, readStep } from '../kiosk/src/api.js';
 import { describeError, formatBytes, formatDuration, stateDetail, updateLine } from '../kiosk/src/messages.js';
-import { ERROR_CODES } from '../fetcher/src/error.js';
+import { ERROR_CODES } from '../fetcher/src/core/error.js';
 
 const error = (code: string, message = 'technical detail') => ({ code, message, logTail: [] });
 

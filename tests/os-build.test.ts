@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Apt } from '../bootos/src/os/apt.js';
 import { cacheDir } from '../bootos/src/os/cache.js';
 import { fetchInputs, loadLockfile } from '../bootos/src/os/lockfile.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { REPO, makeRegistry, tempDir } from './helpers/registry.js';
 
 const run = promisify(execFile);

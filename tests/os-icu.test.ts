@@ -15,7 +15,7 @@ import { ICU_SYMBOL, icuItemsToRemove, readIcuPackage, trimNodeIcu } from '../bo
 import { fetchNode, loadLockfile } from '../bootos/src/os/lockfile.js';
 import type { Arch } from '../bootos/src/os/recipe.js';
 import { unpackNode } from '../bootos/src/os/unpack.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { tempDir } from './helpers/registry.js';
 
 const run = promisify(execFile);

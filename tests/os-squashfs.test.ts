@@ -9,7 +9,7 @@ import { cpioHeader } from '../bootos/src/os/cpio.js';
 import { writeInitramfs } from '../bootos/src/os/initramfs.js';
 import { buildSquashfs, squashfsOptions } from '../bootos/src/os/squashfs.js';
 import { Tree } from '../bootos/src/os/tree.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { tempDir } from './helpers/registry.js';
 
 function sampleTree(): Tree {

@@ -9,7 +9,7 @@ import { modinfo, stripExecutable } from '../bootos/src/os/elf.js';
 import { checkLockCovers, loadLockfile, parseLockfile } from '../bootos/src/os/lockfile.js';
 import { RECIPE_DIR, loadRecipe, parseRecipe } from '../bootos/src/os/recipe.js';
 import { Tree } from '../bootos/src/os/tree.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { tempDir } from './helpers/registry.js';
 
 async function recipeText(): Promise<string> {

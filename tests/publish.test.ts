@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
-import { isBootosError } from '../fetcher/src/error.js';
-import { publishImage } from '../fetcher/src/publish.js';
-import { parseImageSpec } from '../fetcher/src/image-spec.js';
-import { blobPath, MEDIA } from '../fetcher/src/oci.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
+import { publishImage } from '../fetcher/src/publish/publish.js';
+import { parseImageSpec } from '../fetcher/src/formats/image-spec.js';
+import { blobPath, MEDIA } from '../fetcher/src/formats/oci.js';
 import { IMAGES, testDir } from './helpers/registry.js';
 
 async function touchAll(dir: string, seconds: number): Promise<void> {

@@ -6,12 +6,12 @@ import { spawn } from 'node:child_process';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { isBootosError } from '../fetcher/src/error.js';
-import { HttpSource } from '../fetcher/src/client.js';
-import { pullImage, type PullProgress } from '../fetcher/src/pull.js';
-import { startServer } from '../fetcher/src/serve.js';
-import { Store } from '../fetcher/src/store.js';
-import { Trust } from '../fetcher/src/trust.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
+import { HttpSource } from '../fetcher/src/source/http-source.js';
+import { pullImage, type PullProgress } from '../fetcher/src/store/pull.js';
+import { startServer } from '../fetcher/src/publish/serve.js';
+import { Store } from '../fetcher/src/store/store.js';
+import { Trust } from '../fetcher/src/trust/trust.js';
 import { IMAGES, REPO, makeRegistry, tempDir } from './helpers/registry.js';
 
 async function setup() {

@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
-import { Store } from '../fetcher/src/store.js';
+import { Store } from '../fetcher/src/store/store.js';
 import { makeRegistry, REPO, tempDir } from './helpers/registry.js';
 
 const KILLS = 8;

@@ -5,8 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
-import { HttpSource } from '../fetcher/src/client.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { HttpSource } from '../fetcher/src/source/http-source.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { testDir } from './helpers/registry.js';
 
 function openssl(cwd: string, ...args: string[]): void {

@@ -6,10 +6,10 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isBootosError } from '../fetcher/src/error.js';
-import { HttpSource } from '../fetcher/src/client.js';
-import { Store } from '../fetcher/src/store.js';
-import type { TransportEvent } from '../fetcher/src/transport.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
+import { HttpSource } from '../fetcher/src/source/http-source.js';
+import { Store } from '../fetcher/src/store/store.js';
+import type { TransportEvent } from '../fetcher/src/source/transport.js';
 import { rangeStart, serveBytes, startServer, type TestServer } from './helpers/http-server.js';
 import { tempDir } from './helpers/registry.js';
 

@@ -3,7 +3,7 @@
 import test from 'ava';
 import { buildCommand, shellLine } from '../qemu/src/qemu.js';
 import { bootosArgs, guestRegistryUrl, pxeChainScript } from '../qemu/src/guest.js';
-import { isBootosError } from '../fetcher/src/error.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
 import { runCli } from './helpers/cli.js';
 
 const paths = { serialLog: '/tmp/s.log', qmpSocket: '/tmp/q.sock', workDir: '/tmp/w' };

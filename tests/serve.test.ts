@@ -7,11 +7,11 @@ import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { blobPath } from '../fetcher/src/oci.js';
-import { resolveImage } from '../fetcher/src/resolve.js';
-import { startServer } from '../fetcher/src/serve.js';
-import { HttpSource } from '../fetcher/src/source.js';
-import { Trust } from '../fetcher/src/trust.js';
+import { blobPath } from '../fetcher/src/formats/oci.js';
+import { resolveImage } from '../fetcher/src/trust/resolve.js';
+import { startServer } from '../fetcher/src/publish/serve.js';
+import { HttpSource } from '../fetcher/src/source/source.js';
+import { Trust } from '../fetcher/src/trust/trust.js';
 import { makeRegistry, testDir } from './helpers/registry.js';
 
 /** Raw HTTP, so that paths reach the server exactly as written (fetch would normalize `..`). */

@@ -5,8 +5,8 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isBootosError } from '../fetcher/src/error.js';
-import { Store } from '../fetcher/src/store.js';
+import { isBootosError } from '../fetcher/src/core/error.js';
+import { Store } from '../fetcher/src/store/store.js';
 import { tempDir } from './helpers/registry.js';
 
 const digestOf = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;

@@ -3,10 +3,10 @@
 import test from 'ava';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pullImage } from '../fetcher/src/pull.js';
-import { DirSource } from '../fetcher/src/source.js';
-import { Store } from '../fetcher/src/store.js';
-import { Trust } from '../fetcher/src/trust.js';
+import { pullImage } from '../fetcher/src/store/pull.js';
+import { DirSource } from '../fetcher/src/source/source.js';
+import { Store } from '../fetcher/src/store/store.js';
+import { Trust } from '../fetcher/src/trust/trust.js';
 import { makeTarGz } from './helpers/make-tar.js';
 import { publishRawImage } from './helpers/raw-image.js';
 import { makeRegistry, tempDir } from './helpers/registry.js';

@@ -3,15 +3,15 @@
 import test from 'ava';
 import { mkdir, readFile, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalBytes } from '../fetcher/src/canonical-json.js';
-import { isBootosError, type ErrorCode } from '../fetcher/src/error.js';
-import { generateKey, signBytes } from '../fetcher/src/keys.js';
-import { blobPath } from '../fetcher/src/oci.js';
-import { resolveImage } from '../fetcher/src/resolve.js';
-import { initRoot, rotateRoot } from '../fetcher/src/signer.js';
-import { DirSource } from '../fetcher/src/source.js';
-import { isoTime, sign, type Channel, type ChannelSigned } from '../fetcher/src/trust-docs.js';
-import { fetchVerifiedBlob, Trust } from '../fetcher/src/trust.js';
+import { canonicalBytes } from '../fetcher/src/core/canonical-json.js';
+import { isBootosError, type ErrorCode } from '../fetcher/src/core/error.js';
+import { generateKey, signBytes } from '../fetcher/src/trust/keys.js';
+import { blobPath } from '../fetcher/src/formats/oci.js';
+import { resolveImage } from '../fetcher/src/trust/resolve.js';
+import { initRoot, rotateRoot } from '../fetcher/src/publish/signer.js';
+import { DirSource } from '../fetcher/src/source/source.js';
+import { isoTime, sign, type Channel, type ChannelSigned } from '../fetcher/src/formats/trust-docs.js';
+import { fetchVerifiedBlob, Trust } from '../fetcher/src/trust/trust.js';
 import { makeRegistry, tempDir, type TestRegistry } from './helpers/registry.js';
 import { runCli } from './helpers/cli.js';
 

@@ -2,8 +2,8 @@
 // Ctrl-A X quits QEMU at once (its own escape); Ctrl-C (or SIGINT/SIGTERM without a terminal) presses the power
 // button, so init stops the agent and its apps and powers off cleanly.
 import { resolve } from 'node:path';
-import { defineCommand, status, usageError } from '../../fetcher/src/cli-kit.js';
-import { BootosError } from '../../fetcher/src/error.js';
+import { defineCommand, status, usageError } from '../../fetcher/src/cli/kit.js';
+import { BootosError } from '../../fetcher/src/core/error.js';
 import { Guest, GUEST_MODES, type GuestMode } from './guest.js';
 import type { QemuArch } from './qemu.js';
 

@@ -7,8 +7,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copyDiskWithCmdline, readDiskCmdline } from '../../bootos/src/os/disk-cmdline.js';
-import { BootosError, errnoCode } from '../../fetcher/src/error.js';
-import { startServer } from '../../fetcher/src/serve.js';
+import { BootosError, errnoCode } from '../../fetcher/src/core/error.js';
+import { startServer } from '../../fetcher/src/publish/serve.js';
 import { Qemu, type BootMode, type QemuArch, type QemuOptions } from './qemu.js';
 
 export type GuestMode = 'direct' | 'uefi' | 'pxe';

@@ -6,7 +6,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { accessSync, constants } from 'node:fs';
 import { tmpdir, arch as hostArch } from 'node:os';
 import { join } from 'node:path';
-import { BootosError } from '../../fetcher/src/error.js';
+import { BootosError } from '../../fetcher/src/core/error.js';
 import { ipxeRom, uefiFirmware } from './firmware.js';
 import { Qmp } from './qmp.js';
 

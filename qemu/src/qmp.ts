@@ -1,6 +1,6 @@
 // A minimal QMP (QEMU Machine Protocol) client over the VM's unix socket: greeting, capabilities, commands.
 import { createConnection, type Socket } from 'node:net';
-import { BootosError } from '../../fetcher/src/error.js';
+import { BootosError } from '../../fetcher/src/core/error.js';
 
 export class Qmp {
   private buffer = '';

@@ -5,12 +5,12 @@ import { execFile } from 'node:child_process';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startServer } from '../../fetcher/src/serve.js';
-import type { Profiles } from '../../fetcher/src/profiles.js';
+import { startServer } from '../../fetcher/src/publish/serve.js';
+import type { Profiles } from '../../fetcher/src/formats/profiles.js';
 import { Agent } from '../../bootos/src/agent/agent.js';
 import { configFromJson, type AgentLimits } from '../../bootos/src/agent/config.js';
-import { SLOTS_DIR, slotNames } from '../../bootos/src/agent/network.js';
-import { Runc } from '../../bootos/src/agent/runtime.js';
+import { SLOTS_DIR, slotNames } from '../../bootos/src/agent/runtime/network.js';
+import { Runc } from '../../bootos/src/agent/runtime/runc.js';
 import { scaledTimeout } from '../../qemu/src/qemu.js';
 import { makeRegistry, REPO, tempDir, type TestRegistry } from './registry.js';
 

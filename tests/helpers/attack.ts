@@ -3,12 +3,12 @@
 // and the layer blob not committed.
 import type { ExecutionContext } from 'ava';
 import { rm } from 'node:fs/promises';
-import { isBootosError, type BootosError, type ErrorCode } from '../../fetcher/src/error.js';
-import { pullImage, type PulledImage } from '../../fetcher/src/pull.js';
-import { DirSource } from '../../fetcher/src/source.js';
-import { Store } from '../../fetcher/src/store.js';
-import { Trust } from '../../fetcher/src/trust.js';
-import type { Limits } from '../../fetcher/src/limits.js';
+import { isBootosError, type BootosError, type ErrorCode } from '../../fetcher/src/core/error.js';
+import { pullImage, type PulledImage } from '../../fetcher/src/store/pull.js';
+import { DirSource } from '../../fetcher/src/source/source.js';
+import { Store } from '../../fetcher/src/store/store.js';
+import { Trust } from '../../fetcher/src/trust/trust.js';
+import type { Limits } from '../../fetcher/src/core/limits.js';
 import { publishRawImage } from './raw-image.js';
 import { makeRegistry } from './registry.js';
 import { makeSandbox, storeLeftovers, type Sandbox } from './sandbox.js';

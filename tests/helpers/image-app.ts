@@ -7,10 +7,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
-import type { ImageConfig } from '../../fetcher/src/image-config.js';
-import { resolveImage } from '../../fetcher/src/resolve.js';
-import { DirSource } from '../../fetcher/src/source.js';
-import { Trust, fetchVerifiedBlob } from '../../fetcher/src/trust.js';
+import type { ImageConfig } from '../../fetcher/src/formats/image-config.js';
+import { resolveImage } from '../../fetcher/src/trust/resolve.js';
+import { DirSource } from '../../fetcher/src/source/source.js';
+import { Trust, fetchVerifiedBlob } from '../../fetcher/src/trust/trust.js';
 import { makeRegistry, tempDir, type TestRegistry } from './registry.js';
 
 export interface UnpackedImage {

@@ -4,7 +4,7 @@ import { chown, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/p
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { officeCacheConfig, OFFICE_CACHE_DIRS } from '../../fetcher/src/office-cache.js';
+import { officeCacheConfig, OFFICE_CACHE_DIRS } from '../../fetcher/src/publish/office-cache.js';
 import { startDaemon } from './daemon.js';
 
 export interface OfficeCache {

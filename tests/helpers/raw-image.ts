@@ -3,9 +3,9 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseImageSpec } from '../../fetcher/src/image-spec.js';
-import { addToIndex, initLayout, writeJsonBlob } from '../../fetcher/src/layout.js';
-import { MEDIA, blobPath, type Descriptor } from '../../fetcher/src/oci.js';
+import { parseImageSpec } from '../../fetcher/src/formats/image-spec.js';
+import { addToIndex, initLayout, writeJsonBlob } from '../../fetcher/src/publish/layout.js';
+import { MEDIA, blobPath, type Descriptor } from '../../fetcher/src/formats/oci.js';
 
 export async function publishRawImage(
   registryDir: string,

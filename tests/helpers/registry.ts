@@ -2,11 +2,11 @@
 import { mkdtemp, readFile, rm, writeFile, mkdir, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateKey, type SecretKey } from '../../fetcher/src/keys.js';
-import { publishImage, type PublishResult } from '../../fetcher/src/publish.js';
-import { initRoot, signChannel } from '../../fetcher/src/signer.js';
-import type { Profiles } from '../../fetcher/src/profiles.js';
-import type { Channel } from '../../fetcher/src/trust-docs.js';
+import { generateKey, type SecretKey } from '../../fetcher/src/trust/keys.js';
+import { publishImage, type PublishResult } from '../../fetcher/src/publish/publish.js';
+import { initRoot, signChannel } from '../../fetcher/src/publish/signer.js';
+import type { Profiles } from '../../fetcher/src/formats/profiles.js';
+import type { Channel } from '../../fetcher/src/formats/trust-docs.js';
 
 export const REPO = new URL('../..', import.meta.url).pathname.replace(/\/$/, '');
 export const IMAGES = join(REPO, 'images');

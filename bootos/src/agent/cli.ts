@@ -1,6 +1,6 @@
 // `bootos agent`: runs the device agent until SIGTERM or SIGINT, then stops every app cleanly.
-import { defineCommand, status, usageError } from '../../../fetcher/src/cli-kit.js';
-import type { BootosError } from '../../../fetcher/src/error.js';
+import { defineCommand, status, usageError } from '../../../fetcher/src/cli/kit.js';
+import type { BootosError } from '../../../fetcher/src/core/error.js';
 import { Agent } from './agent.js';
 import { loadCmdline, loadConfigFile } from './config.js';
 import { mark, printTiming } from './timing.js';

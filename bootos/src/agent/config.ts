@@ -2,9 +2,9 @@
 // host runs. Everything is checked here, at the boundary; every limit the agent enforces lives in AgentLimits.
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
-import { Reader, parseJson } from '../../../fetcher/src/guard.js';
-import { CHANNEL_NAME } from '../../../fetcher/src/trust-docs.js';
+import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
+import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
+import { CHANNEL_NAME } from '../../../fetcher/src/formats/trust-docs.js';
 
 export interface AgentLimits {
   /** First retry delay after a failed channel fetch; doubles up to channelRetryMaxMs. */

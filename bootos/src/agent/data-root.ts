@@ -4,7 +4,7 @@
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 
 /** How often the marker is looked at while it exists. */
 export const DATA_PENDING_POLL_MS = 50;

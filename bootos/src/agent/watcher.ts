@@ -3,12 +3,12 @@
 // through the full trust checks (root rotations first, then every check of Trust.acceptChannel) before anyone sees
 // it; one that fails them changes nothing and is reported. The same bytes are never verified twice.
 import { createHash } from 'node:crypto';
-import { getIfChanged } from '../../../fetcher/src/conditional-get.js';
-import { BootosError, isBootosError } from '../../../fetcher/src/error.js';
-import { withLimits } from '../../../fetcher/src/limits.js';
-import type { RegistrySource } from '../../../fetcher/src/source.js';
-import type { Channel } from '../../../fetcher/src/trust-docs.js';
-import type { Trust } from '../../../fetcher/src/trust.js';
+import { getIfChanged } from '../../../fetcher/src/source/conditional-get.js';
+import { BootosError, isBootosError } from '../../../fetcher/src/core/error.js';
+import { withLimits } from '../../../fetcher/src/core/limits.js';
+import type { RegistrySource } from '../../../fetcher/src/source/source.js';
+import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
+import type { Trust } from '../../../fetcher/src/trust/trust.js';
 
 /** Failures of reaching the registry: the same bytes are asked for again next time. */
 const TRANSIENT = ['NETWORK', 'TIMEOUT', 'HTTP_ERROR'];

@@ -2,10 +2,10 @@
 // pxe/, SHA256SUMS}. Inputs come from the cache or are downloaded and verified; the same inputs give the same bytes.
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
-import { tempPathFor } from '../../../fetcher/src/atomic.js';
-import { BootosError } from '../../../fetcher/src/error.js';
-import { parseJson } from '../../../fetcher/src/guard.js';
-import { readRoot } from '../../../fetcher/src/trust-docs.js';
+import { tempPathFor } from '../../../fetcher/src/core/fs.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
+import { parseJson } from '../../../fetcher/src/core/guard.js';
+import { readRoot } from '../../../fetcher/src/formats/trust-docs.js';
 import { exists, sha256File } from './cache.js';
 import { buildDisk } from './disk.js';
 import { writeInitramfs } from './initramfs.js';

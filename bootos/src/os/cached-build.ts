@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { tempPathFor } from '../../../fetcher/src/atomic.js';
-import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
+import { tempPathFor } from '../../../fetcher/src/core/fs.js';
+import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { buildImage, DEFAULT_SOURCE_DATE_EPOCH } from './build.js';
 import { cacheDir, exists } from './cache.js';
 import { REPO_DIR, type Arch } from './recipe.js';

@@ -1,6 +1,6 @@
 // The OS builder's verbs: `bootos build` and `bootos lock`.
-import { readFileOrFail } from '../../../fetcher/src/commands.js';
-import { defineCommand, required, status, usageError } from '../../../fetcher/src/cli-kit.js';
+import { readFileOrFail } from '../../../fetcher/src/cli/commands.js';
+import { defineCommand, required, status, usageError } from '../../../fetcher/src/cli/kit.js';
 import { buildImage } from './build.js';
 import { LOCK_PATH, lockRecipe } from './lockfile.js';
 import { ARCHES, loadRecipe, type Arch } from './recipe.js';

@@ -4,7 +4,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 import { ESP_START_SECTOR, LOADER_ENTRY, SECTOR_BYTES, loaderEntry } from './disk.js';
 import { run } from './run.js';
 

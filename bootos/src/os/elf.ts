@@ -1,7 +1,7 @@
 // Just enough ELF64 (little-endian: x86_64 and aarch64) for the image: read a kernel module's .modinfo, find an
 // exported symbol's bytes in an executable (.dynsym), and drop what no loader reads (section headers, symbols, debug
 // info) from an executable without changing a loaded byte.
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 
 const PT_LOAD = 1;
 const SHT_NOBITS = 8;

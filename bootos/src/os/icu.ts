@@ -6,7 +6,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 import { findDynamicSymbol } from './elf.js';
 import { run } from './run.js';
 

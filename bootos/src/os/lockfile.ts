@@ -2,9 +2,9 @@
 // `bootos lock` (lockRecipe) refreshes it; the build (fetchInputs) only ever downloads what it pins.
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../../../fetcher/src/atomic.js';
-import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
-import { Reader, parseJson } from '../../../fetcher/src/guard.js';
+import { writeFileAtomic } from '../../../fetcher/src/core/fs.js';
+import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
+import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
 import { Apt, type DebPin } from './apt.js';
 import { cachedBlob, commitBlob, sha256File } from './cache.js';
 import { newestNode, packNode } from './npm-node.js';

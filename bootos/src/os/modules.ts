@@ -4,7 +4,7 @@
 // skipped.
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 import { modinfo } from './elf.js';
 
 export interface ModuleSet {

@@ -1,7 +1,7 @@
 // The Node binary from the npm packages node-linux-<arch> (`npm view`, `npm pack`).
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 import { cacheDir } from './cache.js';
 import { run } from './run.js';
 

@@ -5,8 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { BootosError } from '../../../fetcher/src/error.js';
-import { Reader } from '../../../fetcher/src/guard.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
+import { Reader } from '../../../fetcher/src/core/guard.js';
 
 export const ARCHES = ['x86_64', 'aarch64'] as const;
 export type Arch = (typeof ARCHES)[number];

@@ -3,7 +3,7 @@
 // the kiosk and generated config.
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 import type { Inputs, Lockfile } from './lockfile.js';
 import { selectModules, type ModuleSet } from './modules.js';
 import type { Arch, Recipe } from './recipe.js';

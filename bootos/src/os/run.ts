@@ -1,7 +1,7 @@
 // Runs the external tools the OS build uses (apt-get, npm, dpkg-deb, mkfs, mtools, sfdisk) with captured output.
 // A failure is a coded error carrying the command and the tail of its stderr.
 import { spawn } from 'node:child_process';
-import { BootosError, type ErrorCode } from '../../../fetcher/src/error.js';
+import { BootosError, type ErrorCode } from '../../../fetcher/src/core/error.js';
 
 export interface RunOptions {
   cwd?: string;

@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tempPathFor } from '../../../fetcher/src/atomic.js';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { tempPathFor } from '../../../fetcher/src/core/fs.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 import { cacheDir, exists } from './cache.js';
 import { writeCpio } from './cpio.js';
 import type { Arch } from './recipe.js';

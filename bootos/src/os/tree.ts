@@ -1,6 +1,6 @@
 // The image's root tree before it is archived: paths (relative, no leading slash) to entries.
 // Parent directories are created on demand; symlinks are checked to resolve inside the tree.
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 
 export type Entry =
   | { type: 'dir'; mode: number }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { BootosError } from '../../../fetcher/src/error.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
 import { cachedDir, sha256File } from './cache.js';
 import { stripExecutable } from './elf.js';
 import { ICU_SMALL_TAG, trimNodeIcu } from './icu.js';

@@ -1,17 +1,17 @@
 // The fetcher's verbs: key, root, publish, channel, serve, verify.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { defineCommand, required, status, usageError, type Command } from './cli-kit.js';
-import { BootosError, errnoCode } from './error.js';
-import { loadPublicKey, loadSecretKey, writeKeyPair } from './keys.js';
-import { loadProfiles } from './profiles.js';
-import { publishImage } from './publish.js';
-import { resolveImage } from './resolve.js';
-import { startServer } from './serve.js';
-import { initRoot, rotateRoot, signChannel } from './signer.js';
-import { openSource } from './source.js';
-import { parseDuration, profileApps } from './trust-docs.js';
-import { Trust } from './trust.js';
+import { defineCommand, required, status, usageError, type Command } from './kit.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { loadPublicKey, loadSecretKey, writeKeyPair } from '../trust/keys.js';
+import { loadProfiles } from '../formats/profiles.js';
+import { publishImage } from '../publish/publish.js';
+import { resolveImage } from '../trust/resolve.js';
+import { startServer } from '../publish/serve.js';
+import { initRoot, rotateRoot, signChannel } from '../publish/signer.js';
+import { openSource } from '../source/source.js';
+import { parseDuration, profileApps } from '../formats/trust-docs.js';
+import { Trust } from '../trust/trust.js';
 
 export async function readFileOrFail(path: string, what: string): Promise<Buffer> {
   try {

@@ -1,8 +1,8 @@
 // Fleet verbs: `bootos push REGISTRY_DIR oci://HOST[:PORT]/NAMESPACE` and `bootos cache config` (docs/fleet.md).
-import { defineCommand, required, status, usageError, type Command } from './cli-kit.js';
-import { officeCacheConfig } from './office-cache.js';
-import { credentialsFromEnv, type Credentials } from './registry-auth.js';
-import { pushRegistry } from './push.js';
+import { defineCommand, required, status, usageError, type Command } from './kit.js';
+import { officeCacheConfig } from '../publish/office-cache.js';
+import { credentialsFromEnv, type Credentials } from '../source/oci-auth.js';
+import { pushRegistry } from '../publish/push.js';
 
 const pushCommand = defineCommand({
   name: 'push',

@@ -1,7 +1,7 @@
 // The small frame every `bootos` verb is written in: typed options, --help, coded errors, exit codes
 // (0 ok, 1 failure with a coded error, 2 usage error). Results go to stdout; status and progress to stderr.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { BootosError } from './error.js';
+import { BootosError } from '../core/error.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -1,13 +1,13 @@
 // `bootos pull URL IMAGE`: verify the channel as a device would, pull the image into a store, print its root.
 import { readFile } from 'node:fs/promises';
 import v8 from 'node:v8';
-import { defineCommand, required, status } from './cli-kit.js';
+import { defineCommand, required, status } from './kit.js';
 import { readFileOrFail } from './commands.js';
-import { progressPrinter } from './progress.js';
-import { pullImage } from './pull.js';
-import { openSource } from './source.js';
-import { Store } from './store.js';
-import { Trust } from './trust.js';
+import { progressPrinter } from '../store/progress.js';
+import { pullImage } from '../store/pull.js';
+import { openSource } from '../source/source.js';
+import { Store } from '../store/store.js';
+import { Trust } from '../trust/trust.js';
 
 export const pullCommand = defineCommand({
   name: 'pull',

@@ -1,7 +1,7 @@
 // The bootos image config (media type application/vnd.bootos.image.config.v1+json): how the agent runs an image.
 // Written by the publisher from image.yaml, read by the device from the registry. One guard serves both.
-import type { ErrorCode } from './error.js';
-import { Reader, IMAGE_NAME } from './guard.js';
+import type { ErrorCode } from '../core/error.js';
+import { Reader, IMAGE_NAME } from '../core/guard.js';
 
 export type IdleAction = 'stop' | 'freeze';
 export type Network = 'none' | 'host';

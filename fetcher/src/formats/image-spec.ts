@@ -2,8 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { BootosError, errnoCode } from './error.js';
-import { IMAGE_NAME, Reader } from './guard.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { IMAGE_NAME, Reader } from '../core/guard.js';
 import { ABSOLUTE_PATH, readImageConfig, type ImageConfig } from './image-config.js';
 
 export interface FileMapping {

@@ -1,6 +1,6 @@
 // OCI image layout and image-spec documents, as bootos writes and reads them.
 // Everything fetched from a registry goes through the guards below before any field is used.
-import { Reader, SHA256_DIGEST } from './guard.js';
+import { Reader, SHA256_DIGEST } from '../core/guard.js';
 
 export const MEDIA = {
   index: 'application/vnd.oci.image.index.v1+json',

@@ -1,8 +1,8 @@
 // images/profiles.yaml: which apps each kind of device gets. Signed into the channel by `bootos channel sign`.
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
-import { BootosError, errnoCode } from './error.js';
-import { IMAGE_NAME, Reader } from './guard.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { IMAGE_NAME, Reader } from '../core/guard.js';
 import type { ProfileApp } from './trust-docs.js';
 
 export type Profiles = Record<string, (string | ProfileApp)[]>;

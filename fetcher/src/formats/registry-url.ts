@@ -3,8 +3,8 @@
 //   oci+http://HOST[:PORT]/NAMESPACE   plain HTTP (loopback registries, lab networks, an office cache on a trusted LAN)
 // NAMESPACE is the one OCI repository that holds a bootos registry: every blob, every image (tagged NAME-VERSION)
 // and the trust artifacts (tagged root, root-N, channel-NAME). Credentials may be given as user:password@.
-import { BootosError } from './error.js';
-import type { Credentials } from './registry-auth.js';
+import { BootosError } from '../core/error.js';
+import type { Credentials } from '../source/oci-auth.js';
 
 export interface RegistryUrl {
   /** "https://host:port" or "http://host:port": where /v2/ lives. */

@@ -4,9 +4,9 @@
 //   channels/NAME.json → tag `channel-NAME`  artifactType application/vnd.bootos.channel.v1+json
 // Each artifact is an OCI image manifest (OCI 1.1 artifact form: artifactType, the empty config) with one layer:
 // the document's exact bytes. The device still verifies the document's signatures; the manifest only locates it.
-import { canonicalBytes } from './canonical-json.js';
-import { Reader } from './guard.js';
-import { sha256Digest } from './layout.js';
+import { canonicalBytes } from '../core/canonical-json.js';
+import { Reader } from '../core/guard.js';
+import { sha256Digest } from '../publish/layout.js';
 import { ANNOTATION, MEDIA, readDescriptor, type Descriptor } from './oci.js';
 import { CHANNEL_NAME } from './trust-docs.js';
 

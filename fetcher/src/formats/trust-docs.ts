@@ -1,9 +1,9 @@
 // root.json and channels/NAME.json: types, guards, and signing (publisher side).
 // Signatures are Ed25519 over the canonical JSON of `signed` (docs/formats.md).
-import { canonicalBytes } from './canonical-json.js';
-import { ISO_DATE, IMAGE_NAME, Reader, SHA256_DIGEST } from './guard.js';
-import { BootosError } from './error.js';
-import { signBytes, type SecretKey } from './keys.js';
+import { canonicalBytes } from '../core/canonical-json.js';
+import { ISO_DATE, IMAGE_NAME, Reader, SHA256_DIGEST } from '../core/guard.js';
+import { BootosError } from '../core/error.js';
+import { signBytes, type SecretKey } from '../trust/keys.js';
 
 export interface Signature {
   keyid: string;

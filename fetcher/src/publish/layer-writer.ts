@@ -8,8 +8,8 @@ import { lstat, open, readdir, readlink, rm } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { Gzip } from 'fflate';
 import { pack } from 'tar-stream';
-import { BootosError } from './error.js';
-import { tempPathFor } from './atomic.js';
+import { BootosError } from '../core/error.js';
+import { tempPathFor } from '../core/fs.js';
 
 export type LayerEntry =
   | { path: string; type: 'directory' }

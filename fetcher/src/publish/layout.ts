@@ -3,11 +3,11 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalBytes } from './canonical-json.js';
-import { writeFileAtomic } from './atomic.js';
-import { BootosError, errnoCode } from './error.js';
-import { parseJson } from './guard.js';
-import { ANNOTATION, MEDIA, blobPath, readIndex, type Descriptor, type ImageIndex } from './oci.js';
+import { canonicalBytes } from '../core/canonical-json.js';
+import { writeFileAtomic } from '../core/fs.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { parseJson } from '../core/guard.js';
+import { ANNOTATION, MEDIA, blobPath, readIndex, type Descriptor, type ImageIndex } from '../formats/oci.js';
 
 export const OCI_LAYOUT = { imageLayoutVersion: '1.0.0' };
 

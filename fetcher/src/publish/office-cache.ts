@@ -7,7 +7,7 @@
 //    socket that marks the response `X-Accel-Expires: @1` (expired in 1970) before the caching block stores it.
 //  - Everything else (/v2/ ping, uploads, the token realm) passes through uncached.
 // Every response carries X-Cache-Status (MISS, HIT, REVALIDATED, EXPIRED, BYPASS…) for operators and tests.
-import { BootosError } from './error.js';
+import { BootosError } from '../core/error.js';
 
 export interface OfficeCacheOptions {
   /** Address nginx listens on, e.g. "127.0.0.1:5080" or "10.0.5.1:80". */

@@ -2,11 +2,11 @@
 // Deterministic: the same folder gives the same digests on any machine, from any path, at any time.
 import { resolve, join } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { BootosError, errnoCode } from './error.js';
-import { loadImageSpec } from './image-spec.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { loadImageSpec } from '../formats/image-spec.js';
 import { collectEntries, sourceDateEpoch, writeLayer, type LayerEntry } from './layer-writer.js';
 import { addToIndex, commitBlobFile, initLayout, writeJsonBlob } from './layout.js';
-import { ANNOTATION, MEDIA, type Descriptor } from './oci.js';
+import { ANNOTATION, MEDIA, type Descriptor } from '../formats/oci.js';
 
 /** Mount points every image carries, so that the runtime never has to create them in a read-only root. */
 export const IMAGE_SKELETON = ['dev', 'proc', 'sys', 'tmp', 'etc', 'run', 'data', 'usr/local/bin'];

@@ -10,14 +10,14 @@ import { createReadStream } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { BootosError, errnoCode } from './error.js';
-import { parseJson } from './guard.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { parseJson } from '../core/guard.js';
 import { readIndexJson } from './layout.js';
-import { ANNOTATION, MEDIA, blobPath, readIndex, readManifest, type Descriptor } from './oci.js';
-import { OciClient, type OciClientOptions } from './registry-client.js';
-import { TAG } from './registry-url.js';
-import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES, TRUST_MEDIA, artifactManifest, trustArtifactFor, type TrustArtifactRef } from './trust-artifacts.js';
-import { readChannel, readRoot } from './trust-docs.js';
+import { ANNOTATION, MEDIA, blobPath, readIndex, readManifest, type Descriptor } from '../formats/oci.js';
+import { OciClient, type OciClientOptions } from '../source/oci-client.js';
+import { TAG } from '../formats/registry-url.js';
+import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES, TRUST_MEDIA, artifactManifest, trustArtifactFor, type TrustArtifactRef } from '../formats/trust-artifacts.js';
+import { readChannel, readRoot } from '../formats/trust-docs.js';
 
 export interface PushOptions extends OciClientOptions {
   /** Only report what would be uploaded (HEAD requests only). */

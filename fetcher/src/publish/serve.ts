@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { sep, resolve } from 'node:path';
-import { errnoCode } from './error.js';
+import { errnoCode } from '../core/error.js';
 
 export interface ServeOptions {
   dir: string;

@@ -1,14 +1,14 @@
 // The publisher's half of the chain of trust: writing and signing root.json and channels/NAME.json.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic.js';
-import { BootosError, errnoCode } from './error.js';
-import { parseJson } from './guard.js';
-import { keyIdOf, type SecretKey } from './keys.js';
+import { writeFileAtomic } from '../core/fs.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { parseJson } from '../core/guard.js';
+import { keyIdOf, type SecretKey } from '../trust/keys.js';
 import { latestImages } from './layout.js';
-import type { Profiles } from './profiles.js';
-import { checkSignatures } from './trust.js';
-import { CHANNEL_NAME, isoTime, readChannel, readRoot, sign, type Channel, type ChannelImage, type Root, type RootSigned } from './trust-docs.js';
+import type { Profiles } from '../formats/profiles.js';
+import { checkSignatures } from '../trust/trust.js';
+import { CHANNEL_NAME, isoTime, readChannel, readRoot, sign, type Channel, type ChannelImage, type Root, type RootSigned } from '../formats/trust-docs.js';
 
 export interface RootOptions {
   registry: string;

@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import fetch from 'node-fetch';
-import { BootosError, errnoCode } from './error.js';
+import { BootosError, errnoCode } from '../core/error.js';
 import { tooLarge, type RegistrySource } from './source.js';
 
 export type Conditional = { changed: false; etag: string | null } | { changed: true; bytes: Buffer; etag: string | null } | { changed: true; bytes: null; etag: null };

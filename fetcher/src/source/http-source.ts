@@ -1,7 +1,7 @@
 // The registry client: a RegistrySource over HTTP(S) on top of the transport (keep-alive, TLS/mTLS, timeouts,
 // retries, mirrors, Range resume). Paths map to URLs under each mirror's base as on any static web server.
 import { Transport, type TlsOptions, type TransportEvent } from './transport.js';
-import type { Limits } from './limits.js';
+import type { Limits } from '../core/limits.js';
 import type { Conditional } from './conditional-get.js';
 import type { BlobRange, RegistrySource } from './source.js';
 

@@ -1,8 +1,8 @@
 // Authentication to an OCI Distribution registry: HTTP Basic credentials and the bearer-token challenge
 // (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`, the Docker/OCI token flow). A 401 tells us which scheme
 // the registry wants; we answer it once, then reuse the answer (token per scope) for later requests.
-import { BootosError } from './error.js';
-import { Reader } from './guard.js';
+import { BootosError } from '../core/error.js';
+import { Reader } from '../core/guard.js';
 
 export interface Credentials {
   username: string;

@@ -5,10 +5,10 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import fetch, { type BodyInit, type Response } from 'node-fetch';
-import { BootosError } from './error.js';
-import { parseJson } from './guard.js';
-import { RegistryAuth, credentialsFromEnv, type Credentials } from './registry-auth.js';
-import { isLoopbackHost, parseRegistryUrl, type RegistryUrl } from './registry-url.js';
+import { BootosError } from '../core/error.js';
+import { parseJson } from '../core/guard.js';
+import { RegistryAuth, credentialsFromEnv, type Credentials } from './oci-auth.js';
+import { isLoopbackHost, parseRegistryUrl, type RegistryUrl } from '../formats/registry-url.js';
 
 /** Every bound of the OCI client, with units in the names; merged over the defaults at construction. */
 export interface OciClientConfig {

@@ -11,14 +11,14 @@
 // resume of blobs. Authentication is added per mirror: a 401 is answered by that mirror's OciClient (Basic, or a
 // bearer token from the challenge's realm) and the request repeated with the header it learned.
 import { createHash } from 'node:crypto';
-import type { HttpSourceOptions } from './client.js';
-import { BootosError } from './error.js';
-import { parseJson } from './guard.js';
-import { withLimits, type Limits } from './limits.js';
-import { OCI_MEDIA_ACCEPT, OciClient, type OciClientOptions } from './registry-client.js';
-import { parseRegistryUrl } from './registry-url.js';
+import type { HttpSourceOptions } from './http-source.js';
+import { BootosError } from '../core/error.js';
+import { parseJson } from '../core/guard.js';
+import { withLimits, type Limits } from '../core/limits.js';
+import { OCI_MEDIA_ACCEPT, OciClient, type OciClientOptions } from './oci-client.js';
+import { parseRegistryUrl } from '../formats/registry-url.js';
 import type { BlobRange, RegistrySource } from './source.js';
-import { readArtifactManifest, trustArtifactFor, type TrustArtifactRef } from './trust-artifacts.js';
+import { readArtifactManifest, trustArtifactFor, type TrustArtifactRef } from '../formats/trust-artifacts.js';
 import { Transport } from './transport.js';
 
 const BLOB_PATH = /^blobs\/sha256\/([0-9a-f]{64})$/;

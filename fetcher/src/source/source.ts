@@ -3,10 +3,10 @@
 import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { HttpSource, type HttpSourceOptions } from './client.js';
-import { BootosError, errnoCode } from './error.js';
+import { HttpSource, type HttpSourceOptions } from './http-source.js';
+import { BootosError, errnoCode } from '../core/error.js';
 import { OciSource } from './oci-source.js';
-import { isOciUrl } from './registry-url.js';
+import { isOciUrl } from '../formats/registry-url.js';
 
 export { HttpSource, type HttpSourceOptions };
 

@@ -7,8 +7,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import fetch, { type Response } from 'node-fetch';
-import { BootosError, isBootosError } from './error.js';
-import { withLimits, type Limits } from './limits.js';
+import { BootosError, isBootosError } from '../core/error.js';
+import { withLimits, type Limits } from '../core/limits.js';
 import type { Conditional } from './conditional-get.js';
 import type { BlobRange } from './source.js';
 

@@ -9,8 +9,8 @@
 //
 // The gate keeps its own map of what has been extracted: the staging directory is private and fresh, so the map is
 // the truth about it, and no check has to trust what lstat() says about a path an archive could have raced.
-import { BootosError, type ErrorCode } from './error.js';
-import type { Limits } from './limits.js';
+import { BootosError, type ErrorCode } from '../core/error.js';
+import type { Limits } from '../core/limits.js';
 
 export type GateLimits = Pick<Limits, 'maxPathBytes' | 'maxPathDepth' | 'maxEntries' | 'maxUnpackedBytes' | 'maxSymlinkHops'>;
 

@@ -3,13 +3,13 @@
 //   cached in the store) → each layer streamed: source → sha256 + temp file → decompress → untar → path gate →
 //   staging root → blob committed once its digest matched → root renamed into place once every layer did.
 // Concurrent calls for the same image share one pull; concurrent pulls of a blob share one download.
-import { BootosError, isBootosError } from './error.js';
-import type { ImageConfig } from './image-config.js';
+import { BootosError, isBootosError } from '../core/error.js';
+import type { ImageConfig } from '../formats/image-config.js';
 import { ProgressMeter, type PullProgress } from './progress.js';
-import { channelImage, resolveImage } from './resolve.js';
-import type { RegistrySource } from './source.js';
+import { channelImage, resolveImage } from '../trust/resolve.js';
+import type { RegistrySource } from '../source/source.js';
 import type { BlobStream, Store } from './store.js';
-import type { ChannelSigned } from './trust-docs.js';
+import type { ChannelSigned } from '../formats/trust-docs.js';
 import { compressionOf, Unpacker } from './unpack.js';
 
 export type { PullProgress };

@@ -11,12 +11,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { syncDir, writeFileAtomic } from './atomic.js';
-import { BootosError, errnoCode, isBootosError } from './error.js';
-import { Reader, SHA256_DIGEST, parseJson } from './guard.js';
-import { withLimits, type Limits } from './limits.js';
-import { blobPath } from './oci.js';
-import { tooLarge, type BlobRange, type RegistrySource } from './source.js';
+import { syncDir, writeFileAtomic } from '../core/fs.js';
+import { BootosError, errnoCode, isBootosError } from '../core/error.js';
+import { Reader, SHA256_DIGEST, parseJson } from '../core/guard.js';
+import { withLimits, type Limits } from '../core/limits.js';
+import { blobPath } from '../formats/oci.js';
+import { tooLarge, type BlobRange, type RegistrySource } from '../source/source.js';
 
 export interface BlobDescriptor {
   digest: string;

@@ -10,9 +10,9 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { extract as tarExtract, type Header } from 'tar-stream';
-import { BootosError } from './error.js';
-import type { Limits } from './limits.js';
-import { MEDIA } from './oci.js';
+import { BootosError } from '../core/error.js';
+import type { Limits } from '../core/limits.js';
+import { MEDIA } from '../formats/oci.js';
 import { PathGate } from './path-gate.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';

@@ -2,7 +2,7 @@
 // Signing and verification use node:crypto (0.12 ms per verify here, against 13 ms for tweetnacl: docs/decisions.md).
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
-import { BootosError, errnoCode } from './error.js';
+import { BootosError, errnoCode } from '../core/error.js';
 
 export interface SecretKey {
   keyid: string;

@@ -1,11 +1,11 @@
 // From a verified channel to one image's manifest and config, verifying every hop by digest and size.
-import { BootosError } from './error.js';
-import { parseJson } from './guard.js';
-import { readImageConfig, type ImageConfig } from './image-config.js';
-import { withLimits, type Limits } from './limits.js';
-import { MEDIA, ociArch, readIndex, readManifest, type Descriptor, type ImageManifest } from './oci.js';
-import type { RegistrySource } from './source.js';
-import type { ChannelSigned } from './trust-docs.js';
+import { BootosError } from '../core/error.js';
+import { parseJson } from '../core/guard.js';
+import { readImageConfig, type ImageConfig } from '../formats/image-config.js';
+import { withLimits, type Limits } from '../core/limits.js';
+import { MEDIA, ociArch, readIndex, readManifest, type Descriptor, type ImageManifest } from '../formats/oci.js';
+import type { RegistrySource } from '../source/source.js';
+import type { ChannelSigned } from '../formats/trust-docs.js';
 import { fetchVerifiedBlob } from './trust.js';
 
 export interface ResolvedImage {

@@ -4,15 +4,15 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalBytes } from './canonical-json.js';
-import { writeFileAtomic } from './atomic.js';
-import { BootosError, errnoCode } from './error.js';
-import { parseJson } from './guard.js';
+import { canonicalBytes } from '../core/canonical-json.js';
+import { writeFileAtomic } from '../core/fs.js';
+import { BootosError, errnoCode } from '../core/error.js';
+import { parseJson } from '../core/guard.js';
 import { decodePublicKey, verifyBytes } from './keys.js';
-import { withLimits, type Limits } from './limits.js';
-import { blobPath, type Descriptor } from './oci.js';
-import type { RegistrySource } from './source.js';
-import { readChannel, readRoot, profileApps, type Channel, type Role, type Root, type SignatureHolder } from './trust-docs.js';
+import { withLimits, type Limits } from '../core/limits.js';
+import { blobPath, type Descriptor } from '../formats/oci.js';
+import type { RegistrySource } from '../source/source.js';
+import { readChannel, readRoot, profileApps, type Channel, type Role, type Root, type SignatureHolder } from '../formats/trust-docs.js';
 
 export interface TrustOptions {
   /** root.json as baked into the image: trusted without question, the start of every chain. */

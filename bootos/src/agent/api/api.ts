@@ -7,8 +7,8 @@ import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { extname, join, sep } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/error.js';
-import { safeRelative } from '../../../fetcher/src/serve.js';
+import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { safeRelative } from '../../../../fetcher/src/publish/serve.js';
 
 export interface ApiBackend {
   apps(): unknown;

@@ -17,18 +17,18 @@ import { mkdir, rm, chown } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/error.js';
-import type { ImageConfig, PortSpec } from '../../../fetcher/src/image-config.js';
-import type { ResolvedImage } from '../../../fetcher/src/resolve.js';
-import type { ProfileApp } from '../../../fetcher/src/trust-docs.js';
-import type { AgentConfig } from './config.js';
+import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import type { ImageConfig, PortSpec } from '../../../../fetcher/src/formats/image-config.js';
+import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
+import type { ProfileApp } from '../../../../fetcher/src/formats/trust-docs.js';
+import type { AgentConfig } from '../config.js';
 import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
 import { LogRing } from './logs.js';
-import type { Pin } from './journal.js';
-import type { AppNetwork } from './network.js';
-import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
-import { ensureMountPoints } from './mount-points.js';
-import { containerSpec, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from './runtime.js';
+import type { Pin } from '../update/journal.js';
+import type { AppNetwork } from '../runtime/network.js';
+import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
+import { ensureMountPoints } from '../runtime/mount-points.js';
+import { containerSpec, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from '../runtime/runc.js';
 
 export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
 

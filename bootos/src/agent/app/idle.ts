@@ -1,8 +1,8 @@
 // The idle policy: per app, N seconds without an open connection → stop or freeze (image config, overridable by the
 // device's profile); and under memory pressure, frozen apps are stopped, longest idle first.
 import { readFile } from 'node:fs/promises';
-import type { IdleAction } from '../../../fetcher/src/image-config.js';
-import type { ProfileApp } from '../../../fetcher/src/trust-docs.js';
+import type { IdleAction } from '../../../../fetcher/src/formats/image-config.js';
+import type { ProfileApp } from '../../../../fetcher/src/formats/trust-docs.js';
 
 export interface IdlePolicy {
   /** 0 = never idle out. */

@@ -2,8 +2,8 @@
 // then spliced to the instance that `App.open()` names, the app's switch for new connections. Connections are
 // counted for the idle timer. An app that cannot run answers with a short HTTP 503 naming the error code.
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { isBootosError } from '../../../fetcher/src/error.js';
-import type { PortSpec } from '../../../fetcher/src/image-config.js';
+import { isBootosError } from '../../../../fetcher/src/core/error.js';
+import type { PortSpec } from '../../../../fetcher/src/formats/image-config.js';
 import type { Endpoint, TrackedConnection } from './app.js';
 
 export interface ConnectionTarget {

@@ -13,7 +13,7 @@
 import { constants } from 'node:fs';
 import { lstat, mkdir, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
+import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 
 /** As the kernel's limit on links followed in one lookup (MAXSYMLINKS). */
 const MAX_SYMLINK_HOPS = 40;

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
+import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 
 const execFileP = promisify(execFile);
 

@@ -7,8 +7,8 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
-import type { ImageConfig } from '../../../fetcher/src/image-config.js';
+import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
+import type { ImageConfig } from '../../../../fetcher/src/formats/image-config.js';
 import type { MountPoint } from './mount-points.js';
 import { seccompProfile } from './seccomp.js';
 

@@ -6,9 +6,9 @@
 // previous copy or the new one. Files are read through guards: a damaged file is reported and ignored.
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic, syncDir } from '../../../fetcher/src/atomic.js';
-import { ERROR_CODES, errnoCode, type ErrorCode } from '../../../fetcher/src/error.js';
-import { Reader, SHA256_DIGEST as DIGEST, parseJson } from '../../../fetcher/src/guard.js';
+import { writeFileAtomic, syncDir } from '../../../../fetcher/src/core/fs.js';
+import { ERROR_CODES, errnoCode, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { Reader, SHA256_DIGEST as DIGEST, parseJson } from '../../../../fetcher/src/core/guard.js';
 
 /** An image as a channel pins it: what is needed to resolve and pull it again without the channel. */
 export interface Pin {

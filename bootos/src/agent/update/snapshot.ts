@@ -12,8 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rename, rm, statfs, symlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { syncDir } from '../../../fetcher/src/atomic.js';
-import { BootosError, errnoCode } from '../../../fetcher/src/error.js';
+import { syncDir } from '../../../../fetcher/src/core/fs.js';
+import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 
 /** Bytes a copy needs per entry besides file contents (inode, directory block): a deliberate overestimate. */
 const ENTRY_OVERHEAD_BYTES = 4096;

@@ -23,13 +23,13 @@
 // A kill of the agent at any point is finished at the next start by recoverUpdate(): before `switched` it rolls
 // back, from `switched` on it rolls forward.
 import { dirname, join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/error.js';
-import type { ResolvedImage } from '../../../fetcher/src/resolve.js';
-import type { App, Instance } from './app.js';
-import type { AgentConfig } from './config.js';
+import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
+import type { App, Instance } from '../app/app.js';
+import type { AgentConfig } from '../config.js';
 import type { AppRecord, JournalEntry, Pin, UpdateStore } from './journal.js';
-import type { AppNetwork } from './network.js';
-import type { PulledImage, PullProgress } from '../../../fetcher/src/pull.js';
+import type { AppNetwork } from '../runtime/network.js';
+import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
 import { checkSnapshotSpace, dataFingerprint, dropSnapshot, removeProbeLeftovers, restoreBySwap, restoreInPlace, takeSnapshot } from './snapshot.js';
 
 /**

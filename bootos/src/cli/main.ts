@@ -1,12 +1,12 @@
 // `bootos`: one CLI whose verbs come from the parts (fetcher, OS builder, agent, QEMU harness).
-import { helpText, runCommand, type Command } from '../../fetcher/src/cli-kit.js';
-import { fetcherCommands } from '../../fetcher/src/commands.js';
-import { pullCommand } from '../../fetcher/src/pull-command.js';
-import { agentCommand } from './agent/command.js';
-import { fleetCommands } from '../../fetcher/src/fleet-commands.js';
+import { helpText, runCommand, type Command } from '../../../fetcher/src/cli/kit.js';
+import { fetcherCommands } from '../../../fetcher/src/cli/commands.js';
+import { pullCommand } from '../../../fetcher/src/cli/pull.js';
+import { agentCommand } from '../agent/cli.js';
+import { fleetCommands } from '../../../fetcher/src/cli/fleet-commands.js';
 import { demoCommand } from './demo.js';
-import { osCommands } from './os/commands.js';
-import { qemuCommand } from '../../qemu/src/command.js';
+import { osCommands } from '../os/commands.js';
+import { qemuCommand } from '../../../qemu/src/command.js';
 
 const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, ...fleetCommands, demoCommand, agentCommand as unknown as Command, ...osCommands, qemuCommand as unknown as Command];
 

@@ -6,22 +6,22 @@
 import { mkdtemp, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { defineCommand, status, usageError } from '../../fetcher/src/cli-kit.js';
-import { BootosError } from '../../fetcher/src/error.js';
-import { loadImageSpec } from '../../fetcher/src/image-spec.js';
-import { loadProfiles } from '../../fetcher/src/profiles.js';
-import { loadSecretKey, writeKeyPair, type SecretKey } from '../../fetcher/src/keys.js';
-import { publishImage } from '../../fetcher/src/publish.js';
-import { resolveImage } from '../../fetcher/src/resolve.js';
-import { startServer } from '../../fetcher/src/serve.js';
-import { initRoot, readRegistryRoot, signChannel } from '../../fetcher/src/signer.js';
-import { HttpSource } from '../../fetcher/src/source.js';
-import { Trust } from '../../fetcher/src/trust.js';
-import { attachConsole } from '../../qemu/src/command.js';
-import { Guest, GUEST_MODES, type GuestMode } from '../../qemu/src/guest.js';
-import { scaledTimeout } from '../../qemu/src/qemu.js';
-import { cachedBuild } from './os/cached-build.js';
-import { ARCHES, type Arch } from './os/recipe.js';
+import { defineCommand, status, usageError } from '../../../fetcher/src/cli/kit.js';
+import { BootosError } from '../../../fetcher/src/core/error.js';
+import { loadImageSpec } from '../../../fetcher/src/formats/image-spec.js';
+import { loadProfiles } from '../../../fetcher/src/formats/profiles.js';
+import { loadSecretKey, writeKeyPair, type SecretKey } from '../../../fetcher/src/trust/keys.js';
+import { publishImage } from '../../../fetcher/src/publish/publish.js';
+import { resolveImage } from '../../../fetcher/src/trust/resolve.js';
+import { startServer } from '../../../fetcher/src/publish/serve.js';
+import { initRoot, readRegistryRoot, signChannel } from '../../../fetcher/src/publish/signer.js';
+import { HttpSource } from '../../../fetcher/src/source/source.js';
+import { Trust } from '../../../fetcher/src/trust/trust.js';
+import { attachConsole } from '../../../qemu/src/command.js';
+import { Guest, GUEST_MODES, type GuestMode } from '../../../qemu/src/guest.js';
+import { scaledTimeout } from '../../../qemu/src/qemu.js';
+import { cachedBuild } from '../os/cached-build.js';
+import { ARCHES, type Arch } from '../os/recipe.js';
 
 /** The demo's key, root, registry and logs: kept between runs (the image built for that root stays cached). */
 export function defaultDemoDir(): string {
