@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { makeRegistry, REPO, tempDir } from '../tests/helpers/registry.js';
+import { makeRegistry, REPO, tempDir } from '../tests/support/registry.js';
 
 const NODE = process.env.AGENT_START_NODE ?? process.execPath;
 const ROUNDS = Number(process.env.AGENT_START_ROUNDS ?? 20);

@@ -17,8 +17,8 @@ import { Tree } from '../bootos/src/os/tree.js';
 import { unpackDeb } from '../bootos/src/os/unpack.js';
 import { freePort, Guest } from '../qemu/src/guest.js';
 import { Qemu } from '../qemu/src/qemu.js';
-import { E2eRegistry, e2eImage, getOnce, HELLO_PORT } from '../tests/helpers/e2e.js';
-import { tempDir } from '../tests/helpers/registry.js';
+import { E2eRegistry, e2eImage, getOnce, HELLO_PORT } from '../tests/support/e2e.js';
+import { tempDir } from '../tests/support/registry.js';
 
 const { values } = parseArgs({
   options: { arch: { type: 'string', default: 'x86_64,aarch64' }, runs: { type: 'string', default: '1' }, memory: { type: 'boolean', default: false } },

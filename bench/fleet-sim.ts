@@ -10,8 +10,8 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startDockerRegistry, type DockerRegistry } from '../tests/helpers/docker-registry.js';
-import { startOfficeCache, type OfficeCache } from '../tests/helpers/office-cache.js';
+import { startDockerRegistry, type DockerRegistry } from '../tests/support/docker-registry.js';
+import { startOfficeCache, type OfficeCache } from '../tests/support/office-cache.js';
 import { prepareBenchRegistry } from './bench-registry.js';
 
 const REPO = new URL('..', import.meta.url).pathname;

@@ -11,8 +11,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { startDaemon, type Daemon } from '../tests/helpers/daemon.js';
-import { startDockerRegistry } from '../tests/helpers/docker-registry.js';
+import { startDaemon, type Daemon } from '../tests/support/daemon.js';
+import { startDockerRegistry } from '../tests/support/docker-registry.js';
 import { prepareBenchRegistry } from './bench-registry.js';
 
 const REPO = new URL('..', import.meta.url).pathname;

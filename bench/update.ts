@@ -8,8 +8,8 @@
 // wait). UPDATE_ROUNDS updates per mode (default 3); medians over rounds. docs/performance.md (## Update) keeps the
 // figures.
 import { rm } from 'node:fs/promises';
-import { agentEnv } from '../tests/helpers/agent.js';
-import { steadyLoad, switchStory, updImage, type Answer } from '../tests/helpers/update.js';
+import { agentEnv } from '../tests/support/agent.js';
+import { steadyLoad, switchStory, updImage, type Answer } from '../tests/support/update.js';
 
 const ROUNDS = Number(process.env.UPDATE_ROUNDS ?? 3);
 const RATE = 200;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startServer } from '../fetcher/src/publish/serve.js';
 import { Agent } from '../bootos/src/agent/agent.js';
 import { configFromJson } from '../bootos/src/agent/config.js';
-import { IMAGES, makeRegistry, tempDir } from '../tests/helpers/registry.js';
+import { IMAGES, makeRegistry, tempDir } from '../tests/support/registry.js';
 
 const ROUNDS = Number(process.env.WAKE_ROUNDS ?? 15);
 
