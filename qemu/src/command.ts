@@ -5,9 +5,8 @@ import { resolve } from 'node:path';
 import { defineCommand, status, usageError } from '../../fetcher/src/cli/kit.js';
 import { BootosError } from '../../fetcher/src/core/error.js';
 import { Guest, GUEST_MODES, type GuestMode } from './guest.js';
-import type { QemuArch } from './qemu.js';
+import { ARCHES, type Arch as QemuArch } from '../../fetcher/src/core/arch.js';
 
-const ARCHES: readonly QemuArch[] = ['x86_64', 'aarch64'];
 /** The sample images' public ports (images/*: hello, calc, notes), forwarded to the same host ports when free. */
 export const SAMPLE_APP_PORTS = [8081, 8082, 8083];
 

@@ -1,7 +1,7 @@
 // Firmware files from Debian's packages: ovmf (x86_64 UEFI), qemu-efi-aarch64 (aarch64 UEFI), ipxe-qemu (PXE ROMs).
 import { existsSync } from 'node:fs';
 import { BootosError } from '../../fetcher/src/core/error.js';
-import type { QemuArch } from './qemu.js';
+import type { Arch as QemuArch } from '../../fetcher/src/core/arch.js';
 
 export interface UefiFirmware {
   code: string;

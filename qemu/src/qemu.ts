@@ -4,13 +4,15 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { accessSync, constants } from 'node:fs';
-import { tmpdir, arch as hostArch } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BootosError } from '../../fetcher/src/core/error.js';
 import { ipxeRom, uefiFirmware } from './firmware.js';
 import { Qmp } from './qmp.js';
 
-export type QemuArch = 'x86_64' | 'aarch64';
+import { hostArch, type Arch } from '../../fetcher/src/core/arch.js';
+
+export type QemuArch = Arch;
 
 export type BootMode =
   | { mode: 'direct'; kernel: string; initrd: string; cmdline: string }
@@ -60,7 +62,7 @@ let kvmProbe: boolean | undefined;
  * debug port must get it out within 3 s (a present but unusable /dev/kvm hangs instead).
  */
 export function kvmUsable(arch: QemuArch): boolean {
-  const native = (arch === 'x86_64' && hostArch() === 'x64') || (arch === 'aarch64' && hostArch() === 'arm64');
+  const native = arch === hostArch();
   if (!native || arch !== 'x86_64') return false; // the probe BIOS is x86 code
   if (kvmProbe !== undefined) return kvmProbe;
   try {

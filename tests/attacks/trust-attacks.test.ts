@@ -9,7 +9,7 @@ import { generateKey, signBytes } from '../../fetcher/src/trust/keys.js';
 import { blobPath } from '../../fetcher/src/formats/oci.js';
 import { resolveImage } from '../../fetcher/src/trust/resolve.js';
 import { initRoot, rotateRoot } from '../../fetcher/src/publish/signer.js';
-import { DirSource } from '../../fetcher/src/source/source.js';
+import { DirSource } from '../../fetcher/src/source/dir-source.js';
 import { isoTime, sign, type Channel, type ChannelSigned } from '../../fetcher/src/formats/trust-docs.js';
 import { fetchVerifiedBlob, Trust } from '../../fetcher/src/trust/trust.js';
 import { makeRegistry, tempDir, type TestRegistry } from '../support/registry.js';
@@ -133,7 +133,13 @@ test('endless data: a blob longer than its signed size → SIZE_MISMATCH, readin
   await writeFile(path, Buffer.concat([await readFile(path), Buffer.alloc(10 * 1024 * 1024, 0x20)]));
   let largest = 0;
   const source = new DirSource(reg.dir);
-  const spy = { location: source.location, get: async (p: string, max: number) => ((largest = Math.max(largest, max)), source.get(p, max)), blob: source.blob.bind(source) };
+  const spy = {
+    location: source.location,
+    get: async (p: string, max: number) => ((largest = Math.max(largest, max)), source.get(p, max)),
+    blob: source.blob.bind(source),
+    getIfChanged: source.getIfChanged.bind(source),
+    close: () => {},
+  };
   await expectCode(t, fetchVerifiedBlob(spy, pinned, 'hello index'), 'SIZE_MISMATCH');
   t.is(largest, pinned.size);
 });

@@ -16,7 +16,7 @@ import { pushRegistry } from '../../fetcher/src/publish/push.js';
 import { parseRegistryUrl } from '../../fetcher/src/formats/registry-url.js';
 import { resolveImage } from '../../fetcher/src/trust/resolve.js';
 import { rotateRoot, signChannel } from '../../fetcher/src/publish/signer.js';
-import { openSource } from '../../fetcher/src/source/source.js';
+import { openSource } from '../../fetcher/src/source/open-source.js';
 import { trustArtifactFor } from '../../fetcher/src/formats/trust-artifacts.js';
 import { Trust, fetchVerifiedBlob } from '../../fetcher/src/trust/trust.js';
 import { countRequests, startDockerRegistry, type DockerRegistry } from '../support/docker-registry.js';

@@ -7,10 +7,10 @@ import { execFile } from 'node:child_process';
 import { chown, lstat, mkdir, readFile, readdir, rename, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { getIfChanged } from '../../fetcher/src/source/conditional-get.js';
 import { isBootosError } from '../../fetcher/src/core/error.js';
 import { startServer } from '../../fetcher/src/publish/serve.js';
-import { DirSource, HttpSource } from '../../fetcher/src/source/source.js';
+import { DirSource } from '../../fetcher/src/source/dir-source.js';
+import { HttpSource } from '../../fetcher/src/source/http-source.js';
 import { configFromJson } from '../../bootos/src/agent/config.js';
 import { readJournalEntry, UpdateStore, type JournalEntry } from '../../bootos/src/agent/update/journal.js';
 import { checkSnapshotSpace, dataFingerprint, restoreBySwap, restoreInPlace, takeSnapshot } from '../../bootos/src/agent/update/snapshot.js';
@@ -20,7 +20,7 @@ import { testDir } from '../support/registry.js';
 
 const execFileP = promisify(execFile);
 
-test('conditional GET: 200 with an ETag, then 304 (no bytes) until the document changes; over the transport, plain HTTP and a directory', async (t) => {
+test('conditional GET: 200 with an ETag, then 304 (no bytes) until the document changes; over the transport and from a directory', async (t) => {
   const dir = await testDir(t);
   await mkdir(join(dir, 'channels'));
   await writeFile(join(dir, 'channels', 'stable.json'), '{"v":1}');
@@ -28,23 +28,22 @@ test('conditional GET: 200 with an ETag, then 304 (no bytes) until the document 
   t.teardown(() => server.close());
   const http = new HttpSource(server.url);
   t.teardown(() => http.close());
-  // HttpSource (through its transport), any other source at an http:// location (asked directly), a directory.
-  const plain = { location: server.url, get: (path: string, max: number) => http.get(path, max), blob: http.blob.bind(http) };
-  for (const source of [http, plain, new DirSource(dir)]) {
-    const first = await getIfChanged(source, 'channels/stable.json', 1024, null);
+  // HttpSource (through its transport) and a directory (size + mtime as the validator).
+  for (const source of [http, new DirSource(dir)]) {
+    const first = await source.getIfChanged('channels/stable.json', 1024, null);
     t.true(first.changed);
     if (!first.changed || !first.bytes) return t.fail();
     t.is(first.bytes.toString(), '{"v":1}');
     t.truthy(first.etag);
-    const second = await getIfChanged(source, 'channels/stable.json', 1024, first.etag);
+    const second = await source.getIfChanged('channels/stable.json', 1024, first.etag);
     t.false(second.changed, `${source.location}: unchanged`);
     await writeFile(join(dir, 'channels', 'stable.json'), '{"v":22}');
     await utimes(join(dir, 'channels', 'stable.json'), new Date(), new Date(Date.now() + 5000));
-    const third = await getIfChanged(source, 'channels/stable.json', 1024, first.etag);
+    const third = await source.getIfChanged('channels/stable.json', 1024, first.etag);
     t.true(third.changed && third.bytes?.toString() === '{"v":22}');
-    const missing = await getIfChanged(source, 'channels/nope.json', 1024, null);
+    const missing = await source.getIfChanged('channels/nope.json', 1024, null);
     t.true(missing.changed && missing.bytes === null);
-    const big = await getIfChanged(source, 'channels/stable.json', 3, null).catch((e) => e);
+    const big = await source.getIfChanged('channels/stable.json', 3, null).catch((e: unknown) => e);
     t.true(isBootosError(big, 'DOCUMENT_TOO_LARGE'));
     await writeFile(join(dir, 'channels', 'stable.json'), '{"v":1}');
   }
@@ -126,10 +125,10 @@ test('UPDATE_NO_SPACE when the data root cannot hold the snapshot (a 2 MiB tmpfs
   t.false(ok.reflink, 'tmpfs cannot clone: a real copy is counted');
   t.true(ok.neededBytes >= 100_000);
   await writeFile(join(data, 'big'), Buffer.alloc(1200 * 1024));
-  const err = await checkSnapshotSpace(data, join(root, '.snapshots'), 0).catch((e) => e);
+  const err = await checkSnapshotSpace(data, join(root, '.snapshots'), 0).catch((e: unknown) => e);
   t.true(isBootosError(err, 'UPDATE_NO_SPACE'), String(err));
   // The reserve counts too.
-  const reserved = await checkSnapshotSpace(join(root, 'nothing'), join(root, '.snapshots'), 64 * 1024 * 1024).catch((e) => e);
+  const reserved = await checkSnapshotSpace(join(root, 'nothing'), join(root, '.snapshots'), 64 * 1024 * 1024).catch((e: unknown) => e);
   t.true(isBootosError(reserved, 'UPDATE_NO_SPACE'));
 });
 

@@ -5,7 +5,7 @@ import type { ExecutionContext } from 'ava';
 import { rm } from 'node:fs/promises';
 import { isBootosError, type BootosError, type ErrorCode } from '../../fetcher/src/core/error.js';
 import { pullImage, type PulledImage } from '../../fetcher/src/store/pull.js';
-import { DirSource } from '../../fetcher/src/source/source.js';
+import { DirSource } from '../../fetcher/src/source/dir-source.js';
 import { Store } from '../../fetcher/src/store/store.js';
 import { Trust } from '../../fetcher/src/trust/trust.js';
 import type { Limits } from '../../fetcher/src/core/limits.js';

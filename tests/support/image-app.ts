@@ -9,7 +9,7 @@ import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import type { ImageConfig } from '../../fetcher/src/formats/image-config.js';
 import { resolveImage } from '../../fetcher/src/trust/resolve.js';
-import { DirSource } from '../../fetcher/src/source/source.js';
+import { DirSource } from '../../fetcher/src/source/dir-source.js';
 import { Trust, fetchVerifiedBlob } from '../../fetcher/src/trust/trust.js';
 import { makeRegistry, tempDir, type TestRegistry } from './registry.js';
 

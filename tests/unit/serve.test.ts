@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { blobPath } from '../../fetcher/src/formats/oci.js';
 import { resolveImage } from '../../fetcher/src/trust/resolve.js';
 import { startServer } from '../../fetcher/src/publish/serve.js';
-import { HttpSource } from '../../fetcher/src/source/source.js';
+import { HttpSource } from '../../fetcher/src/source/http-source.js';
 import { Trust } from '../../fetcher/src/trust/trust.js';
 import { makeRegistry, testDir } from '../support/registry.js';
 

@@ -4,7 +4,7 @@ import test from 'ava';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pullImage } from '../../fetcher/src/store/pull.js';
-import { DirSource } from '../../fetcher/src/source/source.js';
+import { DirSource } from '../../fetcher/src/source/dir-source.js';
 import { Store } from '../../fetcher/src/store/store.js';
 import { Trust } from '../../fetcher/src/trust/trust.js';
 import { makeTarGz } from '../support/make-tar.js';

@@ -2,6 +2,7 @@
 // host runs. Everything is checked here, at the boundary; every limit the agent enforces lives in AgentLimits.
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
+import { ARCHES, hostArch } from '../../../fetcher/src/core/arch.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
 import { CHANNEL_NAME } from '../../../fetcher/src/formats/trust-docs.js';
@@ -108,9 +109,6 @@ export interface AgentConfig {
 
 export const DEVICE_DATA_ROOT = '/var/lib/bootos';
 
-function hostArch(): string {
-  return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-}
 
 export function defaultKioskDir(): string {
   // Beside the bundle: dist/kiosk/ on a host build, /usr/lib/bootos/kiosk/ on the device. Should this code ever land
@@ -218,7 +216,7 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   set('apiHost', r.optional(o, 'apiHost', '', (v, p) => r.string(v, p, /^[0-9a-fA-F.:]+$|^localhost$/, 'expected an IP address')));
   set('apiPort', r.optional(o, 'apiPort', '', (v, p) => r.integer(v, p, 0, 65535)));
   set('appHost', r.optional(o, 'appHost', '', (v, p) => r.string(v, p, /^[0-9a-fA-F.:]+$|^localhost$/, 'expected an IP address')));
-  set('arch', r.optional(o, 'arch', '', (v, p) => r.oneOf(v, p, ['x86_64', 'aarch64'] as const)));
+  set('arch', r.optional(o, 'arch', '', (v, p) => r.oneOf(v, p, ARCHES)));
   set('runc', r.optional(o, 'runc', '', (v, p) => r.string(v, p, /^[^\0]+$/)));
   set('kioskDir', r.optional(o, 'kioskDir', '', path));
   set('debug', r.optional(o, 'debug', '', (v, p) => r.boolean(v, p)));

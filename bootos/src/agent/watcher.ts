@@ -3,10 +3,9 @@
 // through the full trust checks (root rotations first, then every check of Trust.acceptChannel) before anyone sees
 // it; one that fails them changes nothing and is reported. The same bytes are never verified twice.
 import { createHash } from 'node:crypto';
-import { getIfChanged } from '../../../fetcher/src/source/conditional-get.js';
 import { BootosError, isBootosError } from '../../../fetcher/src/core/error.js';
 import { withLimits } from '../../../fetcher/src/core/limits.js';
-import type { RegistrySource } from '../../../fetcher/src/source/source.js';
+import { type RegistrySource } from '../../../fetcher/src/source/source.js';
 import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
 import type { Trust } from '../../../fetcher/src/trust/trust.js';
 
@@ -72,7 +71,7 @@ export class ChannelWatcher {
     const path = `channels/${name}.json`;
     let etag: string | null = null;
     try {
-      const result = await getIfChanged(source, path, withLimits().maxChannelBytes, this.etag);
+      const result = await source.getIfChanged(path, withLimits().maxChannelBytes, this.etag);
       if (!result.changed) return this.options.onUnchanged();
       if (!result.bytes) throw new BootosError('NOT_FOUND', `${source.location}: no channel ${name} (${path})`);
       etag = result.etag;

@@ -15,7 +15,7 @@ import { publishImage } from '../../../fetcher/src/publish/publish.js';
 import { resolveImage } from '../../../fetcher/src/trust/resolve.js';
 import { startServer } from '../../../fetcher/src/publish/serve.js';
 import { initRoot, readRegistryRoot, signChannel } from '../../../fetcher/src/publish/signer.js';
-import { HttpSource } from '../../../fetcher/src/source/source.js';
+import { HttpSource } from '../../../fetcher/src/source/http-source.js';
 import { Trust } from '../../../fetcher/src/trust/trust.js';
 import { attachConsole } from '../../../qemu/src/command.js';
 import { Guest, GUEST_MODES, type GuestMode } from '../../../qemu/src/guest.js';

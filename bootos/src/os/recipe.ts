@@ -8,8 +8,9 @@ import { parse as parseYaml } from 'yaml';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { Reader } from '../../../fetcher/src/core/guard.js';
 
-export const ARCHES = ['x86_64', 'aarch64'] as const;
-export type Arch = (typeof ARCHES)[number];
+import { ARCHES, type Arch } from '../../../fetcher/src/core/arch.js';
+
+export { ARCHES, type Arch };
 
 /** `node.icu`: the ICU data in the Node binary, all of it or trimmed to English (bootos/src/os/icu.ts). */
 export const NODE_ICU = ['full', 'small'] as const;

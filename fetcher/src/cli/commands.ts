@@ -9,7 +9,7 @@ import { publishImage } from '../publish/publish.js';
 import { resolveImage } from '../trust/resolve.js';
 import { startServer } from '../publish/serve.js';
 import { initRoot, rotateRoot, signChannel } from '../publish/signer.js';
-import { openSource } from '../source/source.js';
+import { openSource } from '../source/open-source.js';
 import { parseDuration, profileApps } from '../formats/trust-docs.js';
 import { Trust } from '../trust/trust.js';
 

@@ -5,7 +5,7 @@ import { defineCommand, required, status } from './kit.js';
 import { readFileOrFail } from './commands.js';
 import { progressPrinter } from '../store/progress.js';
 import { pullImage } from '../store/pull.js';
-import { openSource } from '../source/source.js';
+import { openSource } from '../source/open-source.js';
 import { Store } from '../store/store.js';
 import { Trust } from '../trust/trust.js';
 

@@ -17,16 +17,6 @@ export const ANNOTATION = {
   imageName: 'dev.bootos.image.name',
 } as const;
 
-/** OCI platform architectures (GOARCH names) and the names users type. */
-export const ARCHES = { x86_64: 'amd64', aarch64: 'arm64' } as const;
-export type Arch = keyof typeof ARCHES;
-export type OciArch = (typeof ARCHES)[Arch];
-
-export function ociArch(arch: string): OciArch | undefined {
-  if (arch === 'x86_64' || arch === 'amd64') return 'amd64';
-  if (arch === 'aarch64' || arch === 'arm64') return 'arm64';
-  return undefined;
-}
 
 export interface Descriptor {
   mediaType: string;

@@ -2,6 +2,7 @@
 // Deterministic: the same folder gives the same digests on any machine, from any path, at any time.
 import { resolve, join } from 'node:path';
 import { stat } from 'node:fs/promises';
+import { OCI_ARCHES } from '../core/arch.js';
 import { BootosError, errnoCode } from '../core/error.js';
 import { loadImageSpec } from '../formats/image-spec.js';
 import { collectEntries, sourceDateEpoch, writeLayer, type LayerEntry } from './layer-writer.js';
@@ -60,7 +61,7 @@ export async function publishImage(imageDir: string, registryDir: string, option
   });
   // An architecture-independent image lists its one manifest once per platform, so that standard OCI tools,
   // which pick a manifest by platform, find it on either architecture.
-  const platforms = config.architecture === 'any' ? ['amd64', 'arm64'] : [config.architecture];
+  const platforms = config.architecture === 'any' ? OCI_ARCHES : [config.architecture];
   const index = await writeJsonBlob(registryDir, MEDIA.index, {
     schemaVersion: 2,
     mediaType: MEDIA.index,

@@ -2,8 +2,7 @@
 // retries, mirrors, Range resume). Paths map to URLs under each mirror's base as on any static web server.
 import { Transport, type TlsOptions, type TransportEvent } from './transport.js';
 import type { Limits } from '../core/limits.js';
-import type { Conditional } from './conditional-get.js';
-import type { BlobRange, RegistrySource } from './source.js';
+import { type BlobRange, type RegistrySource, type Conditional } from './source.js';
 
 export interface HttpSourceOptions extends TlsOptions {
   /** More base URLs, tried in order when the first fails. */
@@ -33,7 +32,7 @@ export class HttpSource implements RegistrySource {
     return this.transport.blob(path, range);
   }
 
-  /** Conditional GET (If-None-Match) through the transport: mirrors, TLS, retries (conditional-get.ts). */
+  /** Conditional GET (If-None-Match) through the transport: mirrors, TLS, retries. */
   getIfChanged(path: string, maxBytes: number, etag: string | null): Promise<Conditional> {
     return this.transport.getIfChanged(path, maxBytes, etag);
   }

@@ -17,7 +17,7 @@ import { parseJson } from '../core/guard.js';
 import { withLimits, type Limits } from '../core/limits.js';
 import { OCI_MEDIA_ACCEPT, OciClient, type OciClientOptions } from './oci-client.js';
 import { parseRegistryUrl } from '../formats/registry-url.js';
-import type { BlobRange, RegistrySource } from './source.js';
+import { type BlobRange, type Conditional, type RegistrySource } from './source.js';
 import { readArtifactManifest, trustArtifactFor, type TrustArtifactRef } from '../formats/trust-artifacts.js';
 import { Transport } from './transport.js';
 
@@ -99,6 +99,12 @@ export class OciSource implements RegistrySource {
     const blob = BLOB_PATH.exec(path);
     if (!blob) throw new BootosError('NOT_FOUND', `${path} is not a blob path (blobs/sha256/<hex>)`);
     return this.transport.blob(`blobs/sha256:${blob[1]}`, range);
+  }
+
+  /** Trust artifacts are read whole at every poll (a registry's tags carry no validator that this reads yet). */
+  async getIfChanged(path: string, maxBytes: number): Promise<Conditional> {
+    const bytes = await this.get(path, maxBytes);
+    return bytes ? { changed: true, bytes, etag: null } : { changed: true, bytes: null, etag: null };
   }
 
   close(): void {

@@ -1,14 +1,9 @@
-// Where trust documents and blobs come from: a registry directory on disk or a registry over HTTP(S) (client.ts).
-// A source reads at most `maxBytes` (+1 to detect excess): a registry can never make the device buffer more.
-import { createReadStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { HttpSource, type HttpSourceOptions } from './http-source.js';
-import { BootosError, errnoCode } from '../core/error.js';
-import { OciSource } from './oci-source.js';
-import { isOciUrl } from '../formats/registry-url.js';
+// Where trust documents and blobs come from: the one interface that a registry directory (dir-source.ts), a static
+// HTTP(S) server (http-source.ts) and an OCI registry (oci-source.ts) implement; open-source.ts picks one for a
+// location. A source reads at most `maxBytes` (+1 to detect excess): a registry can never make the device buffer more.
+import { BootosError } from '../core/error.js';
 
-export { HttpSource, type HttpSourceOptions };
+export type Conditional = { changed: false; etag: string | null } | { changed: true; bytes: Buffer; etag: string | null } | { changed: true; bytes: null; etag: null };
 
 /** Which bytes of a blob to stream. */
 export interface BlobRange {
@@ -34,69 +29,17 @@ export interface RegistrySource {
    * The source does not hash: the caller (Store) verifies the digest over the whole blob.
    */
   blob(path: string, range: BlobRange): AsyncIterable<Buffer>;
+  /**
+   * The document at `path` if it differs from the copy whose validator is `etag` (null: no copy yet): an unchanged
+   * document costs one round trip and no bytes (HTTP `If-None-Match` → 304). `{changed: true, bytes: null}` when it
+   * does not exist. Same caps and error codes as `get`.
+   */
+  getIfChanged(path: string, maxBytes: number, etag: string | null): Promise<Conditional>;
+  /** Closes idle keep-alive connections (a CLI process then exits at once). Every opened source is closed. */
+  close(): void;
 }
 
 export function tooLarge(path: string, maxBytes: number): BootosError {
   return new BootosError('DOCUMENT_TOO_LARGE', `${path} is larger than the ${maxBytes}-byte cap`);
 }
 
-export class DirSource implements RegistrySource {
-  readonly location: string;
-
-  constructor(readonly dir: string) {
-    this.location = resolve(dir);
-  }
-
-  async get(path: string, maxBytes: number): Promise<Buffer | null> {
-    let fh;
-    try {
-      fh = await open(join(this.dir, path), 'r');
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') return null;
-      throw err;
-    }
-    try {
-      const buffer = Buffer.alloc(maxBytes + 1);
-      let length = 0;
-      while (length < buffer.length) {
-        const { bytesRead } = await fh.read(buffer, length, buffer.length - length, length);
-        if (bytesRead === 0) break;
-        length += bytesRead;
-      }
-      if (length > maxBytes) throw tooLarge(path, maxBytes);
-      return buffer.subarray(0, length);
-    } finally {
-      await fh.close();
-    }
-  }
-
-  async *blob(path: string, range: BlobRange): AsyncGenerator<Buffer> {
-    const file = join(this.dir, path);
-    const offset = range.offset ?? 0;
-    let size: number;
-    try {
-      size = (await stat(file)).size;
-    } catch (err) {
-      if (errnoCode(err) === 'ENOENT') throw new BootosError('NOT_FOUND', `blob ${path} is missing from ${this.location}`);
-      throw err;
-    }
-    if (size !== range.size) throw new BootosError('SIZE_MISMATCH', `${file} is ${size} bytes, signed size is ${range.size}`);
-    if (offset >= size) return;
-    const stream = createReadStream(file, { start: offset, end: size - 1, highWaterMark: 1 << 20, signal: range.signal });
-    try {
-      for await (const chunk of stream) yield chunk as Buffer;
-    } catch (err) {
-      if (range.signal?.aborted) throw new BootosError('ABORTED', 'the read was aborted', { cause: err });
-      throw err;
-    }
-  }
-}
-
-/**
- * "oci://…" or "oci+http://…" → OciSource (docs/formats.md, "Registry URLs"; `options.mirrors` are more oci:// URLs of
- * the same registry), "http(s)://…" → HttpSource (with `options.mirrors` tried after it), anything else → a directory.
- */
-export function openSource(location: string, options: HttpSourceOptions = {}): RegistrySource {
-  if (isOciUrl(location)) return new OciSource(location, options);
-  return /^https?:\/\//.test(location) ? new HttpSource([location, ...(options.mirrors ?? [])], options) : new DirSource(location);
-}

@@ -9,8 +9,7 @@ import type { Readable } from 'node:stream';
 import fetch, { type Response } from 'node-fetch';
 import { BootosError, isBootosError } from '../core/error.js';
 import { withLimits, type Limits } from '../core/limits.js';
-import type { Conditional } from './conditional-get.js';
-import type { BlobRange } from './source.js';
+import { type BlobRange, type Conditional } from './source.js';
 
 export interface TlsOptions {
   /** PEM bundle of the CA(s) that sign the registry's certificate (replaces the system list). */
@@ -130,7 +129,7 @@ export class Transport {
   /**
    * A conditional GET for polling (the channel): with `etag`, `If-None-Match` goes along and a 304 is
    * `{changed: false}` (no body). Otherwise as getBytes (404 → bytes null), plus the response's ETag. Added for hot
-   * updates (issue 6); conditional-get.ts uses it through HttpSource.getIfChanged.
+   * updates; HttpSource.getIfChanged is this.
    */
   async getIfChanged(path: string, maxBytes: number, etag: string | null, signal?: AbortSignal): Promise<Conditional> {
     const result = await this.withRetries<Conditional>(path, signal, async (url) => {

@@ -7,7 +7,7 @@ import { BootosError, isBootosError } from '../core/error.js';
 import type { ImageConfig } from '../formats/image-config.js';
 import { ProgressMeter, type PullProgress } from './progress.js';
 import { channelImage, resolveImage } from '../trust/resolve.js';
-import type { RegistrySource } from '../source/source.js';
+import { type RegistrySource } from '../source/source.js';
 import type { BlobStream, Store } from './store.js';
 import type { ChannelSigned } from '../formats/trust-docs.js';
 import { compressionOf, Unpacker } from './unpack.js';

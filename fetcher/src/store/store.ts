@@ -239,6 +239,8 @@ export class Store {
         return bytes;
       },
       blob: (path: string, range: BlobRange) => source.blob(path, range),
+      getIfChanged: (path: string, maxBytes: number, etag: string | null) => source.getIfChanged(path, maxBytes, etag),
+      close: () => source.close(),
     };
   }
 
@@ -266,6 +268,8 @@ export class Store {
     const source: RegistrySource = {
       location: 'bytes',
       get: async () => null,
+      getIfChanged: async () => ({ changed: true, bytes: null, etag: null }),
+      close: () => {},
       async *blob(_path, range) {
         let skip = range.offset ?? 0;
         let total = 0;

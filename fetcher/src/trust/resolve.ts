@@ -3,8 +3,9 @@ import { BootosError } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
 import { readImageConfig, type ImageConfig } from '../formats/image-config.js';
 import { withLimits, type Limits } from '../core/limits.js';
-import { MEDIA, ociArch, readIndex, readManifest, type Descriptor, type ImageManifest } from '../formats/oci.js';
-import type { RegistrySource } from '../source/source.js';
+import { ARCH_TABLE, hostArch, ociArch } from '../core/arch.js';
+import { MEDIA, readIndex, readManifest, type Descriptor, type ImageManifest } from '../formats/oci.js';
+import { type RegistrySource } from '../source/source.js';
 import type { ChannelSigned } from '../formats/trust-docs.js';
 import { fetchVerifiedBlob } from './trust.js';
 
@@ -28,7 +29,7 @@ export async function resolveImage(
   source: RegistrySource,
   channel: ChannelSigned,
   name: string,
-  arch: string = process.arch === 'arm64' ? 'arm64' : 'amd64',
+  arch: string = ARCH_TABLE[hostArch()].oci,
   limitOverrides: Partial<Limits> = {},
 ): Promise<ResolvedImage> {
   const limits = withLimits(limitOverrides);

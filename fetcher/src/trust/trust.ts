@@ -11,7 +11,7 @@ import { parseJson } from '../core/guard.js';
 import { decodePublicKey, verifyBytes } from './keys.js';
 import { withLimits, type Limits } from '../core/limits.js';
 import { blobPath, type Descriptor } from '../formats/oci.js';
-import type { RegistrySource } from '../source/source.js';
+import { type RegistrySource } from '../source/source.js';
 import { readChannel, readRoot, profileApps, type Channel, type Role, type Root, type SignatureHolder } from '../formats/trust-docs.js';
 
 export interface TrustOptions {
