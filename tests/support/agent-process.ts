@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { safeRelative } from '../../fetcher/src/publish/serve.js';
+import { safeRelative } from '../../fetcher/src/core/static-files.js';
 import { REPO, tempDir } from './registry.js';
 
 const execFileP = promisify(execFile);

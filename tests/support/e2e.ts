@@ -14,7 +14,8 @@ import { loadProfiles, type Profiles } from '../../fetcher/src/formats/profiles.
 import { publishImage } from '../../fetcher/src/publish/publish.js';
 import { startServer } from '../../fetcher/src/publish/serve.js';
 import { initRoot, signChannel } from '../../fetcher/src/publish/signer.js';
-import { sign, type Channel } from '../../fetcher/src/formats/trust-docs.js';
+import type { Channel } from '../../fetcher/src/formats/trust-docs.js';
+import { sign } from '../../fetcher/src/publish/signer.js';
 import { scaledTimeout } from '../../qemu/src/qemu.js';
 import { freePort, type Guest } from '../../qemu/src/guest.js';
 import { IMAGES, REPO, tempDir } from './registry.js';

@@ -4,7 +4,6 @@
 // NAMESPACE is the one OCI repository that holds a bootos registry: every blob, every image (tagged NAME-VERSION)
 // and the trust artifacts (tagged root, root-N, channel-NAME). Credentials may be given as user:password@.
 import { BootosError } from '../core/error.js';
-import type { Credentials } from '../source/oci-auth.js';
 
 export interface RegistryUrl {
   /** "https://host:port" or "http://host:port": where /v2/ lives. */
@@ -51,4 +50,10 @@ export function parseRegistryUrl(location: string): RegistryUrl {
 export function isLoopbackHost(origin: string): boolean {
   const host = new URL(origin).hostname;
   return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** A user name and password for a registry (Basic, or exchanged for a bearer token). */
+export interface Credentials {
+  username: string;
+  password: string;
 }

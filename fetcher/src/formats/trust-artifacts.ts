@@ -6,7 +6,7 @@
 // the document's exact bytes. The device still verifies the document's signatures; the manifest only locates it.
 import { canonicalBytes } from '../core/canonical-json.js';
 import { Reader } from '../core/guard.js';
-import { sha256Digest } from '../publish/layout.js';
+import { sha256Digest } from '../core/digest.js';
 import { ANNOTATION, MEDIA, readDescriptor, type Descriptor } from './oci.js';
 import { CHANNEL_NAME } from './trust-docs.js';
 

@@ -1,9 +1,7 @@
 // root.json and channels/NAME.json: types, guards, and signing (publisher side).
 // Signatures are Ed25519 over the canonical JSON of `signed` (docs/formats.md).
-import { canonicalBytes } from '../core/canonical-json.js';
 import { ISO_DATE, IMAGE_NAME, Reader, SHA256_DIGEST } from '../core/guard.js';
 import { BootosError } from '../core/error.js';
-import { signBytes, type SecretKey } from '../trust/keys.js';
 
 export interface Signature {
   keyid: string;
@@ -163,11 +161,6 @@ export function profileApps(channel: ChannelSigned, profile: string): ProfileApp
     throw new BootosError('PROFILE_UNKNOWN', `channel ${channel.name} has no profile ${profile} (it has: ${Object.keys(channel.profiles).join(', ') || 'none'})`);
   }
   return list.map((app) => (typeof app === 'string' ? { image: app } : app));
-}
-
-export function sign<T>(signed: T, keys: SecretKey[]): SignedDocument<T> {
-  const bytes = canonicalBytes(signed);
-  return { signed, signatures: keys.map((key) => ({ keyid: key.keyid, sig: signBytes(key, bytes) })) };
 }
 
 /** "7d", "12h", "30m", "3600s" → milliseconds. */

@@ -3,6 +3,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256Digest } from '../core/digest.js';
+export { sha256Digest };
 import { canonicalBytes } from '../core/canonical-json.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { BootosError, errnoCode } from '../core/error.js';
@@ -10,10 +12,6 @@ import { parseJson } from '../core/guard.js';
 import { ANNOTATION, MEDIA, blobPath, readIndex, type Descriptor, type ImageIndex } from '../formats/oci.js';
 
 export const OCI_LAYOUT = { imageLayoutVersion: '1.0.0' };
-
-export function sha256Digest(data: Buffer): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
 
 export async function initLayout(dir: string): Promise<void> {
   await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });

@@ -7,6 +7,7 @@ import { open, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { sep, resolve } from 'node:path';
 import { errnoCode } from '../core/error.js';
+import { safeRelative } from '../core/static-files.js';
 
 export interface ServeOptions {
   dir: string;
@@ -26,20 +27,6 @@ function contentType(path: string): string {
   return 'application/octet-stream';
 }
 
-/** Maps a URL path to a file inside root, or null when the path is refused (traversal, hidden files, NUL). */
-export function safeRelative(urlPath: string): string | null {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(urlPath);
-  } catch {
-    return null;
-  }
-  if (decoded.includes('\0') || decoded.includes('\\')) return null;
-  const parts = decoded.split('/').filter((p) => p !== '');
-  if (parts.length === 0) return null;
-  if (parts.some((p) => p === '..' || p === '.' || p.startsWith('.'))) return null;
-  return parts.join('/');
-}
 
 export async function startServer(options: ServeOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const root = await realpath(options.dir);

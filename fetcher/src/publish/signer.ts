@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../core/fs.js';
 import { BootosError, errnoCode } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
-import { keyIdOf, type SecretKey } from '../trust/keys.js';
+import { canonicalBytes } from '../core/canonical-json.js';
+import { keyIdOf, signBytes, type SecretKey } from '../trust/keys.js';
 import { latestImages } from './layout.js';
 import type { Profiles } from '../formats/profiles.js';
 import { checkSignatures } from '../trust/trust.js';
-import { CHANNEL_NAME, isoTime, readChannel, readRoot, sign, type Channel, type ChannelImage, type Root, type RootSigned } from '../formats/trust-docs.js';
+import { CHANNEL_NAME, isoTime, readChannel, readRoot, type Channel, type ChannelImage, type Root, type RootSigned, type SignedDocument } from '../formats/trust-docs.js';
 
 export interface RootOptions {
   registry: string;
@@ -130,4 +131,10 @@ export async function signChannel(options: ChannelOptions): Promise<Channel> {
   checkSignatures(channel, root.signed.roles.channel, root.signed.keys, `channel ${options.name}`);
   await writeFileAtomic(file, `${JSON.stringify(channel, null, 2)}\n`);
   return channel;
+}
+
+/** Signs a document with each key over its canonical JSON. */
+export function sign<T>(signed: T, keys: SecretKey[]): SignedDocument<T> {
+  const bytes = canonicalBytes(signed);
+  return { signed, signatures: keys.map((key) => ({ keyid: key.keyid, sig: signBytes(key, bytes) })) };
 }

@@ -4,10 +4,9 @@
 import { BootosError } from '../core/error.js';
 import { Reader } from '../core/guard.js';
 
-export interface Credentials {
-  username: string;
-  password: string;
-}
+import type { Credentials } from '../formats/registry-url.js';
+
+export type { Credentials };
 
 /** BOOTOS_REGISTRY_USERNAME / BOOTOS_REGISTRY_PASSWORD, when both are set. */
 export function credentialsFromEnv(env: NodeJS.ProcessEnv = process.env): Credentials | undefined {

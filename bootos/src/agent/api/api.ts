@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { extname, join, sep } from 'node:path';
 import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
-import { safeRelative } from '../../../../fetcher/src/publish/serve.js';
+import { safeRelative } from '../../../../fetcher/src/core/static-files.js';
 
 export interface ApiBackend {
   apps(): unknown;
