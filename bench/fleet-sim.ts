@@ -96,7 +96,7 @@ interface DeviceResult {
 async function pullEverywhere(url: string, image: string, rootFile: string, stores: string): Promise<{ wall: number; devices: DeviceResult[] }> {
   const started = process.hrtime.bigint();
   const runs = Array.from({ length: DEVICES }, (_, i) => {
-    const args = ['netns', 'exec', NETNS(i), process.execPath, BOOTOS, 'pull', url, image, '--root', rootFile, '--channel', 'stable', '--store', join(stores, `device-${i}`), '--arch', 'x86_64', '--json'];
+    const args = ['netns', 'exec', NETNS(i), process.execPath, BOOTOS, 'pull', image, '--registry', url, '--root', rootFile, '--channel', 'stable', '--store', join(stores, `device-${i}`), '--arch', 'x86_64', '--json'];
     const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

@@ -116,7 +116,7 @@ try {
       name: 'bootos pull',
       run: async (i) => {
         const dir = await fresh(`bootos-${i}`);
-        return timed(() => sh(process.execPath, [BOOTOS, 'pull', url, bench.image.name, '--root', bench.rootFile, '--channel', 'stable', '--store', dir, '--arch', 'x86_64']));
+        return timed(() => sh(process.execPath, [BOOTOS, 'pull', bench.image.name, '--registry', url, '--root', bench.rootFile, '--channel', 'stable', '--store', dir, '--arch', 'x86_64']));
       },
     },
     {

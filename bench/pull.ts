@@ -122,7 +122,7 @@ function median(values: number[]): number {
 }
 
 const ready = await prepare();
-const server = spawn(process.execPath, [BIN, 'serve', ready.registry, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const server = spawn(process.execPath, [BIN, 'serve', '--registry', ready.registry, '--port', '0', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise<string>((resolve) => server.stdout!.once('data', (d) => resolve(String(d).trim())));
 const scratch = join(work, 'scratch');
 const times = { pull: [] as number[], curlTar: [] as number[], curlNull: [] as number[] };
@@ -135,7 +135,7 @@ try {
     times.curlTar.push(await run('bash', ['-c', `set -o pipefail; curl -s '${url}${ready.layer}' | tar -xz -C '${join(scratch, 'tar')}'`]));
     const rssFile = join(scratch, 'rss');
     times.pull.push(
-      await run(process.execPath, ['--import', PROBE, BIN, 'pull', url, 'bench', '--root', join(ready.registry, 'root.json'), '--channel', 'stable', '--store', join(scratch, 'store')], {
+      await run(process.execPath, ['--import', PROBE, BIN, 'pull', 'bench', '--registry', url, '--root', join(ready.registry, 'root.json'), '--channel', 'stable', '--store', join(scratch, 'store')], {
         ...process.env,
         BOOTOS_BENCH_RSS_FILE: rssFile,
       }),

@@ -101,15 +101,15 @@ test('rollback: a lower channel version is refused, with the state persisted bet
   const rootFile = join(reg.dir, 'root.json');
   const v1 = await readFile(join(reg.dir, 'channels', 'stable.json'));
   await reg.sign(); // version 2
-  const first = await runCli(['verify', reg.dir, '--root', rootFile, '--channel', 'stable', '--state', state]);
+  const first = await runCli(['verify', '--registry', reg.dir, '--root', rootFile, '--channel', 'stable', '--state', state]);
   t.is(first.code, 0, first.stderr);
   t.is(first.stdout.trim(), '2');
   await writeFile(join(reg.dir, 'channels', 'stable.json'), v1); // an attacker replays version 1
-  const second = await runCli(['verify', reg.dir, '--root', rootFile, '--channel', 'stable', '--state', state]);
+  const second = await runCli(['verify', '--registry', reg.dir, '--root', rootFile, '--channel', 'stable', '--state', state]);
   t.is(second.code, 1);
   t.regex(second.stderr, /error ROLLBACK:/);
   // Without the persisted state the old version would pass: the state is what stops it.
-  const fresh = await runCli(['verify', reg.dir, '--root', rootFile, '--channel', 'stable']);
+  const fresh = await runCli(['verify', '--registry', reg.dir, '--root', rootFile, '--channel', 'stable']);
   t.is(fresh.code, 0, fresh.stderr);
 });
 

@@ -30,13 +30,19 @@ test('key → root init → publish → channel sign → serve → verify', asyn
   // a second signing bumps the version
   await ok(['channel', 'sign', '--registry', reg, '--channel', 'stable', '--profiles', join(IMAGES, 'profiles.yaml'), '--sign', 'dev.key']);
 
-  const server = spawn(process.execPath, [CLI, 'serve', reg, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [CLI, 'serve', '--registry', reg, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => void server.kill());
   const url = await new Promise<string>((resolve) => createInterface({ input: server.stdout }).once('line', resolve));
   t.regex(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
-  t.is(await ok(['verify', url, '--root', join(reg, 'root.json'), '--channel', 'stable', '--state', join(dir, 'state')]), '2');
-  const json = JSON.parse(await ok(['verify', url, '--root', join(reg, 'root.json'), '--channel', 'stable', '--json']));
+  t.is(await ok(['verify', '--registry', url, '--root', join(reg, 'root.json'), '--channel', 'stable', '--state', join(dir, 'state')]), '2');
+  const json = JSON.parse(await ok(['verify', '--registry', url, '--root', join(reg, 'root.json'), '--channel', 'stable', '--json']));
   t.is(json.images.hello.digest, digest);
+  // The older spelling (the registry as the first argument) still works for a release, with a note saying the new one.
+  const old = await runCli(['verify', url, '--root', join(reg, 'root.json'), '--channel', 'stable']);
+  t.is(old.code, 0);
+  t.is(old.stdout.trim(), '2');
+  t.true(old.stderr.includes(`write --registry ${url}`), old.stderr);
+  t.is((await runCli(['verify', '--root', join(reg, 'root.json'), '--channel', 'stable'])).code, 2, 'no registry at all is a usage error');
 });
 
 test('every verb has --help; usage errors exit 2; failures exit 1 with a code', async (t) => {
@@ -52,7 +58,7 @@ test('every verb has --help; usage errors exit 2; failures exit 1 with a code', 
   t.is((await runCli(['publish'])).code, 2);
   t.is((await runCli(['verify', 'x', '--bogus'])).code, 2);
   t.is((await runCli(['nonsense'])).code, 2);
-  const missing = await runCli(['verify', '/nonexistent', '--root', '/nonexistent/root.json', '--channel', 'stable']);
+  const missing = await runCli(['verify', '--registry', '/nonexistent', '--root', '/nonexistent/root.json', '--channel', 'stable']);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /error FILE_NOT_FOUND:/);
 });

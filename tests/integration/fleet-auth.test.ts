@@ -57,9 +57,9 @@ test.serial('htpasswd (Basic): works with credentials, refuses without or with a
     // The CLI takes the same credentials from the environment (verify) or --username/--password-stdin (push).
     const cli = join(REPO, 'bin', 'bootos.mjs');
     const env = { ...process.env, BOOTOS_REGISTRY_USERNAME: USER.username, BOOTOS_REGISTRY_PASSWORD: USER.password };
-    const verified = await run(process.execPath, [cli, 'verify', url, '--root', join(layout.dir, 'root.json'), '--channel', 'stable'], { env });
+    const verified = await run(process.execPath, [cli, 'verify', '--registry', url, '--root', join(layout.dir, 'root.json'), '--channel', 'stable'], { env });
     t.is(verified.stdout.trim(), '1');
-    const refused = await run(process.execPath, [cli, 'verify', url, '--root', join(layout.dir, 'root.json'), '--channel', 'stable']).then(
+    const refused = await run(process.execPath, [cli, 'verify', '--registry', url, '--root', join(layout.dir, 'root.json'), '--channel', 'stable']).then(
       () => ({ code: 0, stderr: '' }),
       (err: { code: number; stderr: string }) => err,
     );

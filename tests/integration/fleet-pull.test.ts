@@ -130,7 +130,7 @@ test('bootos pull oci+http://… prints the unpacked root', async (t) => {
   const store = await tempDir('bootos-store-');
   try {
     const { stdout } = await run(process.execPath, [
-      join(REPO, 'bin', 'bootos.mjs'), 'pull', registry.url('pulls'), 'files',
+      join(REPO, 'bin', 'bootos.mjs'), 'pull', 'files', '--registry', registry.url('pulls'),
       '--root', join(layout.dir, 'root.json'), '--channel', 'stable', '--store', store, '--arch', 'x86_64', '--json',
     ]);
     const result = JSON.parse(stdout);

@@ -165,16 +165,16 @@ test('push refuses a channel that pins an image neither in the directory nor in 
 
 test('bootos push CLI: --dry-run uploads nothing, --json reports, errors are coded', async (t) => {
   const cli = join(REPO, 'bin', 'bootos.mjs');
-  const dry = await run(process.execPath, [cli, 'push', layout.dir, registry.url('cli'), '--dry-run', '--json']);
+  const dry = await run(process.execPath, [cli, 'push', registry.url('cli'), '--registry', layout.dir, '--dry-run', '--json']);
   const plan = JSON.parse(dry.stdout);
   t.true(plan.dryRun);
   t.true(plan.blobs.uploaded > 0);
   t.is(countRequests(registry.requests(), 'PUT', /\/v2\/cli\//), 0);
-  const real = JSON.parse((await run(process.execPath, [cli, 'push', layout.dir, registry.url('cli'), '--json'])).stdout);
+  const real = JSON.parse((await run(process.execPath, [cli, 'push', registry.url('cli'), '--registry', layout.dir, '--json'])).stdout);
   t.is(real.blobs.uploaded, plan.blobs.uploaded);
-  const verified = await run(process.execPath, [cli, 'verify', registry.url('cli'), '--root', join(layout.dir, 'root.json'), '--channel', 'stable']);
+  const verified = await run(process.execPath, [cli, 'verify', '--registry', registry.url('cli'), '--root', join(layout.dir, 'root.json'), '--channel', 'stable']);
   t.is(verified.stdout.trim(), '1');
-  const bad = await run(process.execPath, [cli, 'push', layout.dir, 'oci://host']).then(
+  const bad = await run(process.execPath, [cli, 'push', 'oci://host', '--registry', layout.dir]).then(
     () => ({ code: 0, stderr: '' }),
     (err: { code: number; stderr: string }) => err,
   );

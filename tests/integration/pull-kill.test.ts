@@ -71,7 +71,7 @@ test('SIGKILL at random moments leaves only verified blobs and complete roots; t
   const server = await slowServer(registry.dir, ranges);
   t.log(`registry ready in ${Date.now() - t0} ms`);
   const storeDir = await tempDir('bootos-kill-store-');
-  const args = (store: string) => [join(REPO, 'bin/bootos.mjs'), 'pull', server.url, 'big', '--root', join(registry.dir, 'root.json'), '--channel', 'stable', '--store', store];
+  const args = (store: string) => [join(REPO, 'bin/bootos.mjs'), 'pull', 'big', '--registry', server.url, '--root', join(registry.dir, 'root.json'), '--channel', 'stable', '--store', store];
   try {
     // How long one whole pull takes here: the kills are spread over that window.
     const reference = await tempDir('bootos-kill-ref-');

@@ -132,7 +132,7 @@ function run(args: string[]): Promise<{ status: number | null; stdout: string; s
 test('bootos pull prints the root; an image outside the channel exits 1 with its code', async (t) => {
   const s = await setup();
   try {
-    const args = [join(REPO, 'bin/bootos.mjs'), 'pull', s.server.url, 'hello', '--root', join(s.registry.dir, 'root.json'), '--channel', 'stable', '--store', s.storeDir];
+    const args = [join(REPO, 'bin/bootos.mjs'), 'pull', 'hello', '--registry', s.server.url, '--root', join(s.registry.dir, 'root.json'), '--channel', 'stable', '--store', s.storeDir];
     const ok = await run(args);
     t.is(ok.status, 0, ok.stderr);
     const rootfs = ok.stdout.trim();
@@ -140,7 +140,7 @@ test('bootos pull prints the root; an image outside the channel exits 1 with its
     t.regex(ok.stderr, /hello: 100%/);
     const json = await run([...args, '--json']);
     t.is(JSON.parse(json.stdout).rootfs, rootfs);
-    args[3] = 'nope';
+    args[2] = 'nope';
     const refused = await run(args);
     t.is(refused.status, 1);
     t.regex(refused.stderr, /IMAGE_NOT_IN_CHANNEL/);

@@ -78,13 +78,17 @@ async function roundTrip(imagesDir: string, keep: boolean): Promise<void> {
     try {
       status(`4/5 serve: registry at ${server.url}`);
       const source = new HttpSource(server.url);
-      const trust = await Trust.open({ initialRoot: await readFile(join(registry, 'root.json')), stateDir: join(work, 'device-state') });
-      const verified = await trust.fetchChannel(source, 'stable');
-      for (const name of Object.keys(verified.signed.images)) {
-        const image = await resolveImage(source, verified.signed, name);
-        status(`5/5 verify: ${name} ${image.config.version}: signature, digests and sizes check out`);
+      try {
+        const trust = await Trust.open({ initialRoot: await readFile(join(registry, 'root.json')), stateDir: join(work, 'device-state') });
+        const verified = await trust.fetchChannel(source, 'stable');
+        for (const name of Object.keys(verified.signed.images)) {
+          const image = await resolveImage(source, verified.signed, name);
+          status(`5/5 verify: ${name} ${image.config.version}: signature, digests and sizes check out`);
+        }
+        console.log(`demo ok: channel stable version ${verified.signed.version} verified over HTTP (${names.length} image(s) published)`);
+      } finally {
+        source.close();
       }
-      console.log(`demo ok: channel stable version ${verified.signed.version} verified over HTTP (${names.length} image(s) published)`);
     } finally {
       await server.close();
     }

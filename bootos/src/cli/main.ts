@@ -1,14 +1,12 @@
 // `bootos`: one CLI whose verbs come from the parts (fetcher, OS builder, agent, QEMU harness).
 import { helpText, runCommand, type Command } from '../../../fetcher/src/cli/kit.js';
-import { fetcherCommands } from '../../../fetcher/src/cli/commands.js';
-import { pullCommand } from '../../../fetcher/src/cli/pull.js';
+import { fetcherVerbs } from '../../../fetcher/src/cli/verbs.js';
 import { agentCommand } from '../agent/cli.js';
-import { fleetCommands } from '../../../fetcher/src/cli/fleet-commands.js';
 import { demoCommand } from './demo.js';
 import { osCommands } from '../os/commands.js';
 import { qemuCommand } from '../../../qemu/src/command.js';
 
-const commands: Command[] = [...fetcherCommands, pullCommand as unknown as Command, ...fleetCommands, demoCommand, agentCommand as unknown as Command, ...osCommands, qemuCommand as unknown as Command];
+const commands: Command[] = [...fetcherVerbs, demoCommand, agentCommand, ...osCommands, qemuCommand];
 
 function overview(): string {
   const width = Math.max(...commands.map((c) => c.name.length));

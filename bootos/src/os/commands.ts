@@ -1,5 +1,5 @@
 // The OS builder's verbs: `bootos build` and `bootos lock`.
-import { readFileOrFail } from '../../../fetcher/src/cli/commands.js';
+import { readFileOrFail } from '../../../fetcher/src/core/fs.js';
 import { defineCommand, required, status, usageError } from '../../../fetcher/src/cli/kit.js';
 import { buildImage } from './build.js';
 import { LOCK_PATH, lockRecipe } from './lockfile.js';

@@ -24,8 +24,12 @@ export type ParsedValues<O extends Options> = {
   [K in keyof O]?: O[K] extends { type: 'boolean' } ? boolean : O[K] extends { multiple: true } ? string[] : string;
 };
 
-export function defineCommand<O extends Options>(command: Command<O>): Command<O> {
-  return command;
+/**
+ * A verb with typed option values inside `run`. What it returns is a plain Command, so that verbs with different
+ * options go in one list; the values `run` sees are the ones parseArgs produced from the same `options`.
+ */
+export function defineCommand<O extends Options>(command: Command<O>): Command {
+  return command as unknown as Command;
 }
 
 export function status(line: string): void {
@@ -86,4 +90,20 @@ export async function runCommand(cmd: Command, argv: string[]): Promise<number> 
 export function required<T>(value: T | undefined, flag: string): T {
   if (value === undefined || (Array.isArray(value) && value.length === 0)) throw usageError(`--${flag} is required`);
   return value;
+}
+
+/**
+ * The registry a verb works on: `--registry LOCATION`, or the older spelling (kept as an alias for one release) with
+ * the registry as an extra first argument. Returns it and the positionals that remain (`expected` of them).
+ */
+export function registryArgument(verb: string, flag: string | undefined, positionals: string[], expected: number): { registry: string; rest: string[] } {
+  if (flag !== undefined) {
+    if (positionals.length !== expected) throw usageError(`expected ${expected} argument(s) besides --registry, got ${positionals.length}`);
+    return { registry: flag, rest: positionals };
+  }
+  if (positionals.length === expected + 1) {
+    status(`bootos ${verb}: note: the registry as the first argument is an old spelling; write --registry ${positionals[0]}`);
+    return { registry: positionals[0]!, rest: positionals.slice(1) };
+  }
+  throw usageError('--registry is required');
 }

@@ -1,9 +1,9 @@
 // `bootos pull URL IMAGE`: verify the channel as a device would, pull the image into a store, print its root.
 import { readFile } from 'node:fs/promises';
 import v8 from 'node:v8';
-import { defineCommand, required, status } from './kit.js';
-import { readFileOrFail } from './commands.js';
-import { progressPrinter } from '../store/progress.js';
+import { defineCommand, registryArgument, required, status } from './kit.js';
+import { readFileOrFail } from '../core/fs.js';
+import { progressPrinter } from './progress-printer.js';
 import { pullImage } from '../store/pull.js';
 import { openSource } from '../source/open-source.js';
 import { Store } from '../store/store.js';
@@ -12,8 +12,9 @@ import { Trust } from '../trust/trust.js';
 export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'verify a channel and pull one of its images into a store (streaming, resumable)',
-  usage: 'URL_OR_DIR IMAGE --root ROOT.json --channel NAME --store DIR [--arch A] [--mirror URL …] [--json]',
+  usage: 'IMAGE --registry URL_OR_DIR --root ROOT.json --channel NAME --store DIR [--arch A] [--mirror URL …] [--json]',
   options: {
+    registry: { type: 'string' },
     root: { type: 'string' },
     channel: { type: 'string' },
     store: { type: 'string' },
@@ -26,6 +27,7 @@ export const pullCommand = defineCommand({
     json: { type: 'boolean' },
   },
   help: {
+    registry: 'the registry: a directory, http(s)://…, oci://HOST/NAMESPACE or oci+http://… (required)',
     root: 'trusted root.json (as baked into a device) (required)',
     channel: 'channel name (required); an image the channel does not pin is refused',
     store: 'store directory: blobs/sha256, roots/<manifest hex> (required)',
@@ -38,13 +40,14 @@ export const pullCommand = defineCommand({
     json: 'print {name, digest, manifestDigest, rootfs} as JSON',
   },
   details: 'Prints the path of the unpacked root. Progress goes to stderr (a bar on a terminal, plain lines otherwise).\nAn interrupted pull resumes where it stopped: run the same command again.',
-  positionals: { min: 2, max: 2 },
-  async run(values, [location, image]) {
+  positionals: { min: 1, max: 2 },
+  async run(values, positionals) {
+    const { registry: location, rest: [image] } = registryArgument('pull', values.registry, positionals, 1);
     // A pull streams about twice the image's bytes through short-lived Buffers; a 1 MiB young generation frees them
     // promptly instead of letting ~30 MiB of garbage pile up between collections (docs/performance.md, ## Pull).
     v8.setFlagsFromString('--max-semi-space-size=1');
     const [ca, cert, key] = await Promise.all([values.ca, values.cert, values.key].map((f) => (f ? readFile(f) : undefined)));
-    const source = openSource(location!, { mirrors: values.mirror, ca, cert, key });
+    const source = openSource(location, { mirrors: values.mirror, ca, cert, key });
     try {
       const trust = await Trust.open({ initialRoot: await readFileOrFail(required(values.root, 'root'), 'root file'), stateDir: values.state });
       const channel = await trust.fetchChannel(source, required(values.channel, 'channel'));
@@ -62,7 +65,7 @@ export const pullCommand = defineCommand({
       status(`pulled ${pulled.name} ${pulled.config.version} (${pulled.manifestDigest}) in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     } finally {
       // HttpSource and OciSource keep connections alive; close them so that the process exits at once.
-      (source as { close?: () => void }).close?.();
+      source.close();
     }
   },
 });

@@ -1,6 +1,7 @@
 // Write-then-rename helpers: a reader never sees a half-written file.
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, mkdir } from 'node:fs/promises';
+import { open, readFile, rename, rm, mkdir } from 'node:fs/promises';
+import { BootosError, errnoCode } from './error.js';
 import { dirname, join, basename } from 'node:path';
 
 export function tempPathFor(path: string): string {
@@ -35,5 +36,15 @@ export async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+/** The bytes of a file the user named; a missing one is FILE_NOT_FOUND naming `what` and the path. */
+export async function readFileOrFail(path: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') throw new BootosError('FILE_NOT_FOUND', `${what} not found: ${path}`);
+    throw err;
   }
 }

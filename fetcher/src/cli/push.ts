@@ -1,14 +1,14 @@
-// Fleet verbs: `bootos push REGISTRY_DIR oci://HOST[:PORT]/NAMESPACE` and `bootos cache config` (docs/fleet.md).
-import { defineCommand, required, status, usageError, type Command } from './kit.js';
-import { officeCacheConfig } from '../publish/office-cache.js';
+// `bootos push REGISTRY_DIR oci://HOST[:PORT]/NAMESPACE`: copy a registry directory into an OCI registry (docs/fleet.md).
+import { defineCommand, registryArgument, status, usageError } from './kit.js';
 import { credentialsFromEnv, type Credentials } from '../source/oci-auth.js';
 import { pushRegistry } from '../publish/push.js';
 
-const pushCommand = defineCommand({
+export const pushCommand = defineCommand({
   name: 'push',
   summary: 'copy a registry directory into an OCI registry (blobs, images, then trust documents last)',
-  usage: 'REGISTRY_DIR oci://HOST[:PORT]/NAMESPACE [--username U --password-stdin] [--dry-run] [--json]',
+  usage: 'oci://HOST[:PORT]/NAMESPACE --registry DIR [--username U --password-stdin] [--dry-run] [--json]',
   options: {
+    registry: { type: 'string' },
     username: { type: 'string', short: 'u' },
     'password-stdin': { type: 'boolean' },
     'chunk-mib': { type: 'string' },
@@ -16,6 +16,7 @@ const pushCommand = defineCommand({
     json: { type: 'boolean' },
   },
   help: {
+    registry: 'the registry directory to copy (required)',
     username: 'registry user (default: $BOOTOS_REGISTRY_USERNAME, or user@ in the URL)',
     'password-stdin': 'read the password from stdin (default: $BOOTOS_REGISTRY_PASSWORD)',
     'chunk-mib': 'blobs larger than this are uploaded in chunks of this size (default 64)',
@@ -29,8 +30,9 @@ const pushCommand = defineCommand({
     'never reads a channel whose images are not all there yet. What the registry already has is skipped (HEAD first).',
     'Registries that want a login answer with a Basic or a bearer-token challenge; both are handled.',
   ].join('\n'),
-  positionals: { min: 2, max: 2 },
-  async run(values, [dir, location]) {
+  positionals: { min: 1, max: 2 },
+  async run(values, positionals) {
+    const { registry: dir, rest: [location] } = registryArgument('push', values.registry, positionals, 1);
     let credentials: Credentials | undefined;
     if (values.username !== undefined || values['password-stdin']) {
       const username = values.username ?? process.env.BOOTOS_REGISTRY_USERNAME;
@@ -46,7 +48,7 @@ const pushCommand = defineCommand({
       if (!/^[1-9]\d{0,4}$/.test(values['chunk-mib'])) throw usageError(`--chunk-mib must be a positive integer, got ${values['chunk-mib']}`);
       uploadChunkBytes = Number(values['chunk-mib']) * 1024 * 1024;
     }
-    const result = await pushRegistry(dir!, location!, { credentials, uploadChunkBytes, dryRun: values['dry-run'], onProgress: status });
+    const result = await pushRegistry(dir, location!, { credentials, uploadChunkBytes, dryRun: values['dry-run'], onProgress: status });
     if (values.json) console.log(JSON.stringify(result));
     else for (const [tag, digest] of Object.entries({ ...result.images, ...result.trust })) console.log(`${tag} ${digest}`);
     const verb = result.dryRun ? 'would upload' : 'uploaded';
@@ -62,41 +64,3 @@ async function readStdin(): Promise<string> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString();
 }
-
-const cacheConfig = defineCommand({
-  name: 'cache config',
-  summary: 'print the nginx configuration of an office cache in front of an OCI registry',
-  usage: '--upstream https://REGISTRY --listen ADDR:PORT --prefix DIR [--max-size 20g] [--foreground]',
-  options: {
-    upstream: { type: 'string' },
-    listen: { type: 'string' },
-    prefix: { type: 'string' },
-    'max-size': { type: 'string' },
-    foreground: { type: 'boolean' },
-  },
-  help: {
-    upstream: 'the central registry, e.g. https://registry.example.com (required)',
-    listen: 'address:port to serve the office on, e.g. 10.0.5.1:80 (required)',
-    prefix: 'nginx working directory: cache, logs, temp files (required)',
-    'max-size': 'most disk the cache may use (default 20g)',
-    foreground: "add 'daemon off;' (for a supervisor that owns the process)",
-  },
-  details: [
-    'Blobs and manifests addressed by digest are cached on first use (one upstream fetch for many devices);',
-    'tags — the trust documents and image tags — are revalidated with the registry on every request.',
-    'Run: mkdir -p DIR/{logs,cache,tmp} && bootos cache config … > DIR/nginx.conf && nginx -p DIR -c DIR/nginx.conf',
-  ].join('\n'),
-  async run(values) {
-    process.stdout.write(
-      officeCacheConfig({
-        upstream: required(values.upstream, 'upstream'),
-        listen: required(values.listen, 'listen'),
-        prefix: required(values.prefix, 'prefix'),
-        maxSize: values['max-size'],
-        foreground: values.foreground,
-      }),
-    );
-  },
-});
-
-export const fleetCommands: Command[] = [pushCommand, cacheConfig] as unknown as Command[];

@@ -1,0 +1,42 @@
+// `bootos channel sign`: sign a channel pinning the newest published image of every profile app.
+import { resolve } from 'node:path';
+import { defineCommand, required, status } from './kit.js';
+import { loadSecretKey } from '../trust/keys.js';
+import { loadProfiles } from '../formats/profiles.js';
+import { signChannel } from '../publish/signer.js';
+import { parseDuration } from '../formats/trust-docs.js';
+
+export const channelSignCmd = defineCommand({
+  name: 'channel sign',
+  summary: 'sign a channel that pins the newest published image of every profile app',
+  usage: '--registry DIR --channel NAME --profiles FILE --sign K.key [--sign …] [--expires 7d]',
+  options: {
+    registry: { type: 'string' },
+    channel: { type: 'string' },
+    profiles: { type: 'string' },
+    sign: { type: 'string', multiple: true },
+    expires: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  help: {
+    registry: 'registry directory (required)',
+    channel: 'channel name, e.g. stable (required)',
+    profiles: 'profiles file, e.g. images/profiles.yaml (required)',
+    sign: 'channel key to sign with; repeat to meet the threshold',
+    expires: 'lifetime (default 7d); devices refuse an expired channel',
+    json: 'print the signed channel as JSON',
+  },
+  async run(values) {
+    const registry = required(values.registry, 'registry');
+    const channel = await signChannel({
+      registry,
+      name: required(values.channel, 'channel'),
+      profiles: await loadProfiles(required(values.profiles, 'profiles')),
+      signers: await Promise.all(required(values.sign, 'sign').map(loadSecretKey)),
+      expiresMs: parseDuration(values.expires ?? '7d'),
+    });
+    if (values.json) console.log(JSON.stringify(channel));
+    else console.log(resolve(registry, 'channels', `${channel.signed.name}.json`));
+    status(`channel ${channel.signed.name} version ${channel.signed.version}: ${Object.keys(channel.signed.images).length} image(s), expires ${channel.signed.expires}`);
+  },
+});

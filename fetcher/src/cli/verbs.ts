@@ -1,0 +1,13 @@
+// The fetcher's verbs, in the order `bootos --help` lists them.
+import { cacheConfig } from './cache-config.js';
+import { channelSignCmd } from './channel-sign.js';
+import { keyGenerate } from './key-generate.js';
+import type { Command } from './kit.js';
+import { publish } from './publish.js';
+import { pullCommand } from './pull.js';
+import { pushCommand } from './push.js';
+import { rootInit, rootRotate } from './root.js';
+import { serve } from './serve.js';
+import { verify } from './verify.js';
+
+export const fetcherVerbs: Command[] = [keyGenerate, rootInit, rootRotate, publish, channelSignCmd, serve, verify, pullCommand, pushCommand, cacheConfig];
