@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { defineCommand, status, usageError } from '../../fetcher/src/cli/kit.js';
 import { BootosError } from '../../fetcher/src/core/error.js';
 import { Guest, GUEST_MODES, type GuestMode } from './guest.js';
+import { parseRegistryLocation } from '../../fetcher/src/formats/registry-url.js';
 import { ARCHES, type Arch as QemuArch } from '../../fetcher/src/core/arch.js';
 
 /** The sample images' public ports (images/*: hello, calc, notes), forwarded to the same host ports when free. */
@@ -75,7 +76,7 @@ export const qemuCommand = defineCommand({
   help: {
     arch: `guest architecture: ${ARCHES.join(' or ')} (default x86_64)`,
     mode: 'direct: QEMU loads vmlinuz + initramfs; uefi: bootos-<arch>.img under UEFI firmware; pxe: iPXE → HTTP (default direct)',
-    registry: 'registry URL as this machine sees it; 127.0.0.1/localhost become 10.0.2.2 for the guest (default http://127.0.0.1:8080/)',
+    registry: 'registry URL as this machine sees it (http(s)://, oci://, oci+http://); 127.0.0.1/localhost become 10.0.2.2 for the guest (default http://127.0.0.1:8080/)',
     profile: 'device profile (bootos.profile; default: the agent\'s, office)',
     channel: 'channel (bootos.channel; default stable)',
     image: 'folder of the built image (default out/<arch>, as written by bootos build)',
@@ -95,7 +96,7 @@ host ports. Ctrl-A X quits QEMU at once; Ctrl-C powers the guest off cleanly.`,
     const mode = (values.mode ?? 'direct') as GuestMode;
     if (!GUEST_MODES.includes(mode)) throw usageError(`--mode must be one of ${GUEST_MODES.join(', ')}, got ${values.mode}`);
     const registry = values.registry ?? 'http://127.0.0.1:8080/';
-    if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(registry)) throw usageError(`--registry must be an http:// or https:// URL, got ${registry}`);
+    parseRegistryLocation(registry, { directories: false });
     const memory = values.memory === undefined ? 1024 : Number(values.memory);
     if (!Number.isInteger(memory) || memory < 256) throw usageError(`--memory is MiB, at least 256, got ${values.memory}`);
     const forward = (values.forward ?? SAMPLE_APP_PORTS.map(String)).map((f) => {

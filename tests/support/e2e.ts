@@ -12,12 +12,15 @@ import { errnoCode } from '../../fetcher/src/core/error.js';
 import { generateKey, loadSecretKey, writeKeyPair, type SecretKey } from '../../fetcher/src/trust/keys.js';
 import { loadProfiles, type Profiles } from '../../fetcher/src/formats/profiles.js';
 import { publishImage } from '../../fetcher/src/publish/publish.js';
+import { pushRegistry } from '../../fetcher/src/publish/push.js';
 import { startServer } from '../../fetcher/src/publish/serve.js';
 import { initRoot, signChannel } from '../../fetcher/src/publish/signer.js';
 import type { Channel } from '../../fetcher/src/formats/trust-docs.js';
 import { sign } from '../../fetcher/src/publish/signer.js';
 import { scaledTimeout } from '../../qemu/src/qemu.js';
 import { freePort, type Guest } from '../../qemu/src/guest.js';
+import { startDockerRegistry, type DockerRegistry } from './docker-registry.js';
+import { startOfficeCache, type OfficeCache } from './office-cache.js';
 import { IMAGES, REPO, tempDir } from './registry.js';
 
 export const E2E_PROFILES = join(REPO, 'tests', 'fixtures', 'e2e', 'profiles.yaml');
@@ -57,9 +60,20 @@ export function e2eImage(arch: Arch, log: (line: string) => void = () => {}): Pr
   return b;
 }
 
-/** A registry signed with the e2e key, served on 127.0.0.1 (start() may come later, on the port chosen up front). */
+/** How the guest reaches the registry: a static HTTP server, or a real docker-registry behind the nginx office cache. */
+export type RegistryVia = 'http' | 'office-cache';
+
+/** The OCI repository that holds the e2e registry in docker-registry. */
+const OCI_NAMESPACE = 'bootos';
+
+/**
+ * A registry signed with the e2e key, served on 127.0.0.1 (start() may come later, on the port chosen up front), or
+ * pushed into a real docker-registry and read by the guest through the office cache (`via: 'office-cache'`).
+ */
 export class E2eRegistry {
   private server: { url: string; close(): Promise<void> } | null = null;
+  private oci: { registry: DockerRegistry; cache: OfficeCache } | null = null;
+  via: RegistryVia = 'http';
 
   private constructor(
     readonly dir: string,
@@ -79,9 +93,21 @@ export class E2eRegistry {
     return registry;
   }
 
-  /** http://127.0.0.1:PORT/ (the guest is given this; it becomes http://10.0.2.2:PORT/). */
+  /**
+   * http://127.0.0.1:PORT/, or oci+http://127.0.0.1:CACHE_PORT/bootos through the office cache (the guest is given
+   * this; 127.0.0.1 becomes 10.0.2.2).
+   */
   get url(): string {
+    if (this.via === 'office-cache') {
+      if (!this.oci) throw new Error('E2eRegistry: start() the office cache before asking for its URL');
+      return this.oci.cache.url(OCI_NAMESPACE);
+    }
     return `http://127.0.0.1:${this.port}/`;
+  }
+
+  /** The office cache's access log (via office-cache only). */
+  async cacheLog(): Promise<string[]> {
+    return this.oci ? this.oci.cache.accessLog() : [];
   }
 
   async publish(imageDir: string): Promise<void> {
@@ -90,7 +116,9 @@ export class E2eRegistry {
 
   /** Signs channel stable (version + 1) over the newest published images, with the e2e profiles by default. */
   async sign(profiles?: Profiles): Promise<Channel> {
-    return signChannel({ registry: this.dir, name: 'stable', profiles: profiles ?? (await loadProfiles(E2E_PROFILES)), signers: [this.key], expiresMs: 7 * 86_400_000 });
+    const channel = await signChannel({ registry: this.dir, name: 'stable', profiles: profiles ?? (await loadProfiles(E2E_PROFILES)), signers: [this.key], expiresMs: 7 * 86_400_000 });
+    if (this.oci) await pushRegistry(this.dir, this.oci.registry.url(OCI_NAMESPACE));
+    return channel;
   }
 
   /** Replaces channel stable with the same content, version + 1, signed by a key the device's root does not list. */
@@ -102,12 +130,27 @@ export class E2eRegistry {
   }
 
   async start(): Promise<void> {
+    if (this.via === 'office-cache') {
+      if (this.oci) return;
+      const registry = await startDockerRegistry();
+      try {
+        this.oci = { registry, cache: await startOfficeCache(`http://${registry.host}`) };
+      } catch (err) {
+        await registry.stop();
+        throw err;
+      }
+      await pushRegistry(this.dir, registry.url(OCI_NAMESPACE));
+      return;
+    }
     if (!this.server) this.server = await startServer({ dir: this.dir, host: '127.0.0.1', port: this.port, log: () => {} });
   }
 
   async close(): Promise<void> {
     await this.server?.close();
     this.server = null;
+    await this.oci?.cache.stop();
+    await this.oci?.registry.stop();
+    this.oci = null;
     await rm(this.base, { recursive: true, force: true });
   }
 }
@@ -180,13 +223,15 @@ export const E2E_POLL_SECONDS = 5;
  */
 export async function fullFlow(
   t: import('ava').ExecutionContext,
-  options: { arch: Arch; mode: 'direct' | 'uefi' | 'pxe' },
+  options: { arch: Arch; mode: 'direct' | 'uefi' | 'pxe'; via?: RegistryVia },
 ): Promise<void> {
   const { Guest } = await import('../../qemu/src/guest.js');
   const started = Date.now();
-  const name = `e2e ${options.arch} ${options.mode}`;
+  const via = options.via ?? 'http';
+  const name = `e2e ${options.arch} ${options.mode}${via === 'http' ? '' : ` via ${via}`}`;
   const image = await e2eImage(options.arch, (l) => t.log(l));
   const registry = await E2eRegistry.create(['hello']);
+  registry.via = via;
   t.teardown(() => registry.close());
   await registry.sign();
   await registry.start();
@@ -195,7 +240,7 @@ export async function fullFlow(
 
   const booted = Date.now();
   const guest = await Guest.boot(
-    { ...options, imageDir: image.dir, registry: registry.url, cmdline: [`bootos.poll_seconds=${E2E_POLL_SECONDS}`], forward: [{ guestPort: HELLO_PORT }] },
+    { arch: options.arch, mode: options.mode, imageDir: image.dir, registry: registry.url, cmdline: [`bootos.poll_seconds=${E2E_POLL_SECONDS}`], forward: [{ guestPort: HELLO_PORT }] },
     (l) => t.log(l),
   );
   t.teardown(() => guest.close());
@@ -234,6 +279,14 @@ export async function fullFlow(
     t.is(second.headers['x-app-version'], '2.0.0');
     const updated = await guest.api<AppsView>('/api/apps');
     t.like(updated.apps[0], { name: 'hello', version: '2.0.0', state: 'running' });
+
+    if (via === 'office-cache') {
+      // Every byte came from docker-registry through nginx: the device's blob and tag reads are in the cache's log.
+      const log = await registry.cacheLog();
+      t.true(log.some((l) => /GET \/v2\/bootos\/blobs\/sha256:/.test(l)), 'the device read blobs through the office cache');
+      t.true(log.some((l) => /GET \/v2\/bootos\/manifests\/channel-stable /.test(l)), 'the device read the channel through the office cache');
+      t.regex(await guest.vm.log(), /registry=oci\+http:\/\/10\.0\.2\.2:\d+\/bootos/);
+    }
 
     t.is(await guest.powerdown(), 0);
     const after = await guest.vm.log();

@@ -101,3 +101,26 @@ test('a document fetched through cached() is written via tmp/: only digests ever
     await store.gc([]);
     t.deepEqual(await readdir(join(dir, 'tmp')), []);
   }));
+
+test('a committed blob changed on disk: a stream from it fails with STORE_INVALID and the copy is removed', (t) =>
+  withStore(async (store) => {
+    const bytes = randomBytes(300_000);
+    const descriptor = { digest: digestOf(bytes), size: bytes.length };
+    const path = await store.writeBlob(descriptor, chunksOf(bytes));
+    await chmod(path, 0o644);
+    await writeFile(path, Buffer.concat([bytes.subarray(0, 1000), Buffer.from('rot'), bytes.subarray(1003)]));
+    const unused = {
+      location: 'test',
+      get: async () => null,
+      blob: () => {
+        throw new Error('a committed blob is read from the store, not the source');
+      },
+    };
+    const stream = store.blobStream(unused as never, descriptor);
+    const err = await t.throwsAsync(async () => {
+      for await (const _ of stream.chunks);
+    });
+    await stream.settle('abort');
+    t.true(isBootosError(err, 'STORE_INVALID'), String(err));
+    t.false(await store.hasBlob(descriptor.digest), 'the damaged copy is gone');
+  }));

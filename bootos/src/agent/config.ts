@@ -5,6 +5,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { ARCHES, hostArch } from '../../../fetcher/src/core/arch.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
+import { parseRegistryLocation } from '../../../fetcher/src/formats/registry-url.js';
 import { CHANNEL_NAME } from '../../../fetcher/src/formats/trust-docs.js';
 
 export interface AgentLimits {
@@ -80,7 +81,7 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
 };
 
 export interface AgentConfig {
-  /** Registry URL (http/https) or, on host runs, a registry directory. */
+  /** The registry: oci://, oci+http://, http(s):// (formats/registry-url.ts) or, on host runs, a directory. */
   registry: string;
   channel: string;
   profile: string;
@@ -138,12 +139,22 @@ function defaults(dataRoot: string): Omit<AgentConfig, 'registry'> {
 }
 
 const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
-const REGISTRY_URL = /^https?:\/\/[^\s/]+(\/\S*)?$/;
 
 /** Kernel command line keys (contracts.md). An unknown `bootos.*` key is an error: a typo must not pass silently. */
 const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds'] as const;
 /** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
 const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait'];
+
+/** A registry location by the one grammar of formats/registry-url.ts; directories only in a host's JSON config. */
+function registryOf(r: Reader, value: unknown, path: string, directories: boolean): string {
+  const text = r.string(value, path);
+  try {
+    parseRegistryLocation(text, { directories });
+  } catch (err) {
+    r.fail(path, (err as Error).message);
+  }
+  return text;
+}
 
 /** Parses /proc/cmdline text. Only `bootos.*` words are read; everything else belongs to the kernel and init. */
 export function configFromCmdline(text: string, overrides: { dataRoot?: string } = {}): AgentConfig {
@@ -160,7 +171,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
   }
   if (values.registry === undefined) r.fail('bootos.registry', 'required: the registry URL, e.g. bootos.registry=http://10.0.2.2:8080/');
   const config: AgentConfig = {
-    registry: r.string(values.registry, 'bootos.registry', REGISTRY_URL, 'expected an http:// or https:// URL'),
+    registry: registryOf(r, values.registry, 'bootos.registry', false),
     ...defaults(overrides.dataRoot ?? DEVICE_DATA_ROOT),
   };
   if (values.channel !== undefined) config.channel = r.string(values.channel, 'bootos.channel', CHANNEL_NAME, 'expected a channel name');
@@ -196,10 +207,8 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   const dataRoot = r.optional(o, 'dataRoot', '', path) ?? DEVICE_DATA_ROOT;
   const config: AgentConfig = {
     registry: r.required(o, 'registry', '', (v, p) => {
-      const text = r.string(v, p);
-      if (REGISTRY_URL.test(text)) return text;
-      if (/^[a-z]+:\/\//i.test(text)) r.fail(p, 'expected an http:// or https:// URL, or a registry directory');
-      return isAbsolute(text) ? text : resolve(baseDir, text);
+      const text = registryOf(r, v, p, true);
+      return /^[a-z][a-z0-9+.-]*:\/\//i.test(text) || isAbsolute(text) ? text : resolve(baseDir, text);
     }),
     ...defaults(dataRoot),
   };

@@ -1,6 +1,9 @@
-// OCI Distribution registry URLs (docs/formats.md, "Registry URLs"):
-//   oci://HOST[:PORT]/NAMESPACE        HTTPS (the default; any real registry)
-//   oci+http://HOST[:PORT]/NAMESPACE   plain HTTP (loopback registries, lab networks, an office cache on a trusted LAN)
+// The one grammar of registry locations (docs/formats.md, "Registry URLs"), used by the CLI, `bootos pull`, the
+// agent's config (kernel command line and agent.json) and the QEMU harness:
+//   oci://HOST[:PORT]/NAMESPACE        an OCI Distribution registry over HTTPS (the default; any real registry)
+//   oci+http://HOST[:PORT]/NAMESPACE   the same over plain HTTP (loopback, lab networks, an office cache on a LAN)
+//   http(s)://HOST[:PORT][/PATH]       a static web server holding a registry directory
+//   anything else                      a registry directory on this machine (where directories are allowed)
 // NAMESPACE is the one OCI repository that holds a bootos registry: every blob, every image (tagged NAME-VERSION)
 // and the trust artifacts (tagged root, root-N, channel-NAME). Credentials may be given as user:password@.
 import { BootosError } from '../core/error.js';
@@ -56,4 +59,33 @@ export function isLoopbackHost(origin: string): boolean {
 export interface Credentials {
   username: string;
   password: string;
+}
+
+export type RegistryLocation = { kind: 'oci'; url: RegistryUrl } | { kind: 'http'; url: string } | { kind: 'dir'; path: string };
+
+/**
+ * Reads a registry location by the one grammar above; `directories: false` (a device) accepts URLs only. A location
+ * that looks like HOST:PORT without a scheme is refused with the URL it probably meant, instead of being taken as a
+ * directory that never appears.
+ */
+export function parseRegistryLocation(text: string, options: { directories?: boolean } = {}): RegistryLocation {
+  const urls = 'oci://HOST/NAMESPACE, oci+http://HOST:PORT/NAMESPACE or http(s)://HOST:PORT/';
+  if (isOciUrl(text)) return { kind: 'oci', url: parseRegistryUrl(text) };
+  if (/^https?:\/\//i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new BootosError('USAGE', `not a registry URL: ${text}`);
+    }
+    if (!url.hostname || /\s/.test(text)) throw new BootosError('USAGE', `not a registry URL: ${text}`);
+    return { kind: 'http', url: text };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
+  if (scheme) throw new BootosError('USAGE', `${text}: unknown scheme ${scheme[1]}:// (expected ${urls})`);
+  const hostPort = /^([a-z0-9.-]+|\[[0-9a-f:]+\]):(\d{1,5})(\/.*)?$/i.exec(text);
+  if (hostPort) throw new BootosError('USAGE', `${text} has no scheme: write http://${hostPort[1]}:${hostPort[2]}${hostPort[3] ?? '/'} (or oci+http://…)`);
+  if (options.directories === false) throw new BootosError('USAGE', `${text} is not a registry URL (expected ${urls})`);
+  if (text === '' || text.includes('\0')) throw new BootosError('USAGE', 'an empty registry location');
+  return { kind: 'dir', path: text };
 }
