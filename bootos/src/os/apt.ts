@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { cacheDir } from './cache.js';
-import { run } from './run.js';
+import { run } from '../../../fetcher/src/core/proc.js';
 
 export interface DebPin {
   version: string;

@@ -3,10 +3,12 @@
 import { copyFile, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { tempPathFor } from '../../../fetcher/src/core/fs.js';
+import { sourceDateEpoch } from '../../../fetcher/src/core/source-date.js';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { parseJson } from '../../../fetcher/src/core/guard.js';
 import { readRoot } from '../../../fetcher/src/formats/trust-docs.js';
-import { exists, sha256File } from './cache.js';
+import { sha256File } from './cache.js';
+import { exists } from '../../../fetcher/src/core/fs.js';
 import { buildDisk } from './disk.js';
 import { writeInitramfs } from './initramfs.js';
 import { checkLockCovers, fetchInputs, loadLockfile, type Lockfile } from './lockfile.js';
@@ -17,8 +19,6 @@ import { buildSquashfs, squashfsOptions } from './squashfs.js';
 import { Tree } from './tree.js';
 import { unpackDeb } from './unpack.js';
 
-/** 2024-01-01T00:00:00Z: file times in the image when SOURCE_DATE_EPOCH is not set. */
-export const DEFAULT_SOURCE_DATE_EPOCH = 1_704_067_200;
 
 
 export interface BuildOptions {
@@ -44,14 +44,6 @@ export interface BuildResult {
   seconds: number;
 }
 
-function sourceDateEpoch(explicit?: number): number {
-  if (explicit !== undefined) return explicit;
-  const env = process.env.SOURCE_DATE_EPOCH;
-  if (env === undefined || env === '') return DEFAULT_SOURCE_DATE_EPOCH;
-  if (!/^\d+$/.test(env)) throw new BootosError('USAGE', `SOURCE_DATE_EPOCH must be seconds since 1970, got ${env}`);
-  return Number(env);
-}
-
 export function kernelCmdline(recipe: Recipe, arch: Arch): string {
   return [`console=tty0 console=${recipe.arches[arch].console}`, recipe.kernel.cmdline].filter(Boolean).join(' ');
 }
@@ -71,7 +63,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const progress = options.progress ?? (() => {});
   const step = (line: string) => progress(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)}s] ${options.arch}: ${line}`);
   const { arch } = options;
-  const mtime = sourceDateEpoch(options.sourceDateEpoch);
+  const mtime = options.sourceDateEpoch ?? sourceDateEpoch();
   const recipe = options.recipe ?? (await loadRecipe());
   const lock = options.lock ?? (await loadLockfile());
   checkLockCovers(recipe, lock, arch);

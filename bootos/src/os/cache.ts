@@ -6,7 +6,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { BootosError } from '../../../fetcher/src/core/error.js';
-import { tempPathFor } from '../../../fetcher/src/core/fs.js';
+import { exists, tempPathFor } from '../../../fetcher/src/core/fs.js';
 
 export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
@@ -15,15 +15,6 @@ export function cacheDir(): string {
 
 export function blobPath(sha256: string): string {
   return join(cacheDir(), 'blobs', 'sha256', sha256);
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {

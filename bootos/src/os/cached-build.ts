@@ -6,8 +6,10 @@ import { mkdir, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/prom
 import { join, relative } from 'node:path';
 import { tempPathFor } from '../../../fetcher/src/core/fs.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
-import { buildImage, DEFAULT_SOURCE_DATE_EPOCH } from './build.js';
-import { cacheDir, exists } from './cache.js';
+import { sourceDateEpoch } from '../../../fetcher/src/core/source-date.js';
+import { buildImage } from './build.js';
+import { cacheDir } from './cache.js';
+import { exists } from '../../../fetcher/src/core/fs.js';
 import { REPO_DIR, type Arch } from './recipe.js';
 
 /** Built images kept; the least recently used beyond this are removed. */
@@ -51,7 +53,7 @@ export async function buildKey(o: CachedBuildOptions): Promise<string> {
     hash.update(bytes);
   };
   add('arch', o.arch);
-  add('options', JSON.stringify({ noDisk: o.noDisk ?? false, sourceDateEpoch: process.env.SOURCE_DATE_EPOCH || DEFAULT_SOURCE_DATE_EPOCH }));
+  add('options', JSON.stringify({ noDisk: o.noDisk ?? false, sourceDateEpoch: sourceDateEpoch() }));
   add('root.json', o.rootJson);
   const inputs = [
     ...(await filesUnder(join(repo, 'bootos', 'os'))),

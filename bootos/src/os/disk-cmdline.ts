@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { ESP_START_SECTOR, LOADER_ENTRY, SECTOR_BYTES, loaderEntry } from './disk.js';
-import { run } from './run.js';
+import { run } from '../../../fetcher/src/core/proc.js';
 
 const env = () => ({ ...process.env, MTOOLS_SKIP_CHECK: '1' });
 const esp = (image: string) => `${image}@@${ESP_START_SECTOR * SECTOR_BYTES}`;

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, rm, utimes, writeFile, copyFile, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from './run.js';
+import { run } from '../../../fetcher/src/core/proc.js';
 
 export const SECTOR_BYTES = 512;
 /** Where the EFI system partition starts (1 MiB alignment). */

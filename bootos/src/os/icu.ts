@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { findDynamicSymbol } from './elf.js';
-import { run } from './run.js';
+import { run } from '../../../fetcher/src/core/proc.js';
 
 /** Names the trimmed result in cache keys: change it whenever what is removed changes. */
 export const ICU_SMALL_TAG = 'icu-small-2';

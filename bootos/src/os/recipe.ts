@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
+import { parseYamlText } from '../../../fetcher/src/core/yaml-file.js';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { Reader } from '../../../fetcher/src/core/guard.js';
 
@@ -70,12 +70,7 @@ const PACKAGE_NAME = /^[a-z0-9][a-z0-9+.{}-]*$/;
 const IMAGE_PATH = /^\/[A-Za-z0-9._+@/-]+$/;
 
 export function parseRecipe(text: string, where = 'bootos.yaml', filesDir = `${RECIPE_DIR}files`): Recipe {
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new BootosError('YAML_INVALID', `${where}: ${(err as Error).message}`, { cause: err });
-  }
+  const doc = parseYamlText(text, where);
   const r = new Reader('SCHEMA_INVALID', where);
   const top = r.object(doc, '', ['kernel', 'arches', 'node', 'packages', 'efi', 'agent', 'files']);
   const modules = (v: unknown, p: string) => r.array(v, p).map((m, i) => r.string(m, `${p}[${i}]`, MODULE_NAME, 'expected a kernel module name'));

@@ -8,10 +8,11 @@ import { chmod, copyFile, mkdir, rename, rm, stat, symlink, writeFile } from 'no
 import { join } from 'node:path';
 import { tempPathFor } from '../../../fetcher/src/core/fs.js';
 import { BootosError } from '../../../fetcher/src/core/error.js';
-import { cacheDir, exists } from './cache.js';
+import { cacheDir } from './cache.js';
+import { exists } from '../../../fetcher/src/core/fs.js';
 import { writeCpio } from './cpio.js';
 import type { Arch } from './recipe.js';
-import { run } from './run.js';
+import { run } from '../../../fetcher/src/core/proc.js';
 import type { Tree } from './tree.js';
 
 export interface SquashfsOptions {

@@ -12,7 +12,7 @@ import { cachedDir, sha256File } from './cache.js';
 import { stripExecutable } from './elf.js';
 import { ICU_SMALL_TAG, trimNodeIcu } from './icu.js';
 import type { NodeIcu } from './recipe.js';
-import { run } from './run.js';
+import { run } from '../../../fetcher/src/core/proc.js';
 
 export async function unpackDeb(deb: string): Promise<string> {
   const { sha256 } = await sha256File(deb);

@@ -1,6 +1,6 @@
 // Write-then-rename helpers: a reader never sees a half-written file.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, mkdir } from 'node:fs/promises';
+import { lstat, open, readFile, rename, rm, mkdir } from 'node:fs/promises';
 import { BootosError, errnoCode } from './error.js';
 import { dirname, join, basename } from 'node:path';
 
@@ -45,6 +45,20 @@ export async function readFileOrFail(path: string, what: string): Promise<Buffer
     return await readFile(path);
   } catch (err) {
     if (errnoCode(err) === 'ENOENT') throw new BootosError('FILE_NOT_FOUND', `${what} not found: ${path}`);
+    throw err;
+  }
+}
+
+/**
+ * Whether something is at `path` (not following a final symlink: a dangling link exists). Only "not there" is false;
+ * any other failure (EACCES, EIO) is thrown, never taken for absence.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') return false;
     throw err;
   }
 }

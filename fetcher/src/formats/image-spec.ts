@@ -1,8 +1,6 @@
 // images/<name>/image.yaml: the short, strict recipe of a process image. Unknown fields are errors naming the field.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { BootosError, errnoCode } from '../core/error.js';
+import { readYamlFile } from '../core/yaml-file.js';
 import { IMAGE_NAME, Reader } from '../core/guard.js';
 import { ABSOLUTE_PATH, readImageConfig, type ImageConfig } from './image-config.js';
 
@@ -29,20 +27,7 @@ const UNITS: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024
 
 export async function loadImageSpec(dir: string): Promise<ImageSpec> {
   const file = join(dir, 'image.yaml');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') throw new BootosError('FILE_NOT_FOUND', `${file} not found: an image folder holds an image.yaml`);
-    throw err;
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { strict: true, uniqueKeys: true });
-  } catch (err) {
-    throw new BootosError('YAML_INVALID', `${file}: ${(err as Error).message}`, { cause: err });
-  }
-  return { dir, ...parseImageSpec(doc, file) };
+  return { dir, ...parseImageSpec(await readYamlFile(file, 'an image folder holds an image.yaml'), file) };
 }
 
 export function parseImageSpec(doc: unknown, where: string): { config: ImageConfig; files: FileMapping[] } {

@@ -1,6 +1,5 @@
 // images/profiles.yaml: which apps each kind of device gets. Signed into the channel by `bootos channel sign`.
-import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { readYamlFile } from '../core/yaml-file.js';
 import { BootosError, errnoCode } from '../core/error.js';
 import { IMAGE_NAME, Reader } from '../core/guard.js';
 import type { ProfileApp } from './trust-docs.js';
@@ -8,19 +7,7 @@ import type { ProfileApp } from './trust-docs.js';
 export type Profiles = Record<string, (string | ProfileApp)[]>;
 
 export async function loadProfiles(file: string): Promise<Profiles> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') throw new BootosError('FILE_NOT_FOUND', `profiles file not found: ${file}`);
-    throw err;
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text, { strict: true, uniqueKeys: true });
-  } catch (err) {
-    throw new BootosError('YAML_INVALID', `${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const doc = await readYamlFile(file, 'the profiles file lists the apps of each device profile');
   const r = new Reader('SCHEMA_INVALID', file);
   const top = r.object(doc, '', ['profiles']);
   const profiles = r.required(top, 'profiles', '', (v, p) => r.object(v, p));

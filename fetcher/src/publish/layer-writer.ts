@@ -9,19 +9,13 @@ import { join, posix } from 'node:path';
 import { Gzip } from 'fflate';
 import { pack } from 'tar-stream';
 import { BootosError } from '../core/error.js';
+import { sourceDateEpoch } from '../core/source-date.js';
 import { tempPathFor } from '../core/fs.js';
 
 export type LayerEntry =
   | { path: string; type: 'directory' }
   | { path: string; type: 'file'; source: string; size: number; executable: boolean }
   | { path: string; type: 'symlink'; target: string };
-
-export function sourceDateEpoch(env = process.env): number {
-  const text = env.SOURCE_DATE_EPOCH;
-  if (text === undefined || text === '') return 0;
-  if (!/^\d+$/.test(text)) throw new BootosError('USAGE', `SOURCE_DATE_EPOCH must be a whole number of seconds, got ${text}`);
-  return Number(text);
-}
 
 /** Lists `from` (a folder or file on disk) as entries under `to` (an absolute path in the image). */
 export async function collectEntries(from: string, to: string, exclude: (relative: string) => boolean = () => false): Promise<LayerEntry[]> {

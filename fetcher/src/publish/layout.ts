@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { sha256Digest } from '../core/digest.js';
 export { sha256Digest };
 import { canonicalBytes } from '../core/canonical-json.js';
-import { writeFileAtomic } from '../core/fs.js';
+import { exists, writeFileAtomic } from '../core/fs.js';
 import { BootosError, errnoCode } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
 import { ANNOTATION, MEDIA, blobPath, readIndex, type Descriptor, type ImageIndex } from '../formats/oci.js';
@@ -19,16 +19,6 @@ export async function initLayout(dir: string): Promise<void> {
   if (!(await exists(layoutFile))) await writeFileAtomic(layoutFile, JSON.stringify(OCI_LAYOUT));
   const indexFile = join(dir, 'index.json');
   if (!(await exists(indexFile))) await writeIndexJson(dir, { schemaVersion: 2, mediaType: MEDIA.index, manifests: [] });
-}
-
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
-  }
 }
 
 /** Stores a JSON document as a blob (canonical bytes, so equal documents have equal digests). */

@@ -5,7 +5,8 @@ import { stat } from 'node:fs/promises';
 import { OCI_ARCHES } from '../core/arch.js';
 import { BootosError, errnoCode } from '../core/error.js';
 import { loadImageSpec } from '../formats/image-spec.js';
-import { collectEntries, sourceDateEpoch, writeLayer, type LayerEntry } from './layer-writer.js';
+import { sourceDateEpoch } from '../core/source-date.js';
+import { collectEntries, writeLayer, type LayerEntry } from './layer-writer.js';
 import { addToIndex, commitBlobFile, initLayout, writeJsonBlob } from './layout.js';
 import { ANNOTATION, MEDIA, type Descriptor } from '../formats/oci.js';
 

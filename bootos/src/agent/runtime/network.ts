@@ -7,13 +7,11 @@
 // never waits for `ip`. Each app takes a numbered slot (atomic mkdir under /run/bootos-net, shared by every agent
 // on the machine, so concurrent agents never pick the same names or addresses); a slot whose owner process is gone
 // is cleaned and reused.
-import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
+import { run } from '../../../../fetcher/src/core/proc.js';
 
-const execFileP = promisify(execFile);
 
 /** Slot registry shared by all agents on this machine (tmpfs: gone at reboot, like the namespaces). */
 export const SLOTS_DIR = '/run/bootos-net';
@@ -31,12 +29,7 @@ export interface AppNetwork extends AppEndpoint {
 }
 
 async function ip(args: string[]): Promise<void> {
-  try {
-    await execFileP('ip', args);
-  } catch (err) {
-    const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
-    throw new BootosError('NETWORK_SETUP', `ip ${args.join(' ')}: ${stderr || (err as Error).message}`, { cause: err });
-  }
+  await run('ip', args, { code: 'NETWORK_SETUP', what: `ip ${args.join(' ')}` });
 }
 
 function alive(pid: number): boolean {
@@ -56,8 +49,8 @@ export function slotNames(slot: number): { netns: string; hostIf: string; hostIp
 
 async function removeSlotNetwork(slot: number): Promise<void> {
   const { netns, hostIf } = slotNames(slot);
-  await execFileP('ip', ['netns', 'del', netns]).catch(() => {});
-  await execFileP('ip', ['link', 'del', hostIf]).catch(() => {});
+  await ip(['netns', 'del', netns]).catch(() => {});
+  await ip(['link', 'del', hostIf]).catch(() => {});
 }
 
 async function claimSlot(owner: string): Promise<number> {

@@ -8,6 +8,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
+import { run } from '../../../../fetcher/src/core/proc.js';
 import type { ImageConfig } from '../../../../fetcher/src/formats/image-config.js';
 import type { MountPoint } from './mount-points.js';
 import { seccompProfile } from './seccomp.js';
@@ -157,13 +158,7 @@ export class Runc {
   ) {}
 
   private async cmd(args: string[], what: string): Promise<string> {
-    try {
-      const { stdout } = await execFileP(this.bin, ['--root', this.root, ...args], { maxBuffer: 4 * 1024 * 1024 });
-      return stdout;
-    } catch (err) {
-      const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
-      throw new BootosError('RUNTIME_ERROR', `runc ${what}: ${stderr || (err as Error).message}`, { cause: err });
-    }
+    return (await run(this.bin, ['--root', this.root, ...args], { code: 'RUNTIME_ERROR', what: `runc ${what}` })).stdout;
   }
 
   async writeBundle(bundle: string, spec: Record<string, unknown>): Promise<void> {

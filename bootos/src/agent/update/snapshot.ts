@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rename, rm, statfs, symlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { syncDir } from '../../../../fetcher/src/core/fs.js';
+import { exists, syncDir } from '../../../../fetcher/src/core/fs.js';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 
 /** Bytes a copy needs per entry besides file contents (inode, directory block): a deliberate overestimate. */
@@ -240,14 +240,4 @@ export async function dropSnapshot(snapshot: string): Promise<void> {
   await rm(`${snapshot}.partial`, { recursive: true, force: true });
   await rm(`${snapshot}.discard`, { recursive: true, force: true });
   await rm(snapshot, { recursive: true, force: true });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return false;
-    throw err;
-  }
 }

@@ -1,7 +1,7 @@
-// Runs the external tools the OS build uses (apt-get, npm, dpkg-deb, mkfs, mtools, sfdisk) with captured output.
-// A failure is a coded error carrying the command and the tail of its stderr.
+// The one way to run an external tool (apt-get, npm, mkfs and mtools for the OS build; runc and ip for the agent)
+// with captured output. A failure is a coded error carrying the command and the tail of its stderr.
 import { spawn } from 'node:child_process';
-import { BootosError, type ErrorCode } from '../../../fetcher/src/core/error.js';
+import { BootosError, type ErrorCode } from './error.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -11,6 +11,8 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Exit codes that count as success (default [0]). */
   okCodes?: number[];
+  /** How the command is named in an error (default: the command line), e.g. "runc kill app-1". */
+  what?: string;
 }
 
 export interface RunResult {
@@ -27,13 +29,14 @@ export function run(cmd: string, args: string[], options: RunOptions = {}): Prom
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) =>
-      reject(new BootosError(options.code ?? 'OS_TOOL_FAILED', `${cmd}: cannot run (${(e as Error).message}); is it installed?`, { cause: e })),
+      reject(new BootosError(options.code ?? 'OS_TOOL_FAILED', `${options.what ?? cmd}: cannot run ${cmd} (${(e as Error).message}); is it installed?`, { cause: e })),
     );
     child.on('close', (exitCode) => {
       const result = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: exitCode ?? -1 };
       if ((options.okCodes ?? [0]).includes(result.exitCode)) return resolve(result);
       const tail = result.stderr.trim().split('\n').slice(-6).join('\n');
-      reject(new BootosError(options.code ?? 'OS_TOOL_FAILED', `${cmd} ${args.join(' ')} exited with ${exitCode}${tail ? `:\n${tail}` : ''}`));
+      const message = options.what ? `${options.what}: ${tail || `exited with ${exitCode}`}` : `${cmd} ${args.join(' ')} exited with ${exitCode}${tail ? `:\n${tail}` : ''}`;
+      reject(new BootosError(options.code ?? 'OS_TOOL_FAILED', message));
     });
     child.stdin.end(options.input);
   });
