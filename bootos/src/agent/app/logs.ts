@@ -1,9 +1,17 @@
-// An app's output (stdout and stderr), split into lines, the last N kept.
+// An app's output (stdout and stderr), split into lines, the last N kept, each at most MAX_LINE_CHARS long.
+//
+// Memory and CPU are bounded whatever an app writes: a line longer than the cap is cut there (its head kept, marked
+// with CUT_MARK) and the rest of it dropped as it arrives, never buffered; each chunk is scanned once for newlines.
+// So the ring holds at most max × MAX_LINE_CHARS characters, and a stream holds at most MAX_LINE_CHARS pending.
 import type { Readable } from 'node:stream';
+
+/** Longest line kept (characters). */
+export const MAX_LINE_CHARS = 4096;
+export const CUT_MARK = ' …[line cut]';
 
 export class LogRing {
   private lines: string[] = [];
-  private partial = new Map<Readable, string>();
+  private pendingChars = 0;
   private watchers = new Set<(line: string) => void>();
 
   constructor(
@@ -12,7 +20,7 @@ export class LogRing {
   ) {}
 
   add(line: string): void {
-    const clipped = line.length > 4096 ? `${line.slice(0, 4096)}…` : line;
+    const clipped = line.length > MAX_LINE_CHARS ? `${line.slice(0, MAX_LINE_CHARS)}${CUT_MARK}` : line;
     this.lines.push(clipped);
     if (this.lines.length > this.max) this.lines.splice(0, this.lines.length - this.max);
     this.echo?.(clipped);
@@ -36,18 +44,46 @@ export class LogRing {
     });
   }
 
+  /** Characters held back, over all followed streams, waiting for the end of their line. */
+  get pending(): number {
+    return this.pendingChars;
+  }
+
   /** Collects a stream's lines until it ends. */
   follow(stream: Readable): void {
     stream.setEncoding('utf8');
+    let partial = '';
+    // Inside a line that was already cut and logged: drop its bytes until its newline.
+    let cutting = false;
+    const hold = (text: string) => {
+      this.pendingChars += text.length - partial.length;
+      partial = text;
+    };
     stream.on('data', (chunk: string) => {
-      const parts = ((this.partial.get(stream) ?? '') + chunk).split('\n');
-      this.partial.set(stream, parts.pop()!);
-      for (const line of parts) this.add(line.replace(/\r$/, ''));
+      let start = 0;
+      for (;;) {
+        const nl = chunk.indexOf('\n', start);
+        const piece = nl < 0 ? chunk.slice(start) : chunk.slice(start, nl);
+        if (!cutting) {
+          const room = MAX_LINE_CHARS - partial.length;
+          if (piece.length > room) {
+            this.add(`${partial}${piece.slice(0, room)}${CUT_MARK}`);
+            hold('');
+            cutting = true;
+          } else {
+            hold(partial + piece);
+          }
+        }
+        if (nl < 0) break;
+        if (!cutting) this.add(partial.replace(/\r$/, ''));
+        hold('');
+        cutting = false;
+        start = nl + 1;
+      }
     });
     stream.on('end', () => {
-      const rest = this.partial.get(stream);
-      if (rest) this.add(rest);
-      this.partial.delete(stream);
+      if (partial && !cutting) this.add(partial);
+      hold('');
     });
   }
 
