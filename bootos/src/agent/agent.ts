@@ -66,7 +66,8 @@ export class Agent {
   private fail!: (err: BootosError) => void;
   /**
    * Resolves (never rejects) with the error that keeps the agent from going on after start() returned: the data root
-   * never came (DATA_ROOT_TIMEOUT) or the trust state in it refuses to load. `bootos agent` then exits with it.
+   * never came (DATA_ROOT_TIMEOUT) or cannot be used (DATA_ROOT_INVALID), or the trust state in it refuses to load.
+   * `bootos agent` then exits with it.
    */
   readonly failed = new Promise<BootosError>((resolve) => (this.fail = resolve));
 
@@ -123,7 +124,7 @@ export class Agent {
         () => this.refreshChannel(),
         (err: unknown) => {
           if (this.stopped) return;
-          const failure = isBootosError(err) ? err : new BootosError('STORE_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
+          const failure = isBootosError(err) ? err : new BootosError('DATA_ROOT_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
           Object.assign(this.channelStatus, { state: 'error', error: { code: failure.code, message: failure.message }, retryInMs: null, checkedAt: new Date().toISOString() });
           this.step('agent', `${failure.code}: ${failure.message}`);
           this.changed();
