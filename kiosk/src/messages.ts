@@ -1,11 +1,17 @@
 // Plain words for the person at the device: error codes become sentences, states become labels, numbers get units.
-// Codes are those of docs/errors.md; an unknown code falls back to the agent's own message.
+// Codes are those of fetcher/src/core/error.ts (docs/errors.md); an unknown code falls back to the agent's own message.
+import { isTransient, type ErrorCode } from '../../fetcher/src/core/error.js';
 import type { ApiError, AppState, AppView, UpdateState } from './api.js';
+
+/** True when the code's kind is transient (could not talk to the registry; the agent retries by itself). */
+export { isTransient };
 
 const TRUST = "The channel's signature is not trusted, so nothing new is installed.";
 const UNREACHABLE = 'The registry is unreachable.';
+const UNSAFE = "The app's download holds files that this device does not unpack; it was refused.";
+const TOO_BIG = 'The app unpacks to more than this device allows; it was refused.';
 
-const SENTENCES: Record<string, string> = {
+const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   // trust: each of these is an attack or a mistake the device refuses
   SIGNATURE_INVALID: TRUST,
   UNKNOWN_KEY: TRUST,
@@ -40,25 +46,57 @@ const SENTENCES: Record<string, string> = {
   RUNTIME_ERROR: 'The device could not run it.',
   NETWORK_SETUP: "The device could not set up the app's network.",
   FORBIDDEN: "Only this device's own screen may do that.",
+  // registry credentials (the device's configuration)
+  AUTH_REQUIRED: 'The registry wants a password that this device was not given.',
+  AUTH_REFUSED: "The registry refused this device's credentials.",
+  // pulls and unpacking: a download that would write outside its folder, or is not what it claims, is refused
+  ABORTED: 'The download was stopped.',
+  STORE_INVALID: 'A downloaded file on this device was damaged; it was removed and will be fetched again.',
+  UNPACK_PATH_INVALID: UNSAFE,
+  UNPACK_PATH_TRAVERSAL: UNSAFE,
+  UNPACK_ABSOLUTE_PATH: UNSAFE,
+  UNPACK_PATH_TOO_LONG: UNSAFE,
+  UNPACK_PATH_TOO_DEEP: UNSAFE,
+  UNPACK_SYMLINK_ESCAPE: UNSAFE,
+  UNPACK_THROUGH_SYMLINK: UNSAFE,
+  UNPACK_NOT_A_DIRECTORY: UNSAFE,
+  UNPACK_HARDLINK_ESCAPE: UNSAFE,
+  UNPACK_HARDLINK_MISSING: UNSAFE,
+  UNPACK_SPECIAL_FILE: UNSAFE,
+  UNPACK_ENTRY_TYPE: UNSAFE,
+  UNPACK_REPLACES_DIRECTORY: UNSAFE,
+  UNPACK_TOO_MANY_ENTRIES: TOO_BIG,
+  UNPACK_TOO_LARGE: TOO_BIG,
+  UNPACK_ARCHIVE_INVALID: "The app's download is not a readable archive; it was refused.",
+  // the device itself
+  USAGE: 'The device did not understand that request.',
+  FILE_NOT_FOUND: 'A file the device needs is missing.',
+  KEY_INVALID: 'A signing key is malformed, so nothing new is installed.',
+  CONFIG_INVALID: "The device's settings are not valid.",
+  DATA_ROOT_TIMEOUT: "The device's data disk did not become ready in time.",
+  DATA_ROOT_INVALID: "The device's data disk cannot be used.",
+  // hot updates
+  UPDATE_NO_SPACE: 'There is not enough free space for a safe copy of its data.',
+  UPDATE_SKIPPED: 'This version already failed on this device, so it is not tried again.',
   // the kiosk's own
   AGENT_UNREACHABLE: 'The kiosk cannot reach the device agent.',
 };
+
+/** The kiosk's sentence for a code, if it has one (a code of a newer agent has none). */
+export function sentenceOf(code: string): string | undefined {
+  return Object.prototype.hasOwnProperty.call(SENTENCES, code) ? SENTENCES[code as keyof typeof SENTENCES] : undefined;
+}
 
 /**
  * The sentence for an error. With `retryInMs` (the agent tries again by itself) it says when: "The registry is
  * unreachable, retrying in 8 s." for a network failure, "… Checking again in 60 s." for a refusal.
  */
 export function describeError(error: ApiError, retryInMs: number | null = null): string {
-  const sentence = SENTENCES[error.code] ?? (error.message ? ensureStop(capitalize(error.message)) : `Something went wrong (${error.code}).`);
+  const sentence = sentenceOf(error.code) ?? (error.message ? ensureStop(capitalize(error.message)) : `Something went wrong (${error.code}).`);
   if (retryInMs === null) return sentence;
   const seconds = Math.ceil(retryInMs / 1000);
   if (isTransient(error.code)) return `${sentence.replace(/\.$/, '')}, ${seconds > 0 ? `retrying in ${seconds} s` : 'retrying now'}.`;
   return `${sentence} ${seconds > 0 ? `Checking again in ${seconds} s.` : 'Checking again now.'}`;
-}
-
-/** True when the code means "could not talk to the registry" (the agent retries by itself). */
-export function isTransient(code: string): boolean {
-  return code === 'NETWORK' || code === 'TIMEOUT' || code === 'HTTP_ERROR';
 }
 
 const STATE_LABELS: Record<AppState, string> = {

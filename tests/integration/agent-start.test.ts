@@ -1,6 +1,7 @@
 // How the device agent starts: it waits for the data root while /init still mounts it (<runDir>/data-pending)
-// without holding back its API; a data root that never comes is DATA_ROOT_TIMEOUT; a fresh runc state root is
-// listed without spawning runc; and the device bundle (dist/agent.mjs) with debug on prints its start-up timing.
+// without holding back its API; a data root that never comes is DATA_ROOT_TIMEOUT, one that cannot be used is
+// DATA_ROOT_INVALID; a fresh runc state root is listed without spawning runc; and the device bundle (dist/agent.mjs)
+// with debug on prints its start-up timing.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -118,6 +119,21 @@ test('dist/agent.mjs: a data root that never comes ends the agent with DATA_ROOT
     t.regex(out.stdout, /bootos-agent: ready/, 'the API was up before');
     t.regex(out.stderr, /error DATA_ROOT_TIMEOUT/);
     t.notRegex(out.stderr, /t\+\d+ms/, 'no timing lines without debug');
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await rm(base, { recursive: true, force: true });
+  }
+});
+
+test('dist/agent.mjs: a data root that cannot be used (a file, not a directory) ends the agent with DATA_ROOT_INVALID (exit 1)', async (t) => {
+  const base = await tempDir('bootos-agent-start-');
+  await writeFile(join(base, 'var'), 'not a directory');
+  const { child, out } = startBundle(await agentConfig(base));
+  try {
+    const [code] = await once(child, 'exit');
+    t.is(code, 1);
+    t.regex(out.stdout, /bootos-agent: ready/, 'the API was up before');
+    t.regex(out.stderr, /error DATA_ROOT_INVALID: cannot open the data root/);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await rm(base, { recursive: true, force: true });

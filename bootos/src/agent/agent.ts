@@ -3,7 +3,7 @@
 // (ChannelWatcher) and updates apps when it moves (Updater), finishing at start-up any update a kill interrupted.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/core/error.js';
+import { BootosError, isBootosError, isRefusal, type ErrorCode } from '../../../fetcher/src/core/error.js';
 import { resolveImage, type ResolvedImage } from '../../../fetcher/src/trust/resolve.js';
 import { openSource } from '../../../fetcher/src/source/open-source.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
@@ -36,13 +36,6 @@ export interface ChannelStatus {
 
 type Listener = (event: 'apps' | 'step', data: unknown) => void;
 
-/** Errors where the registry answered but what it served was refused (as opposed to not reaching it). */
-const TRUST_ERRORS: ErrorCode[] = [
-  'SIGNATURE_INVALID', 'THRESHOLD_NOT_MET', 'UNKNOWN_KEY', 'EXPIRED', 'ROLLBACK', 'DOCUMENT_TOO_LARGE', 'DOCUMENT_TYPE',
-  'CHANNEL_NAME_MISMATCH', 'ROOT_VERSION_GAP', 'PROFILE_UNKNOWN', 'PROFILE_UNKNOWN_IMAGE', 'DIGEST_MISMATCH', 'SIZE_MISMATCH',
-  'REGISTRY_INVALID', 'JSON_INVALID', 'MEDIA_TYPE', 'PLATFORM_NOT_FOUND',
-];
-
 export class Agent {
   readonly apps = new Map<string, App>();
   readonly updaters = new Map<string, Updater>();
@@ -73,7 +66,8 @@ export class Agent {
   private fail!: (err: BootosError) => void;
   /**
    * Resolves (never rejects) with the error that keeps the agent from going on after start() returned: the data root
-   * never came (DATA_ROOT_TIMEOUT) or the trust state in it refuses to load. `bootos agent` then exits with it.
+   * never came (DATA_ROOT_TIMEOUT) or cannot be used (DATA_ROOT_INVALID), or the trust state in it refuses to load.
+   * `bootos agent` then exits with it.
    */
   readonly failed = new Promise<BootosError>((resolve) => (this.fail = resolve));
 
@@ -130,7 +124,7 @@ export class Agent {
         () => this.refreshChannel(),
         (err: unknown) => {
           if (this.stopped) return;
-          const failure = isBootosError(err) ? err : new BootosError('STORE_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
+          const failure = isBootosError(err) ? err : new BootosError('DATA_ROOT_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
           Object.assign(this.channelStatus, { state: 'error', error: { code: failure.code, message: failure.message }, retryInMs: null, checkedAt: new Date().toISOString() });
           this.step('agent', `${failure.code}: ${failure.message}`);
           this.changed();
@@ -177,7 +171,7 @@ export class Agent {
       const delay = this.retryMs;
       this.retryMs = Math.min(this.retryMs * 2, c.limits.channelRetryMaxMs);
       Object.assign(this.channelStatus, {
-        state: TRUST_ERRORS.includes(code) ? 'error' : 'retrying',
+        state: isRefusal(code) ? 'error' : 'retrying',
         error: { code, message: (err as Error).message },
         retryInMs: delay,
         checkedAt: new Date().toISOString(),
@@ -284,7 +278,8 @@ export class Agent {
       },
       onError: (err) => {
         Object.assign(this.channelStatus, {
-          state: TRUST_ERRORS.includes(err.code) ? 'error' : 'retrying',
+          // The registry answered, but what it served was refused (as opposed to not reaching it).
+          state: isRefusal(err.code) ? 'error' : 'retrying',
           error: { code: err.code, message: err.message },
           retryInMs: c.limits.channelPollIntervalMs || null,
           checkedAt: new Date().toISOString(),

@@ -3,14 +3,11 @@
 // through the full trust checks (root rotations first, then every check of Trust.acceptChannel) before anyone sees
 // it; one that fails them changes nothing and is reported. The same bytes are never verified twice.
 import { createHash } from 'node:crypto';
-import { BootosError, isBootosError } from '../../../fetcher/src/core/error.js';
+import { BootosError, isBootosError, isTransient } from '../../../fetcher/src/core/error.js';
 import { withLimits } from '../../../fetcher/src/core/limits.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
 import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
 import type { Trust } from '../../../fetcher/src/trust/trust.js';
-
-/** Failures of reaching the registry: the same bytes are asked for again next time. */
-const TRANSIENT = ['NETWORK', 'TIMEOUT', 'HTTP_ERROR'];
 
 export interface WatcherOptions {
   source: RegistrySource;
@@ -89,7 +86,7 @@ export class ChannelWatcher {
     } catch (err) {
       const e = isBootosError(err) ? err : new BootosError('NETWORK', (err as Error).message, { cause: err });
       // Refused bytes are not checked again (their ETag is kept); an unreachable registry is asked again.
-      if (!TRANSIENT.includes(e.code) && etag !== null) this.etag = etag;
+      if (!isTransient(e.code) && etag !== null) this.etag = etag;
       this.options.onError(e);
     }
   }

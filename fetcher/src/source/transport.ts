@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import fetch, { type Response } from 'node-fetch';
-import { BootosError, isBootosError } from '../core/error.js';
+import { BootosError, isBootosError, isTransient } from '../core/error.js';
 import { withLimits, type Limits } from '../core/limits.js';
 import { type BlobRange, type Conditional } from './source.js';
 
@@ -41,23 +41,33 @@ export interface TransportOptions extends TlsOptions {
   onEvent?: (event: TransportEvent) => void;
 }
 
-const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+/** Statuses worth asking again at once; 206 is a Range answer for other bytes than were asked for. */
+const RETRYABLE_STATUS = new Set([206, 408, 425, 429, 500, 502, 503, 504]);
 /** Body bytes queued before the socket is paused (back-pressure to the server). */
 const BODY_QUEUE_BYTES = 256 * 1024;
 
+/**
+ * Is trying again (here or on another mirror) worth it? Transient codes are, but HTTP_ERROR only for a status this
+ * transport received that may pass in seconds: a 400 or 403 is tried again by the agent at its next check, not in this
+ * loop, and an HTTP_ERROR from elsewhere (the OCI token service, reached through onUnauthorized) is not retried here.
+ */
 function retryable(err: unknown): boolean {
-  return isBootosError(err) && (err.code === 'NETWORK' || err.code === 'TIMEOUT' || (err as TransportError).retryable === true);
+  if (!isBootosError(err) || !isTransient(err.code)) return false;
+  return err.code !== 'HTTP_ERROR' || (err instanceof HttpStatusError && RETRYABLE_STATUS.has(err.status));
 }
 
-/** A coded error that also says whether trying again (here or on another mirror) may help. */
-class TransportError extends BootosError {
-  retryable = false;
+/** HTTP_ERROR with the status the server answered. */
+class HttpStatusError extends BootosError {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super('HTTP_ERROR', message);
+  }
 }
 
 function httpError(url: URL, status: number): BootosError {
-  const err = new TransportError('HTTP_ERROR', `${url}: HTTP ${status}`);
-  err.retryable = RETRYABLE_STATUS.has(status);
-  return err;
+  return new HttpStatusError(status, `${url}: HTTP ${status}`);
 }
 
 function aborted(signal: AbortSignal | undefined): BootosError {
@@ -182,7 +192,7 @@ export class Transport {
           const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get('content-range') ?? '');
           if (!m || Number(m[1]) !== position) {
             destroyBody(response);
-            throw Object.assign(new TransportError('HTTP_ERROR', `${url}: the server answered range ${m?.[1] ?? '?'} for bytes=${position}-`), { retryable: true });
+            throw new HttpStatusError(206, `${url}: the server answered range ${m?.[1] ?? '?'} for bytes=${position}-`);
           }
           if (m[3] !== '*' && Number(m[3]) !== size) {
             destroyBody(response);
@@ -266,7 +276,7 @@ export class Transport {
     await sleep(delayMs, signal);
   }
 
-  /** One HTTP GET. Null on 404; throws coded errors otherwise (retryable ones are marked). */
+  /** One HTTP GET. Null on 404; throws coded errors otherwise. */
   private async request(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined, authorized = false): Promise<Response | null> {
     const extra = this.options.headers ? await this.options.headers(url) : {};
     const controller = new AbortController();

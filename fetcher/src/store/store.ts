@@ -12,7 +12,7 @@ import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { syncDir, writeFileAtomic } from '../core/fs.js';
-import { BootosError, errnoCode, isBootosError } from '../core/error.js';
+import { BootosError, errnoCode, isBootosError, isTransient } from '../core/error.js';
 import { Reader, SHA256_DIGEST, parseJson } from '../core/guard.js';
 import { withLimits, type Limits } from '../core/limits.js';
 import { blobPath } from '../formats/oci.js';
@@ -380,9 +380,9 @@ export class Store {
         }
       });
     } catch (err) {
-      // A network failure or an abort keeps the partial file for a Range resume; anything else (wrong bytes, a
-      // consumer that refused the archive) drops it.
-      keepPartial = writePosition > 0 && isBootosError(err) && ['NETWORK', 'TIMEOUT', 'ABORTED', 'HTTP_ERROR', 'NOT_FOUND'].includes(err.code);
+      // A transient failure, an abort or a mirror without the blob keeps the partial file for a Range resume: the
+      // bytes written so far are still good. Anything else (wrong bytes, a consumer that refused the archive) drops it.
+      keepPartial = writePosition > 0 && isBootosError(err) && (isTransient(err.code) || err.code === 'ABORTED' || err.code === 'NOT_FOUND');
       throw err;
     } finally {
       await pendingWrite.catch(() => {});

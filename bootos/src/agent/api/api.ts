@@ -7,7 +7,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { extname, join, sep } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, httpStatus, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import { safeRelative } from '../../../../fetcher/src/core/static-files.js';
 
 export interface ApiBackend {
@@ -33,8 +33,6 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2',
   '.map': 'application/json',
 };
-
-const STATUS: Partial<Record<ErrorCode, number>> = { APP_UNKNOWN: 404, FORBIDDEN: 403, APP_STATE: 409, APP_FAILED: 409, USAGE: 400 };
 
 const NO_KIOSK = `<!doctype html><meta charset="utf-8"><title>bootos</title>
 <h1>bootos</h1><p>The kiosk is not installed next to the agent (no kiosk/ folder beside the bundle).
@@ -79,7 +77,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 function sendError(res: ServerResponse, err: unknown): void {
   const code: ErrorCode = isBootosError(err) ? err.code : 'RUNTIME_ERROR';
-  sendJson(res, STATUS[code] ?? 500, { error: { code, message: (err as Error).message } });
+  sendJson(res, httpStatus(code), { error: { code, message: (err as Error).message } });
 }
 
 export interface ApiServer {

@@ -23,7 +23,7 @@
 // A kill of the agent at any point is finished at the next start by recoverUpdate(): before `switched` it rolls
 // back, from `switched` on it rolls forward.
 import { dirname, join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, isBootosError, isTransient, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { App, Instance } from '../app/app.js';
 import type { AgentConfig } from '../config.js';
@@ -39,9 +39,6 @@ import { checkSnapshotSpace, dataFingerprint, dropSnapshot, removeProbeLeftovers
 export const HANDOVER_ACK = 'bootos: handover-ready';
 
 export type UpdateState = 'idle' | 'downloading' | 'pending' | 'preparing' | 'starting' | 'switching' | 'rolling-back' | 'done' | 'failed';
-
-/** Pull failures that say nothing about the version (the registry was unreachable): tried again at the next poll. */
-const TRANSIENT: ErrorCode[] = ['NETWORK', 'TIMEOUT', 'HTTP_ERROR'];
 
 export interface UpdaterContext {
   config: AgentConfig;
@@ -197,7 +194,8 @@ export class Updater {
     } catch (err) {
       // The old version never stopped serving: nothing to roll back.
       const e = asBootosError(err, 'APP_START_FAILED');
-      const transient = TRANSIENT.includes(e.code);
+      // A transient failure says nothing about the version (the registry was unreachable): tried again at the next poll.
+      const transient = isTransient(e.code);
       if (transient) this.retryOffer = offer;
       else await this.remember(pin, e.code, `download failed: ${e.message}`);
       this.step(`download of ${pin.version} failed: ${e.code}: ${e.message}${transient ? ' (tried again at the next channel check)' : ''}`);
