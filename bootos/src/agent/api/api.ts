@@ -34,6 +34,20 @@ const TYPES: Record<string, string> = {
   '.map': 'application/json',
 };
 
+/**
+ * Sent with every answer of the kiosk port. The kiosk has no inline script or style, so the policy allows only its
+ * own files; `frame-ancestors 'none'` and X-Frame-Options stop any page (an app's, or a site's) from framing the
+ * kiosk under a decoy so that a click lands on Stop (clickjacking).
+ */
+export const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; " +
+    "manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
 const NO_KIOSK = `<!doctype html><meta charset="utf-8"><title>bootos</title>
 <h1>bootos</h1><p>The kiosk is not installed next to the agent (no kiosk/ folder beside the bundle).
 The agent runs: see <a href="/api/apps">/api/apps</a>.</p>\n`;
@@ -121,6 +135,7 @@ export async function startApi(options: { host: string; port: number; kioskDir: 
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     const url = new URL(req.url ?? '/', 'http://device');
     const path = url.pathname;
     if (!path.startsWith('/api/')) {
