@@ -81,7 +81,7 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly log: (line: string) => void,
   ) {
-    this.runc = new Runc(config.runc, join(config.runDir, 'runc'));
+    this.runc = new Runc(config.runc, join(config.runDir, 'runc'), config.limits.maxRuncOutputBytes);
     this.store = new Store(config.storeDir);
     this.source = openSource(config.registry);
     this.updateStore = new UpdateStore(config.stateDir);

@@ -7,29 +7,13 @@ import type { Readable } from 'node:stream';
 import fetch, { type BodyInit, type Response } from 'node-fetch';
 import { BootosError } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
+import { withLimits, type Limits } from '../core/limits.js';
 import { RegistryAuth, credentialsFromEnv, type Credentials } from './oci-auth.js';
 import { isLoopbackHost, parseRegistryUrl, type RegistryUrl } from '../formats/registry-url.js';
 
-/** Every bound of the OCI client, with units in the names; merged over the defaults at construction. */
-export interface OciClientConfig {
-  /** Time to wait for one response's headers (and for a small document's body). */
-  requestTimeoutMs: number;
-  /** Slowest acceptable transfer: a body of N bytes may take requestTimeoutMs + N / minBytesPerSecond. */
-  minBytesPerSecond: number;
-  /** Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size. */
-  uploadChunkBytes: number;
-  /** Largest error or token response read. */
-  maxSmallBodyBytes: number;
-}
-
-export const DEFAULT_OCI_CLIENT_CONFIG: OciClientConfig = {
-  requestTimeoutMs: 30_000,
-  minBytesPerSecond: 256 * 1024,
-  uploadChunkBytes: 64 * 1024 * 1024,
-  maxSmallBodyBytes: 64 * 1024,
-};
-
-export interface OciClientOptions extends Partial<OciClientConfig> {
+export interface OciClientOptions {
+  /** ociRequestTimeoutMs, ociMinBytesPerSecond, uploadChunkBytes, maxSmallBodyBytes, pushMaxSocketsPerHost … */
+  limits?: Partial<Limits>;
   /** Beats user:password@ in the URL, which beats BOOTOS_REGISTRY_USERNAME/PASSWORD. */
   credentials?: Credentials;
   /** A private CA (PEM) and a client certificate and key (mutual TLS), as for the transport. */
@@ -57,26 +41,22 @@ interface SendInit {
 
 export class OciClient {
   readonly url: RegistryUrl;
-  readonly config: OciClientConfig;
+  readonly limits: Limits;
   private readonly auth: RegistryAuth;
   private readonly scope: string;
   private readonly agent: HttpAgent | HttpsAgent;
 
   constructor(location: string | RegistryUrl, options: OciClientOptions = {}) {
     this.url = typeof location === 'string' ? parseRegistryUrl(location) : location;
-    const { credentials: explicit, push, ca, cert, key, ...config } = options;
-    const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
-    this.config = { ...DEFAULT_OCI_CLIENT_CONFIG, ...given };
-    for (const [name, value] of Object.entries(this.config)) {
-      if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${value}`);
-    }
+    const { credentials: explicit, push, ca, cert, key } = options;
+    this.limits = withLimits(options.limits);
     const credentials = explicit ?? this.url.credentials ?? credentialsFromEnv();
     if (credentials && this.url.origin.startsWith('http:') && !isLoopbackHost(this.url.origin)) {
       throw new BootosError('USAGE', `${this.url.display}: refusing to send a password over plain HTTP to a host other than loopback; use oci://`);
     }
     this.scope = `repository:${this.url.repository}:${push ? 'pull,push' : 'pull'}`;
-    this.agent = this.url.origin.startsWith('https:') ? new HttpsAgent({ keepAlive: true, maxSockets: 16, ca, cert, key }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
-    this.auth = new RegistryAuth(credentials, (url, authorization) => this.fetchToken(url, authorization));
+    this.agent = this.url.origin.startsWith('https:') ? new HttpsAgent({ keepAlive: true, maxSockets: this.limits.pushMaxSocketsPerHost, ca, cert, key }) : new HttpAgent({ keepAlive: true, maxSockets: this.limits.pushMaxSocketsPerHost });
+    this.auth = new RegistryAuth(credentials, (url, authorization) => this.fetchToken(url, authorization), { renewBeforeExpiryMs: this.limits.tokenRenewBeforeExpiryMs });
   }
 
   get location(): string {
@@ -93,7 +73,7 @@ export class OciClient {
   }
 
   private budgetMs(bytes = 0): number {
-    return this.config.requestTimeoutMs + Math.ceil((bytes / this.config.minBytesPerSecond) * 1000);
+    return this.limits.ociRequestTimeoutMs + Math.ceil((bytes / this.limits.ociMinBytesPerSecond) * 1000);
   }
 
   private async raw(method: string, url: string, init: SendInit, authorization: string | undefined): Promise<Response> {
@@ -168,7 +148,7 @@ export class OciClient {
   private async errorDetail(response: Response): Promise<string> {
     let bytes: Buffer;
     try {
-      bytes = await readBounded(response, this.config.maxSmallBodyBytes, 'error body');
+      bytes = await readBounded(response, this.limits.maxSmallBodyBytes, 'error body');
     } catch {
       return '';
     }
@@ -189,7 +169,7 @@ export class OciClient {
       throw new BootosError(authorization ? 'AUTH_REFUSED' : 'AUTH_REQUIRED', `token service ${url.origin}${url.pathname}: HTTP ${response.status}`);
     }
     if (!response.ok) return this.fail(response, `token service ${url.origin}${url.pathname}`);
-    return parseJson(await readBounded(response, this.config.maxSmallBodyBytes, 'token response'), 'token response');
+    return parseJson(await readBounded(response, this.limits.maxSmallBodyBytes, 'token response'), 'token response');
   }
 
   // ---- reading -------------------------------------------------------------------------------------------------
@@ -244,7 +224,7 @@ export class OciClient {
     await drain(started);
     if (started.status !== 202) return this.fail(started, what);
     let location = this.locationOf(started, what);
-    const chunk = this.config.uploadChunkBytes;
+    const chunk = this.limits.uploadChunkBytes;
     if (size > chunk) {
       for (let start = 0; start < size; start += chunk) {
         const end = Math.min(size, start + chunk);

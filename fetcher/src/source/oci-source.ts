@@ -40,7 +40,7 @@ export class OciSource implements RegistrySource {
     for (const mirror of [location, ...mirrors]) {
       const url = parseRegistryUrl(mirror);
       const base = `${url.origin}/v2/${url.repository}/`;
-      this.clients.set(base, new OciClient(url, clientOptions));
+      this.clients.set(base, new OciClient(url, { ...clientOptions, limits }));
       bases.push(base);
       this.display.push(url.display);
     }

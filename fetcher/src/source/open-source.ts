@@ -11,5 +11,5 @@ import { isOciUrl } from '../formats/registry-url.js';
  */
 export function openSource(location: string, options: HttpSourceOptions = {}): RegistrySource {
   if (isOciUrl(location)) return new OciSource(location, options);
-  return /^https?:\/\//.test(location) ? new HttpSource([location, ...(options.mirrors ?? [])], options) : new DirSource(location);
+  return /^https?:\/\//.test(location) ? new HttpSource([location, ...(options.mirrors ?? [])], options) : new DirSource(location, options.limits);
 }

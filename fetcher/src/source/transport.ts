@@ -42,8 +42,6 @@ export interface TransportOptions extends TlsOptions {
 }
 
 const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
-/** Body bytes queued before the socket is paused (back-pressure to the server). */
-const BODY_QUEUE_BYTES = 256 * 1024;
 
 function retryable(err: unknown): boolean {
   return isBootosError(err) && (err.code === 'NETWORK' || err.code === 'TIMEOUT' || (err as TransportError).retryable === true);
@@ -79,8 +77,8 @@ export class Transport {
       return url;
     });
     this.limits = withLimits(options.limits);
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: options.ca, cert: options.cert, key: options.key });
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.limits.maxSocketsPerHost });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: this.limits.maxSocketsPerHost, ca: options.ca, cert: options.cert, key: options.key });
   }
 
   /** The base URL in use now (the last one that answered). */
@@ -285,8 +283,8 @@ export class Transport {
         agent: (u: URL) => (u.protocol === 'https:' ? this.httpsAgent : this.httpAgent),
         compress: false,
         redirect: 'follow',
-        follow: 5,
-        highWaterMark: 256 * 1024,
+        follow: this.limits.maxRedirects,
+        highWaterMark: this.limits.bodyBufferBytes,
       });
     } catch (err) {
       signal?.removeEventListener('abort', onAbort);
@@ -317,7 +315,7 @@ export class Transport {
   }
 
   /**
-   * The body's chunks. The body flows into a small queue (paused above BODY_QUEUE_BYTES) so that every byte that
+   * The body's chunks. The body flows into a small queue (paused above bodyQueueBytes) so that every byte that
    * reached this process before a connection broke is still handed over: the resume then starts exactly where the
    * received bytes end. Waiting longer than bodyIdleTimeoutMs for the next bytes cuts the connection (TIMEOUT).
    */
@@ -338,7 +336,7 @@ export class Transport {
     const onData = (chunk: Buffer) => {
       queue.push(chunk);
       queued += chunk.length;
-      if (queued >= BODY_QUEUE_BYTES) body.pause();
+      if (queued >= this.limits.bodyQueueBytes) body.pause();
       notify();
     };
     const onEnd = () => {
@@ -359,7 +357,7 @@ export class Transport {
         while (queue.length) {
           const chunk = queue.shift()!;
           queued -= chunk.length;
-          if (queued < BODY_QUEUE_BYTES && body.isPaused() && !ended) body.resume();
+          if (queued < this.limits.bodyQueueBytes && body.isPaused() && !ended) body.resume();
           yield chunk;
         }
         if (ended) return;

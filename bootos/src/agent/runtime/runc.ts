@@ -8,6 +8,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
+import { DEFAULT_LIMITS } from '../../../../fetcher/src/core/limits.js';
 import type { ImageConfig } from '../../../../fetcher/src/formats/image-config.js';
 import type { MountPoint } from './mount-points.js';
 import { seccompProfile } from './seccomp.js';
@@ -154,11 +155,13 @@ export class Runc {
   constructor(
     readonly bin: string,
     readonly root: string,
+    /** Largest output read from one command (limits.maxRuncOutputBytes). */
+    private readonly maxOutputBytes = DEFAULT_LIMITS.maxRuncOutputBytes,
   ) {}
 
   private async cmd(args: string[], what: string): Promise<string> {
     try {
-      const { stdout } = await execFileP(this.bin, ['--root', this.root, ...args], { maxBuffer: 4 * 1024 * 1024 });
+      const { stdout } = await execFileP(this.bin, ['--root', this.root, ...args], { maxBuffer: this.maxOutputBytes });
       return stdout;
     } catch (err) {
       const stderr = String((err as { stderr?: unknown }).stderr ?? '').trim();
