@@ -100,7 +100,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
       limits[name as keyof Limits] = Number(text);
       continue;
     }
-    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${CMDLINE_KEYS.map((k) => `bootos.${k}`).join(', ')})`);
+    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${[...CMDLINE_KEYS, `${CMDLINE_LIMIT}NAME`].map((k) => `bootos.${k}`).join(', ')})`);
     if (key in values) r.fail(`bootos.${key}`, 'given twice');
     values[key] = eq < 0 ? '1' : word.slice(eq + 1);
   }
