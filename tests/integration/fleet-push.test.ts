@@ -110,7 +110,7 @@ test('push, then a device verifies the channel and resolves every image through 
 
 test('chunked upload (PATCH with Content-Range) gives the same registry', async (t) => {
   const url = registry.url('chunked');
-  const result = await pushRegistry(layout.dir, url, { uploadChunkBytes: 32 * 1024 });
+  const result = await pushRegistry(layout.dir, url, { limits: { uploadChunkBytes: 32 * 1024 } });
   t.true(countRequests(registry.requests(), 'PATCH', /\/v2\/chunked\/blobs\/uploads\//, 202) >= 4);
   const source = new OciSource(url);
   const channel = await (await Trust.open({ initialRoot: layout.rootBytes })).fetchChannel(source, 'stable');

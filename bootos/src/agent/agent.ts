@@ -75,9 +75,9 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly log: (line: string) => void,
   ) {
-    this.runc = new Runc(config.runc, join(config.runDir, 'runc'));
-    this.store = new Store(config.storeDir);
-    this.source = openSource(config.registry);
+    this.runc = new Runc(config.runc, join(config.runDir, 'runc'), config.limits.maxRuncOutputBytes);
+    this.store = new Store(config.storeDir, config.limits);
+    this.source = openSource(config.registry, { limits: config.limits });
     this.updateStore = new UpdateStore(config.stateDir);
     this.retryMs = config.limits.channelRetryMinMs;
     this.channelStatus = { name: config.channel, version: null, state: 'retrying', error: null, retryInMs: null, checkedAt: null };
@@ -142,7 +142,7 @@ export class Agent {
     if (waited > 0) this.step('agent', `data root ready after ${waited} ms`);
     for (const dir of [c.stateDir, c.storeDir, c.dataRoot]) await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
-    this.trust = await Trust.open({ initialRoot: rootBytes, stateDir: c.stateDir });
+    this.trust = await Trust.open({ initialRoot: rootBytes, stateDir: c.stateDir, limits: c.limits });
     mark('store opened');
   }
 
@@ -200,7 +200,7 @@ export class Agent {
       resolved = await this.resolvePin(name, record.current).catch(() => null);
       if (resolved) skipped = offered.digest;
     }
-    resolved ??= await resolveImage(this.source, channel.signed, name, this.config.arch);
+    resolved ??= await resolveImage(this.source, channel.signed, name, this.config.arch, this.config.limits);
     const pin: Pin = { digest: resolved.digest, size: skipped ? record.current!.size : offered.size, version: resolved.config.version };
     const network = resolved.config.network === 'host' ? hostNetwork() : await this.newNetwork(name);
     const app = new App(resolved, pin, entry, network, this.appContext());
@@ -231,7 +231,7 @@ export class Agent {
   }
 
   private resolvePin(name: string, pin: Omit<Pin, 'version'>): Promise<ResolvedImage> {
-    return resolveImage(this.source, this.pinnedChannel(name, pin), name, this.config.arch);
+    return resolveImage(this.source, this.pinnedChannel(name, pin), name, this.config.arch, this.config.limits);
   }
 
   private async newNetwork(app: string): Promise<AppNetwork> {
@@ -266,6 +266,7 @@ export class Agent {
       source: this.source,
       trust: this.trust,
       channel: c.channel,
+      maxChannelBytes: c.limits.maxChannelBytes,
       intervalMs: c.limits.channelPollIntervalMs,
       jitterMs: c.limits.channelPollJitterMs,
       onChannel: (channel) => this.channelMoved(channel),

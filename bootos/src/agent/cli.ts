@@ -21,7 +21,8 @@ export const agentCommand = defineCommand({
   },
   details: `Prints "bootos-agent: ready …" on stdout once the API listens; progress and app events go to stderr.
 Kernel command line keys: bootos.registry=URL (required), bootos.channel (stable), bootos.profile (office),
-bootos.debug=1, bootos.api_port (8080). Must run as root (runc, network namespaces). docs/api.md: the API.`,
+bootos.debug=1, bootos.api_port (8080), bootos.poll_seconds (300), bootos.limit.NAME=INTEGER (any limit of
+fetcher/src/core/limits.ts, e.g. bootos.limit.maxUnpackedBytes). Must run as root (runc, network namespaces). docs/api.md: the API.`,
   async run(values) {
     mark('bundle loaded');
     if ((values.config === undefined) === !values.cmdline) throw usageError('give exactly one of --config FILE or --cmdline');

@@ -1,84 +1,18 @@
 // The agent's configuration: from the kernel command line on the device (`bootos.*` keys), or from a JSON file for
-// host runs. Everything is checked here, at the boundary; every limit the agent enforces lives in AgentLimits.
+// host runs. Everything is checked here, at the boundary; every limit (the agent's and those it hands to Store, Trust,
+// the source and the watcher) is a field of `limits`, the one table in fetcher/src/core/limits.ts.
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ARCHES, hostArch } from '../../../fetcher/src/core/arch.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
 import { parseRegistryLocation } from '../../../fetcher/src/formats/registry-url.js';
+import { LIMIT_NAMES, withLimits, type Limits } from '../../../fetcher/src/core/limits.js';
 import { CHANNEL_NAME } from '../../../fetcher/src/formats/trust-docs.js';
 
-export interface AgentLimits {
-  /** First retry delay after a failed channel fetch; doubles up to channelRetryMaxMs. */
-  channelRetryMinMs: number;
-  channelRetryMaxMs: number;
-  /** How long a start may take until the app's port accepts (or its health check passes). */
-  startTimeoutMs: number;
-  /** Between connect attempts while an app starts. */
-  readyPollMs: number;
-  /** SIGTERM → SIGKILL grace period when stopping an app. */
-  stopGraceMs: number;
-  /** A crash loop: this many unexpected exits within crashWindowMs. */
-  crashLoopCount: number;
-  crashWindowMs: number;
-  /** Backoff of a failed app: first delay, doubled per further crash loop up to crashBackoffMaxMs. */
-  crashBackoffMinMs: number;
-  crashBackoffMaxMs: number;
-  /** Output lines kept per app (GET /api/apps/:name/logs, error.logTail shows the last logTailLines). */
-  logLines: number;
-  logTailLines: number;
-  /** Memory pressure: below this MemAvailable, frozen apps are stopped, longest idle first. */
-  memoryLowBytes: number;
-  memoryCheckIntervalMs: number;
-  /** Size of each app's /tmp (a tmpfs). */
-  tmpBytes: number;
-  /** Open files per app process (RLIMIT_NOFILE). */
-  maxOpenFiles: number;
-  /** SSE: at most this often an `apps` event while something changes (progress, counters). */
-  eventsThrottleMs: number;
-  /** Hot updates (issue 6): the channel is polled every channelPollIntervalMs ± channelPollJitterMs (0 = never). */
-  channelPollIntervalMs: number;
-  channelPollJitterMs: number;
-  /** How long a new version may take to pass its health check in a hot update. */
-  updateStartTimeoutMs: number;
-  /** How long the old version may keep open connections after the switch before it is stopped anyway. */
-  updateDrainTimeoutMs: number;
-  /** While the old version drains: a connection quiet this long after the app's last bytes (idle keep-alive) is closed. */
-  updateIdleCloseMs: number;
-  /** After the switch: a crash of the new version within this time rolls back; then the snapshot is dropped. */
-  updateGraceMs: number;
-  /** Free bytes a /data snapshot must leave on the data root. */
-  snapshotReserveBytes: number;
-  /** How long the agent waits for the data root while /init still mounts it (<runDir>/data-pending exists). */
-  dataRootWaitMs: number;
-}
-
-export const DEFAULT_AGENT_LIMITS: AgentLimits = {
-  channelRetryMinMs: 1_000,
-  channelRetryMaxMs: 60_000,
-  startTimeoutMs: 20_000,
-  readyPollMs: 3,
-  stopGraceMs: 5_000,
-  crashLoopCount: 3,
-  crashWindowMs: 60_000,
-  crashBackoffMinMs: 10_000,
-  crashBackoffMaxMs: 300_000,
-  logLines: 200,
-  logTailLines: 20,
-  memoryLowBytes: 64 * 1024 * 1024,
-  memoryCheckIntervalMs: 2_000,
-  tmpBytes: 64 * 1024 * 1024,
-  maxOpenFiles: 1024,
-  eventsThrottleMs: 100,
-  channelPollIntervalMs: 300_000,
-  channelPollJitterMs: 60_000,
-  updateStartTimeoutMs: 20_000,
-  updateDrainTimeoutMs: 10_000,
-  updateIdleCloseMs: 100,
-  updateGraceMs: 10_000,
-  snapshotReserveBytes: 16 * 1024 * 1024,
-  dataRootWaitMs: 300_000,
-};
+/** The agent's limits are the one table of every limit (fetcher/src/core/limits.ts): the agent's own and those of the
+ * Store, Trust and the registry source that it builds. */
+export type AgentLimits = Limits;
 
 export interface AgentConfig {
   /** The registry: oci://, oci+http://, http(s):// (formats/registry-url.ts) or, on host runs, a directory. */
@@ -134,7 +68,7 @@ function defaults(dataRoot: string): Omit<AgentConfig, 'registry'> {
     runc: 'runc',
     kioskDir: defaultKioskDir(),
     debug: false,
-    limits: { ...DEFAULT_AGENT_LIMITS },
+    limits: withLimits(),
   };
 }
 
@@ -142,6 +76,8 @@ const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Kernel command line keys (contracts.md). An unknown `bootos.*` key is an error: a typo must not pass silently. */
 const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds'] as const;
+/** `bootos.limit.NAME=INTEGER` sets one limit (any name of fetcher/src/core/limits.ts, e.g. maxUnpackedBytes). */
+const CMDLINE_LIMIT = 'limit.';
 /** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
 const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait'];
 
@@ -160,12 +96,22 @@ function registryOf(r: Reader, value: unknown, path: string, directories: boolea
 export function configFromCmdline(text: string, overrides: { dataRoot?: string } = {}): AgentConfig {
   const r = new Reader('CONFIG_INVALID', 'kernel command line');
   const values: Record<string, string> = {};
+  const limits: Partial<Limits> = {};
   for (const word of text.trim().split(/\s+/)) {
     if (!word.startsWith('bootos.')) continue;
     const eq = word.indexOf('=');
     const key = (eq < 0 ? word : word.slice(0, eq)).slice('bootos.'.length);
     if (INIT_CMDLINE_KEYS.includes(key)) continue;
-    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${CMDLINE_KEYS.map((k) => `bootos.${k}`).join(', ')})`);
+    if (key.startsWith(CMDLINE_LIMIT)) {
+      const name = key.slice(CMDLINE_LIMIT.length);
+      if (!(LIMIT_NAMES as string[]).includes(name)) r.fail(`bootos.${key}`, `unknown limit (known: ${LIMIT_NAMES.join(', ')})`);
+      if (name in limits) r.fail(`bootos.${key}`, 'given twice');
+      const text = eq < 0 ? '' : word.slice(eq + 1);
+      if (!/^\d{1,16}$/.test(text)) r.fail(`bootos.${key}`, 'expected a non-negative integer');
+      limits[name as keyof Limits] = Number(text);
+      continue;
+    }
+    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${[...CMDLINE_KEYS, `${CMDLINE_LIMIT}NAME`].map((k) => `bootos.${k}`).join(', ')})`);
     if (key in values) r.fail(`bootos.${key}`, 'given twice');
     values[key] = eq < 0 ? '1' : word.slice(eq + 1);
   }
@@ -188,6 +134,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     config.limits.channelPollIntervalMs = ms;
     config.limits.channelPollJitterMs = Math.floor(ms / 10);
   }
+  config.limits = withLimits({ ...config.limits, ...limits }, (field, message) => r.fail(`bootos.limit.${field}`, message));
   return config;
 }
 
@@ -229,28 +176,11 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   set('runc', r.optional(o, 'runc', '', (v, p) => r.string(v, p, /^[^\0]+$/)));
   set('kioskDir', r.optional(o, 'kioskDir', '', path));
   set('debug', r.optional(o, 'debug', '', (v, p) => r.boolean(v, p)));
-  const limits = r.optional(o, 'limits', '', (v, p) => r.object(v, p, Object.keys(DEFAULT_AGENT_LIMITS)));
-  if (limits) {
-    for (const [key, v] of Object.entries(limits)) {
-      (config.limits as unknown as Record<string, number>)[key] = r.integer(v, `limits.${key}`, 0);
-    }
-  }
-  checkLimits(config.limits, r);
+  const limits: Partial<Limits> = {};
+  const given = r.optional(o, 'limits', '', (v, p) => r.object(v, p, LIMIT_NAMES));
+  for (const [key, v] of Object.entries(given ?? {})) limits[key as keyof Limits] = r.integer(v, `limits.${key}`, 0);
+  config.limits = withLimits(limits, (field, message) => r.fail(`limits.${field}`, message));
   return config;
-}
-
-function checkLimits(limits: AgentLimits, r: Reader): void {
-  for (const key of ['readyPollMs', 'startTimeoutMs', 'crashLoopCount', 'logLines', 'memoryCheckIntervalMs', 'tmpBytes', 'maxOpenFiles'] as const) {
-    if (limits[key] <= 0) r.fail(`limits.${key}`, 'must be a positive integer');
-  }
-  if (limits.channelRetryMinMs <= 0 || limits.channelRetryMaxMs < limits.channelRetryMinMs) {
-    r.fail('limits.channelRetryMaxMs', 'must be at least channelRetryMinMs, which must be positive');
-  }
-  if (limits.crashBackoffMaxMs < limits.crashBackoffMinMs) r.fail('limits.crashBackoffMaxMs', 'must be at least crashBackoffMinMs');
-  if (limits.channelPollIntervalMs > 0 && limits.channelPollJitterMs >= limits.channelPollIntervalMs) {
-    r.fail('limits.channelPollJitterMs', 'must be less than channelPollIntervalMs');
-  }
-  if (limits.updateStartTimeoutMs <= 0) r.fail('limits.updateStartTimeoutMs', 'must be a positive integer');
 }
 
 export async function loadConfigFile(file: string): Promise<AgentConfig> {

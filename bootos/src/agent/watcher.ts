@@ -4,7 +4,6 @@
 // it; one that fails them changes nothing and is reported. The same bytes are never verified twice.
 import { createHash } from 'node:crypto';
 import { BootosError, isBootosError, isTransient } from '../../../fetcher/src/core/error.js';
-import { withLimits } from '../../../fetcher/src/core/limits.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
 import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
 import type { Trust } from '../../../fetcher/src/trust/trust.js';
@@ -13,6 +12,8 @@ export interface WatcherOptions {
   source: RegistrySource;
   trust: Trust;
   channel: string;
+  /** The channel document's byte cap (limits.maxChannelBytes, as Trust.fetchChannel applies it). */
+  maxChannelBytes: number;
   intervalMs: number;
   jitterMs: number;
   random?: () => number;
@@ -68,7 +69,7 @@ export class ChannelWatcher {
     const path = `channels/${name}.json`;
     let etag: string | null = null;
     try {
-      const result = await source.getIfChanged(path, withLimits().maxChannelBytes, this.etag);
+      const result = await source.getIfChanged(path, this.options.maxChannelBytes, this.etag);
       if (!result.changed) return this.options.onUnchanged();
       if (!result.bytes) throw new BootosError('NOT_FOUND', `${source.location}: no channel ${name} (${path})`);
       etag = result.etag;

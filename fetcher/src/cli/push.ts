@@ -48,7 +48,7 @@ export const pushCommand = defineCommand({
       if (!/^[1-9]\d{0,4}$/.test(values['chunk-mib'])) throw usageError(`--chunk-mib must be a positive integer, got ${values['chunk-mib']}`);
       uploadChunkBytes = Number(values['chunk-mib']) * 1024 * 1024;
     }
-    const result = await pushRegistry(dir, location!, { credentials, uploadChunkBytes, dryRun: values['dry-run'], onProgress: status });
+    const result = await pushRegistry(dir, location!, { credentials, limits: uploadChunkBytes ? { uploadChunkBytes } : undefined, dryRun: values['dry-run'], onProgress: status });
     if (values.json) console.log(JSON.stringify(result));
     else for (const [tag, digest] of Object.entries({ ...result.images, ...result.trust })) console.log(`${tag} ${digest}`);
     const verb = result.dryRun ? 'would upload' : 'uploaded';

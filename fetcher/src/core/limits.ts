@@ -1,7 +1,10 @@
-// Every bound the fetcher enforces, in one place, with units in the names.
-// Callers pass a Partial<Limits>; withLimits() merges it over the defaults at the boundary.
+// Every bound that bootos enforces, in one place, with units in the names: the fetcher's (trust documents, the
+// registry transport, the OCI client, unpacking, the registry server) and the device agent's (apps, updates).
+// Callers pass a Partial<Limits>; withLimits() merges it over DEFAULT_LIMITS and checks it, at the boundary: the
+// agent's config (agent.json `limits`, `bootos.limit.NAME=` on the kernel command line) ends up here too.
 
 export interface Limits {
+  // Trust documents and image metadata (fetcher/src/trust)
   /** Largest root.json accepted from a registry. */
   maxRootBytes: number;
   /** Largest channels/NAME.json accepted from a registry. */
@@ -13,7 +16,7 @@ export interface Limits {
   /** Most root versions walked in one update (a registry could otherwise feed roots forever). */
   maxRootRotations: number;
 
-  // Registry transport (fetcher/src/transport.ts)
+  // Registry transport (fetcher/src/source/transport.ts): every HTTP request of a source or of the OCI client
   /** From starting a request to its response headers: TCP connect, TLS handshake and the server's answer. */
   connectTimeoutMs: number;
   /** Longest wait for the next bytes of a response body; then the request is cut and resumed. */
@@ -26,8 +29,38 @@ export interface Limits {
   retryMaxDelayMs: number;
   /** Most Range resumes of one blob download (a server that trickles bytes cannot keep a pull alive forever). */
   maxBlobResumes: number;
+  /** Keep-alive sockets per host of a source (pulls). */
+  maxSocketsPerHost: number;
+  /** Most HTTP redirects followed by one request. */
+  maxRedirects: number;
+  /** Bytes the HTTP library buffers per response body stream. */
+  bodyBufferBytes: number;
+  /** Body bytes received but not yet consumed before the socket is paused (back-pressure to the server). */
+  bodyQueueBytes: number;
+  /** Bytes per read of a blob from a registry directory (DirSource). */
+  fileReadChunkBytes: number;
 
-  // Unpacking (fetcher/src/path-gate.ts, fetcher/src/unpack.ts), per image across its layers
+  // OCI Distribution client (fetcher/src/source/oci-client.ts: push, and the authentication of the OCI source)
+  /** Time for one OCI request (and a small document's body), before its size allowance (ociMinBytesPerSecond). */
+  ociRequestTimeoutMs: number;
+  /** Slowest acceptable OCI transfer: a body of N bytes may take ociRequestTimeoutMs + N / ociMinBytesPerSecond. */
+  ociMinBytesPerSecond: number;
+  /** Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size. */
+  uploadChunkBytes: number;
+  /** Largest error or token response read. */
+  maxSmallBodyBytes: number;
+  /** Keep-alive sockets per host of a push client (blob uploads in parallel). */
+  pushMaxSocketsPerHost: number;
+  /** A bearer token is renewed this long before it expires, so that it never expires mid-request. */
+  tokenRenewBeforeExpiryMs: number;
+
+  // Registry server (`bootos serve`, fetcher/src/publish/serve.ts)
+  /** Connections served at once; the server closes connections beyond it at once (clients retry). */
+  serveMaxConnections: number;
+  /** How long the server keeps an idle keep-alive connection open. */
+  serveKeepAliveTimeoutMs: number;
+
+  // Unpacking (fetcher/src/store/path-gate.ts, fetcher/src/store/unpack.ts), per image across its layers
   /** Longest entry path or link target, in bytes (Linux PATH_MAX). */
   maxPathBytes: number;
   /** Most path components of an entry. */
@@ -38,31 +71,159 @@ export interface Limits {
   maxUnpackedBytes: number;
   /** Most symlinks followed while checking where one link points. */
   maxSymlinkHops: number;
+
+  // Device agent (bootos/src/agent): the channel loop, apps, hot updates
+  /** First retry delay after a failed channel fetch; doubles up to channelRetryMaxMs. */
+  channelRetryMinMs: number;
+  /** Longest retry delay after failed channel fetches. */
+  channelRetryMaxMs: number;
+  /** How long a start may take until the app's port accepts (or its health check passes). */
+  startTimeoutMs: number;
+  /** Between connect attempts while an app starts. */
+  readyPollMs: number;
+  /** SIGTERM → SIGKILL grace period when stopping an app. */
+  stopGraceMs: number;
+  /** A crash loop: this many unexpected exits within crashWindowMs. */
+  crashLoopCount: number;
+  /** The window in which crashLoopCount exits make a crash loop. */
+  crashWindowMs: number;
+  /** Backoff of a failed app: first delay, doubled per further crash loop up to crashBackoffMaxMs. */
+  crashBackoffMinMs: number;
+  /** Longest backoff of a failed app. */
+  crashBackoffMaxMs: number;
+  /** Output lines kept per app (GET /api/apps/:name/logs). */
+  logLines: number;
+  /** Last output lines shown in an app's error (error.logTail). */
+  logTailLines: number;
+  /** Memory pressure: below this MemAvailable, frozen apps are stopped, longest idle first. */
+  memoryLowBytes: number;
+  /** How often MemAvailable is read. */
+  memoryCheckIntervalMs: number;
+  /** Size of each app's /tmp (a tmpfs). */
+  tmpBytes: number;
+  /** Open files per app process (RLIMIT_NOFILE). */
+  maxOpenFiles: number;
+  /** SSE: at most this often an `apps` event while something changes (progress, counters). */
+  eventsThrottleMs: number;
+  /** Hot updates: the channel is polled every channelPollIntervalMs ± channelPollJitterMs (0 = never). */
+  channelPollIntervalMs: number;
+  /** Random spread of the poll interval, so that a fleet does not poll in step. */
+  channelPollJitterMs: number;
+  /** How long a new version may take to pass its health check in a hot update. */
+  updateStartTimeoutMs: number;
+  /** How long the old version may keep open connections after the switch before it is stopped anyway. */
+  updateDrainTimeoutMs: number;
+  /** While the old version drains: a connection quiet this long after the app's last bytes (idle keep-alive) is closed. */
+  updateIdleCloseMs: number;
+  /** After the switch: a crash of the new version within this time rolls back; then the snapshot is dropped. */
+  updateGraceMs: number;
+  /** Free bytes a /data snapshot must leave on the data root. */
+  snapshotReserveBytes: number;
+  /** How long the agent waits for the data root while /init still mounts it (<runDir>/data-pending exists). */
+  dataRootWaitMs: number;
+  /** Largest output read from one runc command (list, state). */
+  maxRuncOutputBytes: number;
 }
 
-export const DEFAULT_LIMITS: Limits = {
+export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxRootBytes: 512 * 1024,
   maxChannelBytes: 1024 * 1024,
   maxManifestBytes: 1024 * 1024,
   maxConfigBytes: 256 * 1024,
   maxRootRotations: 32,
+
   connectTimeoutMs: 15_000,
   bodyIdleTimeoutMs: 30_000,
   maxRetries: 5,
   retryBaseDelayMs: 250,
   retryMaxDelayMs: 8_000,
   maxBlobResumes: 64,
+  maxSocketsPerHost: 8,
+  maxRedirects: 5,
+  bodyBufferBytes: 256 * 1024,
+  bodyQueueBytes: 256 * 1024,
+  fileReadChunkBytes: 1024 * 1024,
+
+  ociRequestTimeoutMs: 30_000,
+  ociMinBytesPerSecond: 256 * 1024,
+  uploadChunkBytes: 64 * 1024 * 1024,
+  maxSmallBodyBytes: 64 * 1024,
+  pushMaxSocketsPerHost: 16,
+  tokenRenewBeforeExpiryMs: 10_000,
+
+  serveMaxConnections: 256,
+  serveKeepAliveTimeoutMs: 5_000,
+
   maxPathBytes: 4096,
   maxPathDepth: 128,
   maxEntries: 500_000,
   maxUnpackedBytes: 16 * 1024 ** 3,
   maxSymlinkHops: 40,
+
+  channelRetryMinMs: 1_000,
+  channelRetryMaxMs: 60_000,
+  startTimeoutMs: 20_000,
+  readyPollMs: 3,
+  stopGraceMs: 5_000,
+  crashLoopCount: 3,
+  crashWindowMs: 60_000,
+  crashBackoffMinMs: 10_000,
+  crashBackoffMaxMs: 300_000,
+  logLines: 200,
+  logTailLines: 20,
+  memoryLowBytes: 64 * 1024 * 1024,
+  memoryCheckIntervalMs: 2_000,
+  tmpBytes: 64 * 1024 * 1024,
+  maxOpenFiles: 1024,
+  eventsThrottleMs: 100,
+  channelPollIntervalMs: 300_000,
+  channelPollJitterMs: 60_000,
+  updateStartTimeoutMs: 20_000,
+  updateDrainTimeoutMs: 10_000,
+  updateIdleCloseMs: 100,
+  updateGraceMs: 10_000,
+  snapshotReserveBytes: 16 * 1024 * 1024,
+  dataRootWaitMs: 300_000,
+  maxRuncOutputBytes: 4 * 1024 * 1024,
+} satisfies Limits);
+
+/** The names of every limit, e.g. for a config reader's list of allowed fields. */
+export const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
+
+/** Limits where 0 is meaningful (never, none, at once); every other limit must be a positive integer. */
+const MAY_BE_ZERO: ReadonlySet<keyof Limits> = new Set<keyof Limits>([
+  'stopGraceMs', 'crashWindowMs', 'crashBackoffMinMs', 'crashBackoffMaxMs', 'logTailLines', 'memoryLowBytes',
+  'eventsThrottleMs', 'channelPollIntervalMs', 'channelPollJitterMs', 'updateDrainTimeoutMs', 'updateIdleCloseMs',
+  'updateGraceMs', 'snapshotReserveBytes', 'dataRootWaitMs',
+]);
+
+/** Reports a bad limit: `field` is the limit's name. Throws. */
+export type LimitFailure = (field: keyof Limits | string, message: string) => never;
+
+const typeError: LimitFailure = (field, message) => {
+  throw new TypeError(`${field} ${message}`);
 };
 
-export function withLimits(overrides: Partial<Limits> = {}): Limits {
-  const limits = { ...DEFAULT_LIMITS, ...overrides };
-  for (const [name, value] of Object.entries(limits)) {
-    if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${value}`);
+/**
+ * DEFAULT_LIMITS with `overrides` merged over them, checked: every limit a safe integer (positive unless 0 means
+ * something), and the pairs that bound each other in order. A bad one goes to `fail` (default: a TypeError that
+ * names the limit), e.g. `maxRetries must be a positive integer, got -1`.
+ */
+export function withLimits(overrides: Partial<Limits> = {}, fail: LimitFailure = typeError): Limits {
+  const limits: Limits = { ...DEFAULT_LIMITS };
+  for (const [name, value] of Object.entries(overrides)) {
+    if (!(name in DEFAULT_LIMITS)) return fail(name, `is not a limit (known: ${LIMIT_NAMES.join(', ')})`);
+    if (value !== undefined) limits[name as keyof Limits] = value;
+  }
+  for (const name of LIMIT_NAMES) {
+    const value = limits[name];
+    const min = MAY_BE_ZERO.has(name) ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < min) fail(name, `must be ${min ? 'a positive integer' : 'an integer ≥ 0'}, got ${value}`);
+  }
+  if (limits.channelRetryMaxMs < limits.channelRetryMinMs) fail('channelRetryMaxMs', 'must be at least channelRetryMinMs');
+  if (limits.crashBackoffMaxMs < limits.crashBackoffMinMs) fail('crashBackoffMaxMs', 'must be at least crashBackoffMinMs');
+  if (limits.channelPollIntervalMs > 0 && limits.channelPollJitterMs >= limits.channelPollIntervalMs) {
+    fail('channelPollJitterMs', 'must be less than channelPollIntervalMs');
   }
   return limits;
 }

@@ -13,6 +13,8 @@ export interface RunOptions {
   okCodes?: number[];
   /** How the command is named in an error (default: the command line), e.g. "runc kill app-1". */
   what?: string;
+  /** Most bytes of stdout kept; a tool that writes more is killed and the run fails (default: no cap). */
+  maxOutputBytes?: number;
 }
 
 export interface RunResult {
@@ -26,12 +28,25 @@ export function run(cmd: string, args: string[], options: RunOptions = {}): Prom
     const child = spawn(cmd, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
+    let outBytes = 0;
+    let overflow = false;
+    child.stdout.on('data', (d: Buffer) => {
+      outBytes += d.length;
+      if (options.maxOutputBytes !== undefined && outBytes > options.maxOutputBytes) {
+        overflow = true;
+        child.kill('SIGKILL');
+        return;
+      }
+      out.push(d);
+    });
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', (e) =>
       reject(new BootosError(options.code ?? 'OS_TOOL_FAILED', `${options.what ?? cmd}: cannot run ${cmd} (${(e as Error).message}); is it installed?`, { cause: e })),
     );
     child.on('close', (exitCode) => {
+      if (overflow) {
+        return reject(new BootosError(options.code ?? 'OS_TOOL_FAILED', `${options.what ?? cmd}: wrote more than ${options.maxOutputBytes} bytes of output`));
+      }
       const result = { stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString(), exitCode: exitCode ?? -1 };
       if ((options.okCodes ?? [0]).includes(result.exitCode)) return resolve(result);
       const tail = result.stderr.trim().split('\n').slice(-6).join('\n');

@@ -7,14 +7,15 @@ import { open, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { sep, resolve } from 'node:path';
 import { errnoCode } from '../core/error.js';
+import { withLimits, type Limits } from '../core/limits.js';
 import { safeRelative } from '../core/static-files.js';
 
 export interface ServeOptions {
   dir: string;
   host?: string;
   port?: number;
-  /** Connections served at once; the server closes connections beyond it at once (clients retry). */
-  maxConnections?: number;
+  /** serveMaxConnections and serveKeepAliveTimeoutMs are read from here. */
+  limits?: Partial<Limits>;
   log?: (line: string) => void;
 }
 
@@ -135,8 +136,9 @@ export async function startServer(options: ServeOptions): Promise<{ server: Serv
         log(`${req.socket.remoteAddress ?? '-'} ${req.method} ${req.url} ${status} ${req.headers.range ?? ''} ${ms.toFixed(1)}ms`.replace(/  +/g, ' '));
       });
   });
-  server.maxConnections = options.maxConnections ?? 256;
-  server.keepAliveTimeout = 5000;
+  const limits = withLimits(options.limits);
+  server.maxConnections = limits.serveMaxConnections;
+  server.keepAliveTimeout = limits.serveKeepAliveTimeoutMs;
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolveListen());

@@ -3,13 +3,19 @@ import { createReadStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BootosError, errnoCode } from '../core/error.js';
+import { withLimits, type Limits } from '../core/limits.js';
 import { tooLarge, type BlobRange, type Conditional, type RegistrySource } from './source.js';
 
 export class DirSource implements RegistrySource {
   readonly location: string;
+  private readonly readChunkBytes: number;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    limits?: Partial<Limits>,
+  ) {
     this.location = resolve(dir);
+    this.readChunkBytes = withLimits(limits).fileReadChunkBytes;
   }
 
   async get(path: string, maxBytes: number): Promise<Buffer | null> {
@@ -62,7 +68,7 @@ export class DirSource implements RegistrySource {
     }
     if (size !== range.size) throw new BootosError('SIZE_MISMATCH', `${file} is ${size} bytes, signed size is ${range.size}`);
     if (offset >= size) return;
-    const stream = createReadStream(file, { start: offset, end: size - 1, highWaterMark: 1 << 20, signal: range.signal });
+    const stream = createReadStream(file, { start: offset, end: size - 1, highWaterMark: this.readChunkBytes, signal: range.signal });
     try {
       for await (const chunk of stream) yield chunk as Buffer;
     } catch (err) {

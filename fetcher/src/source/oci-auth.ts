@@ -3,6 +3,7 @@
 // the registry wants; we answer it once, then reuse the answer (token per scope) for later requests.
 import { BootosError } from '../core/error.js';
 import { Reader } from '../core/guard.js';
+import { DEFAULT_LIMITS } from '../core/limits.js';
 
 import type { Credentials } from '../formats/registry-url.js';
 
@@ -42,8 +43,12 @@ export class RegistryAuth {
   constructor(
     readonly credentials: Credentials | undefined,
     private readonly fetchToken: TokenFetcher,
-    private readonly now: () => number = Date.now,
+    private readonly options: { renewBeforeExpiryMs?: number; now?: () => number } = {},
   ) {}
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
 
   private basic(): string | undefined {
     const c = this.credentials;
@@ -103,11 +108,13 @@ export class RegistryAuth {
     const o = r.object(body, '');
     const found = o.token ?? o.access_token;
     const token = typeof found === 'string' && found ? found : r.fail('token', 'missing');
+    // A token without expires_in lasts 60 seconds (the Docker token specification's default).
     const expiresIn = typeof o.expires_in === 'number' && o.expires_in > 0 ? o.expires_in : 60;
     this.scheme = 'bearer';
     this.bearer = challenge;
-    // Renew a little early so that a token never expires mid-request.
-    this.tokens.set(scope, { token, expiresAtMs: this.now() + Math.max(1, expiresIn - 10) * 1000 });
+    // Renew a little early so that a token never expires mid-request (but keep it at least a second).
+    const renewBeforeMs = this.options.renewBeforeExpiryMs ?? DEFAULT_LIMITS.tokenRenewBeforeExpiryMs;
+    this.tokens.set(scope, { token, expiresAtMs: this.now() + Math.max(1000, expiresIn * 1000 - renewBeforeMs) });
   }
 
   describe(): string {

@@ -1,35 +1,21 @@
 // A small OCI Distribution client (https://github.com/opencontainers/distribution-spec): the requests that bootos
 // needs to push a registry directory and to read one back — HEAD/GET blobs and manifests, blob uploads (monolithic
-// and chunked), manifest PUT — with Basic or bearer-token authentication answered on the first 401.
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+// and chunked), manifest PUT — with Basic or bearer-token authentication answered on the first 401. Every request
+// goes through a Transport's send() (an OciSource's own, shared with its reads, or one of this client's for a push),
+// and every body is read with http-body.ts.
 import type { Readable } from 'node:stream';
-import fetch, { type BodyInit, type Response } from 'node-fetch';
+import type { BodyInit, Response } from 'node-fetch';
 import { BootosError } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
+import { withLimits, type Limits } from '../core/limits.js';
+import { discard, readCapped } from './http-body.js';
 import { RegistryAuth, credentialsFromEnv, type Credentials } from './oci-auth.js';
 import { isLoopbackHost, parseRegistryUrl, type RegistryUrl } from '../formats/registry-url.js';
+import { Transport } from './transport.js';
 
-/** Every bound of the OCI client, with units in the names; merged over the defaults at construction. */
-export interface OciClientConfig {
-  /** Time to wait for one response's headers (and for a small document's body). */
-  requestTimeoutMs: number;
-  /** Slowest acceptable transfer: a body of N bytes may take requestTimeoutMs + N / minBytesPerSecond. */
-  minBytesPerSecond: number;
-  /** Blobs up to this size are uploaded in one PUT; larger ones in PATCH chunks of this size. */
-  uploadChunkBytes: number;
-  /** Largest error or token response read. */
-  maxSmallBodyBytes: number;
-}
-
-export const DEFAULT_OCI_CLIENT_CONFIG: OciClientConfig = {
-  requestTimeoutMs: 30_000,
-  minBytesPerSecond: 256 * 1024,
-  uploadChunkBytes: 64 * 1024 * 1024,
-  maxSmallBodyBytes: 64 * 1024,
-};
-
-export interface OciClientOptions extends Partial<OciClientConfig> {
+export interface OciClientOptions {
+  /** ociRequestTimeoutMs, ociMinBytesPerSecond, uploadChunkBytes, maxSmallBodyBytes, pushMaxSocketsPerHost … */
+  limits?: Partial<Limits>;
   /** Beats user:password@ in the URL, which beats BOOTOS_REGISTRY_USERNAME/PASSWORD. */
   credentials?: Credentials;
   /** A private CA (PEM) and a client certificate and key (mutual TLS), as for the transport. */
@@ -38,6 +24,11 @@ export interface OciClientOptions extends Partial<OciClientConfig> {
   key?: string | Buffer;
   /** Ask for push rights (bearer scope "pull,push"). */
   push?: boolean;
+  /**
+   * The transport to send through (an OciSource passes its own, so that reads and authentication share one pool of
+   * connections and the TLS settings); default: one of this client's, with pushMaxSocketsPerHost sockets.
+   */
+  transport?: Transport;
 }
 
 export const OCI_MEDIA_ACCEPT = [
@@ -51,32 +42,30 @@ interface SendInit {
   body?: () => BodyInit;
   /** Size of the body, for its time budget. */
   bodyBytes?: number;
-  /** Expected size of the response body, for its time budget. */
-  responseBytes?: number;
 }
 
 export class OciClient {
   readonly url: RegistryUrl;
-  readonly config: OciClientConfig;
+  readonly limits: Limits;
   private readonly auth: RegistryAuth;
   private readonly scope: string;
-  private readonly agent: HttpAgent | HttpsAgent;
+  private readonly transport: Transport;
+  private readonly ownsTransport: boolean;
 
   constructor(location: string | RegistryUrl, options: OciClientOptions = {}) {
     this.url = typeof location === 'string' ? parseRegistryUrl(location) : location;
-    const { credentials: explicit, push, ca, cert, key, ...config } = options;
-    const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
-    this.config = { ...DEFAULT_OCI_CLIENT_CONFIG, ...given };
-    for (const [name, value] of Object.entries(this.config)) {
-      if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`${name} must be a positive integer, got ${value}`);
-    }
+    const { credentials: explicit, push, ca, cert, key } = options;
+    this.limits = withLimits(options.limits);
     const credentials = explicit ?? this.url.credentials ?? credentialsFromEnv();
     if (credentials && this.url.origin.startsWith('http:') && !isLoopbackHost(this.url.origin)) {
       throw new BootosError('USAGE', `${this.url.display}: refusing to send a password over plain HTTP to a host other than loopback; use oci://`);
     }
     this.scope = `repository:${this.url.repository}:${push ? 'pull,push' : 'pull'}`;
-    this.agent = this.url.origin.startsWith('https:') ? new HttpsAgent({ keepAlive: true, maxSockets: 16, ca, cert, key }) : new HttpAgent({ keepAlive: true, maxSockets: 16 });
-    this.auth = new RegistryAuth(credentials, (url, authorization) => this.fetchToken(url, authorization));
+    this.ownsTransport = !options.transport;
+    this.transport =
+      options.transport ??
+      new Transport({ mirrors: [this.endpoint('')], ca, cert, key, limits: { ...this.limits, maxSocketsPerHost: this.limits.pushMaxSocketsPerHost } });
+    this.auth = new RegistryAuth(credentials, (url, authorization) => this.fetchToken(url, authorization), { renewBeforeExpiryMs: this.limits.tokenRenewBeforeExpiryMs });
   }
 
   get location(): string {
@@ -88,32 +77,21 @@ export class OciClient {
     return `${this.url.origin}/v2/${this.url.repository}/${rel}`;
   }
 
+  /** Closes this client's own transport (a shared one is its source's to close). */
   close(): void {
-    this.agent.destroy();
+    if (this.ownsTransport) this.transport.close();
   }
 
   private budgetMs(bytes = 0): number {
-    return this.config.requestTimeoutMs + Math.ceil((bytes / this.config.minBytesPerSecond) * 1000);
+    return this.limits.ociRequestTimeoutMs + Math.ceil((bytes / this.limits.ociMinBytesPerSecond) * 1000);
   }
 
-  private async raw(method: string, url: string, init: SendInit, authorization: string | undefined): Promise<Response> {
+  /** One request through the transport, within its time budget (headers and body: the deadline aborts both). */
+  private raw(method: string, url: string, init: SendInit, authorization: string | undefined): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
     if (authorization) headers.authorization = authorization;
-    try {
-      return await fetch(url, {
-        method,
-        headers,
-        body: init.body?.(),
-        agent: this.agent,
-        redirect: 'follow',
-        compress: false,
-        signal: AbortSignal.timeout(this.budgetMs((init.bodyBytes ?? 0) + (init.responseBytes ?? 0))),
-      });
-    } catch (err) {
-      const name = (err as Error).name;
-      const code = name === 'AbortError' || name === 'TimeoutError' ? 'TIMEOUT' : 'NETWORK';
-      throw new BootosError(code, `${method} ${url}: ${(err as Error).message}`, { cause: err });
-    }
+    const budgetMs = this.budgetMs(init.bodyBytes ?? 0);
+    return this.transport.send(url, { method, headers, body: init.body?.(), signal: AbortSignal.timeout(budgetMs), headersTimeoutMs: budgetMs });
   }
 
   /**
@@ -126,13 +104,13 @@ export class OciClient {
     const sent = this.auth.authorization(this.scope);
     let response = await this.raw(method, url, init, sent);
     if (response.status === 401) {
-      await drain(response);
+      await discard(response);
       // A parallel request may have answered the challenge while this one was on its way: use its answer.
       const current = this.auth.authorization(this.scope);
       if (!current || current === sent) await this.auth.answer(response.headers.get('www-authenticate'), this.scope, `${method} ${url}`);
       response = await this.raw(method, url, init, this.auth.authorization(this.scope));
       if (response.status === 401) {
-        await drain(response);
+        await discard(response);
         throw this.auth.credentials
           ? new BootosError('AUTH_REFUSED', `${method} ${url}: the registry refused the credentials (${this.auth.describe()})`)
           : new BootosError('AUTH_REQUIRED', `${method} ${url}: the registry needs credentials`);
@@ -157,7 +135,7 @@ export class OciClient {
    */
   async authorize(url: string): Promise<void> {
     const response = await this.send('HEAD', url, { headers: { accept: OCI_MEDIA_ACCEPT.join(', ') } });
-    await drain(response);
+    await discard(response);
   }
 
   /** Throws HTTP_ERROR naming the registry's error codes (`{"errors":[{"code":…,"message":…}]}`). */
@@ -168,7 +146,7 @@ export class OciClient {
   private async errorDetail(response: Response): Promise<string> {
     let bytes: Buffer;
     try {
-      bytes = await readBounded(response, this.config.maxSmallBodyBytes, 'error body');
+      bytes = await readCapped(response, this.limits.maxSmallBodyBytes, 'error body', this.transport.bodyOptions);
     } catch {
       return '';
     }
@@ -185,11 +163,11 @@ export class OciClient {
   private async fetchToken(url: URL, authorization: string | undefined): Promise<unknown> {
     const response = await this.raw('GET', url.toString(), {}, authorization);
     if (response.status === 401 || response.status === 403) {
-      await drain(response);
+      await discard(response);
       throw new BootosError(authorization ? 'AUTH_REFUSED' : 'AUTH_REQUIRED', `token service ${url.origin}${url.pathname}: HTTP ${response.status}`);
     }
     if (!response.ok) return this.fail(response, `token service ${url.origin}${url.pathname}`);
-    return parseJson(await readBounded(response, this.config.maxSmallBodyBytes, 'token response'), 'token response');
+    return parseJson(await readCapped(response, this.limits.maxSmallBodyBytes, 'token response', this.transport.bodyOptions), 'token response');
   }
 
   // ---- reading -------------------------------------------------------------------------------------------------
@@ -205,7 +183,7 @@ export class OciClient {
   /** The digest a tag (or digest) currently names, from HEAD's Docker-Content-Digest; null when absent. */
   async manifestDigest(reference: string, mediaType: string): Promise<string | null> {
     const response = await this.send('HEAD', `manifests/${reference}`, { headers: { accept: mediaType } });
-    await drain(response);
+    await discard(response);
     if (response.status === 404) return null;
     if (!response.ok) return this.fail(response, `HEAD ${this.endpoint(`manifests/${reference}`)}`);
     return response.headers.get('docker-content-digest');
@@ -213,22 +191,10 @@ export class OciClient {
 
   private async exists(method: string, rel: string, headers: Record<string, string>): Promise<boolean> {
     const response = await this.send(method, rel, { headers });
-    await drain(response);
+    await discard(response);
     if (response.status === 404) return false;
     if (response.ok) return true;
     return this.fail(response, `${method} ${this.endpoint(rel)}`);
-  }
-
-  /** GET of a blob or manifest under a byte cap; null on 404. Throws DOCUMENT_TOO_LARGE past `maxBytes`. */
-  async getBounded(rel: string, maxBytes: number, headers: Record<string, string> = {}): Promise<{ bytes: Buffer; mediaType: string } | null> {
-    const response = await this.send('GET', rel, { headers, responseBytes: maxBytes });
-    if (response.status === 404) {
-      await drain(response);
-      return null;
-    }
-    if (!response.ok) return this.fail(response, `GET ${this.endpoint(rel)}`);
-    const bytes = await readBounded(response, maxBytes, rel);
-    return { bytes, mediaType: (response.headers.get('content-type') ?? '').split(';')[0]!.trim() };
   }
 
   // ---- writing -------------------------------------------------------------------------------------------------
@@ -241,10 +207,10 @@ export class OciClient {
   async uploadBlob(digest: string, size: number, read: (start: number, end: number) => Readable): Promise<void> {
     const what = `upload of ${digest}`;
     const started = await this.send('POST', 'blobs/uploads/', { headers: { 'content-length': '0' } });
-    await drain(started);
+    await discard(started);
     if (started.status !== 202) return this.fail(started, what);
     let location = this.locationOf(started, what);
-    const chunk = this.config.uploadChunkBytes;
+    const chunk = this.limits.uploadChunkBytes;
     if (size > chunk) {
       for (let start = 0; start < size; start += chunk) {
         const end = Math.min(size, start + chunk);
@@ -253,12 +219,12 @@ export class OciClient {
           body: () => read(start, end),
           bodyBytes: end - start,
         });
-        await drain(response);
+        await discard(response);
         if (response.status !== 202) return this.fail(response, `${what} (chunk ${start}-${end - 1})`);
         location = this.locationOf(response, what);
       }
       const done = await this.send('PUT', withDigest(location, digest), { headers: { 'content-length': '0' } });
-      await drain(done);
+      await discard(done);
       if (done.status !== 201) return this.fail(done, what);
       return;
     }
@@ -268,7 +234,7 @@ export class OciClient {
       bodyBytes: size,
     });
     if (done.status !== 201) return this.fail(done, what);
-    await drain(done);
+    await discard(done);
   }
 
   async putManifest(reference: string, mediaType: string, bytes: Buffer): Promise<void> {
@@ -278,7 +244,7 @@ export class OciClient {
       bodyBytes: bytes.length,
     });
     if (response.status !== 201) return this.fail(response, `PUT manifest ${reference}`);
-    await drain(response);
+    await discard(response);
   }
 
   private locationOf(response: Response, what: string): string {
@@ -292,39 +258,4 @@ function withDigest(location: string, digest: string): string {
   const url = new URL(location);
   url.searchParams.set('digest', digest);
   return url.toString();
-}
-
-export async function drain(response: Response): Promise<void> {
-  try {
-    for await (const _ of response.body ?? []) void _;
-  } catch {
-    // The body is of no interest; a broken one is not an error here.
-  }
-}
-
-/** Reads a response body, never more than maxBytes (+ the chunk that crosses it): DOCUMENT_TOO_LARGE beyond. */
-export async function readBounded(response: Response, maxBytes: number, what: string): Promise<Buffer> {
-  const declared = Number(response.headers.get('content-length') ?? NaN);
-  const tooLarge = () => new BootosError('DOCUMENT_TOO_LARGE', `${what} is larger than the ${maxBytes}-byte cap`);
-  if (declared > maxBytes) {
-    (response.body as unknown as { destroy(): void } | null)?.destroy();
-    throw tooLarge();
-  }
-  const chunks: Buffer[] = [];
-  let length = 0;
-  try {
-    for await (const chunk of response.body ?? []) {
-      length += (chunk as Buffer).length;
-      if (length > maxBytes) {
-        (response.body as unknown as { destroy(): void }).destroy();
-        throw tooLarge();
-      }
-      chunks.push(chunk as Buffer);
-    }
-  } catch (err) {
-    if (err instanceof BootosError) throw err;
-    const name = (err as Error).name;
-    throw new BootosError(name === 'AbortError' || name === 'TimeoutError' ? 'TIMEOUT' : 'NETWORK', `${what}: ${(err as Error).message}`, { cause: err });
-  }
-  return Buffer.concat(chunks);
 }

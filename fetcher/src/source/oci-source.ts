@@ -9,7 +9,8 @@
 // Every request goes through the shared transport (transport.ts): keep-alive, TLS/mTLS, timeouts, retries, mirrors
 // (more oci:// URLs of the same registry, e.g. the office cache first and the central registry after it) and Range
 // resume of blobs. Authentication is added per mirror: a 401 is answered by that mirror's OciClient (Basic, or a
-// bearer token from the challenge's realm) and the request repeated with the header it learned.
+// bearer token from the challenge's realm), which sends through the same transport, and the request is repeated
+// with the header it learned.
 import { createHash } from 'node:crypto';
 import type { HttpSourceOptions } from './http-source.js';
 import { BootosError } from '../core/error.js';
@@ -23,7 +24,7 @@ import { Transport } from './transport.js';
 
 const BLOB_PATH = /^blobs\/sha256\/([0-9a-f]{64})$/;
 
-export interface OciSourceOptions extends HttpSourceOptions, Omit<OciClientOptions, 'push'> {}
+export interface OciSourceOptions extends HttpSourceOptions, Omit<OciClientOptions, 'push' | 'transport'> {}
 
 export class OciSource implements RegistrySource {
   readonly transport: Transport;
@@ -35,15 +36,9 @@ export class OciSource implements RegistrySource {
   /** `location`: oci://HOST[:PORT]/NAMESPACE or oci+http://…; `options.mirrors`: more such URLs, tried in order. */
   constructor(location: string, options: OciSourceOptions = {}) {
     const { mirrors = [], limits, onEvent, ...clientOptions } = options;
-    const bases: string[] = [];
-    this.display = [];
-    for (const mirror of [location, ...mirrors]) {
-      const url = parseRegistryUrl(mirror);
-      const base = `${url.origin}/v2/${url.repository}/`;
-      this.clients.set(base, new OciClient(url, clientOptions));
-      bases.push(base);
-      this.display.push(url.display);
-    }
+    const urls = [location, ...mirrors].map((mirror) => parseRegistryUrl(mirror));
+    const bases = urls.map((url) => `${url.origin}/v2/${url.repository}/`);
+    this.display = urls.map((url) => url.display);
     this.limits = withLimits(limits);
     this.transport = new Transport({
       mirrors: bases,
@@ -58,6 +53,8 @@ export class OciSource implements RegistrySource {
         return true;
       },
     });
+    // Authentication (a HEAD, a token request) goes through the same transport as the reads.
+    urls.forEach((url, i) => this.clients.set(bases[i]!, new OciClient(url, { ...clientOptions, limits, transport: this.transport })));
   }
 
   get location(): string {
@@ -109,7 +106,6 @@ export class OciSource implements RegistrySource {
 
   close(): void {
     this.transport.close();
-    for (const client of this.clients.values()) client.close();
   }
 
   private async trustDocument(ref: TrustArtifactRef, maxBytes: number): Promise<Buffer | null> {

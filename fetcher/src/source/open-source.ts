@@ -14,5 +14,5 @@ export function openSource(location: string, options: HttpSourceOptions = {}): R
   const parsed = parseRegistryLocation(location);
   if (parsed.kind === 'oci') return new OciSource(location, options);
   if (parsed.kind === 'http') return new HttpSource([location, ...(options.mirrors ?? [])], options);
-  return new DirSource(location);
+  return new DirSource(location, options.limits);
 }

@@ -1,14 +1,15 @@
 // The registry transport: how bytes at a registry-relative path ("channels/stable.json", "blobs/sha256/<hex>") are
 // fetched over HTTP(S). It owns everything about the network that trust does not care about: keep-alive agents,
 // a private CA and client certificates (mTLS), connect and body-idle timeouts, retries with exponential back-off,
-// fail-over between mirrors, and HTTP Range resume of an interrupted blob. Sources (client.ts, the OCI source) map
-// paths to URLs and add headers; they never re-implement any of this.
+// fail-over between mirrors, and HTTP Range resume of an interrupted blob. Sources (http-source.ts, oci-source.ts) map
+// paths to URLs and add headers, and the OCI client (push, authentication) sends its requests through send(): this
+// is the only place that calls fetch(), and http-body.ts the only place that reads a response body.
 import http from 'node:http';
 import https from 'node:https';
-import type { Readable } from 'node:stream';
-import fetch, { type Response } from 'node-fetch';
+import fetch, { type BodyInit, type Response } from 'node-fetch';
 import { BootosError, isBootosError, isTransient } from '../core/error.js';
 import { withLimits, type Limits } from '../core/limits.js';
+import { aborted, bodyChunks, destroyBody, failure, readCapped, type BodyOptions, type SentResponse } from './http-body.js';
 import { type BlobRange, type Conditional } from './source.js';
 
 export interface TlsOptions {
@@ -28,8 +29,6 @@ export interface TransportOptions extends TlsOptions {
   /** Base URLs tried in order; the first that answers is kept until it fails. */
   mirrors: string[];
   limits?: Partial<Limits>;
-  /** Maps a registry-relative path to its URL under a mirror's base (default: `new URL(path, base)`). */
-  mapPath?: (path: string, base: URL) => URL;
   /** Extra headers for a request (e.g. Authorization), asked before every attempt. */
   headers?: (url: URL) => Record<string, string> | Promise<Record<string, string>>;
   /**
@@ -43,8 +42,6 @@ export interface TransportOptions extends TlsOptions {
 
 /** Statuses worth asking again at once; 206 is a Range answer for other bytes than were asked for. */
 const RETRYABLE_STATUS = new Set([206, 408, 425, 429, 500, 502, 503, 504]);
-/** Body bytes queued before the socket is paused (back-pressure to the server). */
-const BODY_QUEUE_BYTES = 256 * 1024;
 
 /**
  * Is trying again (here or on another mirror) worth it? Transient codes are, but HTTP_ERROR only for a status this
@@ -70,8 +67,16 @@ function httpError(url: URL, status: number): BootosError {
   return new HttpStatusError(status, `${url}: HTTP ${status}`);
 }
 
-function aborted(signal: AbortSignal | undefined): BootosError {
-  return new BootosError('ABORTED', 'the request was aborted', { cause: signal?.reason });
+/** One exchange of Transport.send. */
+export interface SendInit {
+  /** Default GET. */
+  method?: string;
+  headers?: Record<string, string>;
+  body?: BodyInit;
+  /** Aborts the request and its body: ABORTED, or TIMEOUT for an AbortSignal.timeout. */
+  signal?: AbortSignal;
+  /** Time for the response headers (default connectTimeoutMs); an upload's answer comes after its whole body. */
+  headersTimeoutMs?: number;
 }
 
 export class Transport {
@@ -89,8 +94,8 @@ export class Transport {
       return url;
     });
     this.limits = withLimits(options.limits);
-    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8, ca: options.ca, cert: options.cert, key: options.key });
+    this.httpAgent = new http.Agent({ keepAlive: true, maxSockets: this.limits.maxSocketsPerHost });
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: this.limits.maxSocketsPerHost, ca: options.ca, cert: options.cert, key: options.key });
   }
 
   /** The base URL in use now (the last one that answered). */
@@ -99,7 +104,7 @@ export class Transport {
   }
 
   urlFor(path: string, base: URL): URL {
-    return this.options.mapPath ? this.options.mapPath(path, base) : new URL(path, base);
+    return new URL(path, base);
   }
 
   close(): void {
@@ -115,25 +120,13 @@ export class Transport {
     return this.withRetries(path, signal, async (url) => {
       const response = await this.request(url, {}, signal);
       if (response === null) return null;
-      return this.readCapped(response, url, path, maxBytes, signal);
+      return readCapped(response, maxBytes, path, this.bodyOptions);
     });
   }
 
-  /** The whole body of a response, refused past `maxBytes` whether declared or received (endless data). */
-  private async readCapped(response: Response, url: URL, path: string, maxBytes: number, signal: AbortSignal | undefined): Promise<Buffer> {
-    const tooLarge = () => {
-      destroyBody(response);
-      return new BootosError('DOCUMENT_TOO_LARGE', `${path} is larger than the ${maxBytes}-byte cap`);
-    };
-    if (Number(response.headers.get('content-length') ?? NaN) > maxBytes) throw tooLarge();
-    const chunks: Buffer[] = [];
-    let length = 0;
-    for await (const chunk of this.bodyChunks(response, url, signal)) {
-      length += chunk.length;
-      if (length > maxBytes) throw tooLarge();
-      chunks.push(chunk);
-    }
-    return Buffer.concat(chunks, length);
+  /** How response bodies are read (http-body.ts), from the limits. */
+  get bodyOptions(): BodyOptions {
+    return { idleTimeoutMs: this.limits.bodyIdleTimeoutMs, queueBytes: this.limits.bodyQueueBytes };
   }
 
   /**
@@ -149,7 +142,7 @@ export class Transport {
         destroyBody(response);
         return { changed: false, etag };
       }
-      const bytes = await this.readCapped(response, url, path, maxBytes, signal);
+      const bytes = await readCapped(response, maxBytes, path, this.bodyOptions);
       return { changed: true, bytes, etag: response.headers.get('etag') };
     });
     return result ?? { changed: true, bytes: null, etag: null };
@@ -208,7 +201,7 @@ export class Transport {
           destroyBody(response);
           throw new BootosError('SIZE_MISMATCH', `${url}: Content-Length ${declared} exceeds the signed size ${size}`);
         }
-        for await (let chunk of this.bodyChunks(response, url, signal)) {
+        for await (let chunk of bodyChunks(response, this.bodyOptions)) {
           if (skip > 0) {
             const dropped = Math.min(skip, chunk.length);
             skip -= dropped;
@@ -276,9 +269,20 @@ export class Transport {
     await sleep(delayMs, signal);
   }
 
-  /** One HTTP GET. Null on 404; throws coded errors otherwise. */
-  private async request(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined, authorized = false): Promise<Response | null> {
-    const extra = this.options.headers ? await this.options.headers(url) : {};
+  /**
+   * One HTTP exchange, and the only fetch() call of bootos: any method and URL (a mirror's, a token service's, an
+   * upload Location), through this transport's keep-alive agents and TLS settings. Resolves with the response whatever
+   * its status; not getting one is a coded error (http-body.ts `failure`): TIMEOUT (no headers within
+   * headersTimeoutMs, default connectTimeoutMs), ABORTED (the caller's signal), NETWORK. No retries here: getBytes,
+   * getIfChanged and blob add them. The body is read with http-body.ts (readCapped, bodyChunks) or discarded.
+   */
+  async send(url: URL | string, init: SendInit = {}): Promise<Response> {
+    const href = typeof url === 'string' ? url : url.href;
+    const method = init.method ?? 'GET';
+    const what = method === 'GET' ? href : `${method} ${href}`;
+    const { signal } = init;
+    const headersTimeoutMs = init.headersTimeoutMs ?? this.limits.connectTimeoutMs;
+    if (signal?.aborted) throw failure(signal.reason, what, signal);
     const controller = new AbortController();
     const onAbort = () => controller.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -286,29 +290,37 @@ export class Transport {
     const timer = setTimeout(() => {
       timedOut = true;
       controller.abort();
-    }, this.limits.connectTimeoutMs);
+    }, headersTimeoutMs);
     let response: Response;
     try {
-      response = await fetch(url.href, {
-        headers: { ...extra, ...headers, 'accept-encoding': 'identity' },
+      response = await fetch(href, {
+        method,
+        headers: { ...init.headers, 'accept-encoding': 'identity' },
+        body: init.body,
         signal: controller.signal,
         agent: (u: URL) => (u.protocol === 'https:' ? this.httpsAgent : this.httpAgent),
         compress: false,
         redirect: 'follow',
-        follow: 5,
-        highWaterMark: 256 * 1024,
+        follow: this.limits.maxRedirects,
+        highWaterMark: this.limits.bodyBufferBytes,
       });
     } catch (err) {
       signal?.removeEventListener('abort', onAbort);
-      if (signal?.aborted) throw aborted(signal);
-      if (timedOut) throw new BootosError('TIMEOUT', `${url}: no answer within ${this.limits.connectTimeoutMs} ms`, { cause: err });
-      throw new BootosError('NETWORK', `${url}: ${(err as Error).message}`, { cause: err });
+      if (timedOut && !signal?.aborted) throw new BootosError('TIMEOUT', `${what}: no answer within ${headersTimeoutMs} ms`, { cause: err });
+      throw failure(err, what, signal);
     } finally {
       clearTimeout(timer);
     }
-    // From here the caller's signal reaches the body through `controller`; bodyChunks removes the listener.
-    (response as ResponseWithCleanup).cleanup = () => signal?.removeEventListener('abort', onAbort);
-    (response as ResponseWithCleanup).controller = controller;
+    // From here the caller's signal reaches the body through `controller`; reading or discarding it removes the listener.
+    (response as SentResponse).cleanup = () => signal?.removeEventListener('abort', onAbort);
+    (response as SentResponse).callerSignal = signal;
+    return response;
+  }
+
+  /** One GET of a mirror's URL. Null on 404; throws coded errors otherwise. */
+  private async request(url: URL, headers: Record<string, string>, signal: AbortSignal | undefined, authorized = false): Promise<Response | null> {
+    const extra = this.options.headers ? await this.options.headers(url) : {};
+    const response = await this.send(url, { headers: { ...extra, ...headers }, signal });
     if (response.status === 404) {
       destroyBody(response);
       return null;
@@ -325,82 +337,6 @@ export class Transport {
     }
     return response;
   }
-
-  /**
-   * The body's chunks. The body flows into a small queue (paused above BODY_QUEUE_BYTES) so that every byte that
-   * reached this process before a connection broke is still handed over: the resume then starts exactly where the
-   * received bytes end. Waiting longer than bodyIdleTimeoutMs for the next bytes cuts the connection (TIMEOUT).
-   */
-  private async *bodyChunks(response: Response, url: URL, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
-    const { cleanup } = response as ResponseWithCleanup;
-    const body = response.body as unknown as Readable | null;
-    if (!body) return;
-    const queue: Buffer[] = [];
-    let queued = 0;
-    let ended = false;
-    let failure: unknown = null;
-    let wake: (() => void) | null = null;
-    const notify = () => {
-      const w = wake;
-      wake = null;
-      w?.();
-    };
-    const onData = (chunk: Buffer) => {
-      queue.push(chunk);
-      queued += chunk.length;
-      if (queued >= BODY_QUEUE_BYTES) body.pause();
-      notify();
-    };
-    const onEnd = () => {
-      ended = true;
-      notify();
-    };
-    const onError = (err: unknown) => {
-      failure ??= err;
-      notify();
-    };
-    const onClose = () => {
-      if (!ended) failure ??= new Error('the connection closed before the body ended');
-      notify();
-    };
-    body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
-    try {
-      for (;;) {
-        while (queue.length) {
-          const chunk = queue.shift()!;
-          queued -= chunk.length;
-          if (queued < BODY_QUEUE_BYTES && body.isPaused() && !ended) body.resume();
-          yield chunk;
-        }
-        if (ended) return;
-        if (failure) {
-          if (signal?.aborted) throw aborted(signal);
-          throw new BootosError('NETWORK', `${url}: ${(failure as Error).message}`, { cause: failure });
-        }
-        let idle = false;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => {
-            idle = true;
-            resolve();
-          }, this.limits.bodyIdleTimeoutMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        if (idle && queue.length === 0 && !ended && !failure) {
-          throw new BootosError('TIMEOUT', `${url}: no bytes for ${this.limits.bodyIdleTimeoutMs} ms`);
-        }
-      }
-    } finally {
-      wake = null;
-      body.off('data', onData).off('end', onEnd).off('close', onClose);
-      // Keep an error listener: destroying the body may still emit one.
-      body.on('error', () => {});
-      cleanup?.();
-      if (!ended) body.destroy();
-    }
-  }
 }
 
 interface Attempts {
@@ -410,16 +346,6 @@ interface Attempts {
   triedInRound: number;
   /** Completed rounds (the back-off exponent). */
   round: number;
-}
-
-interface ResponseWithCleanup extends Response {
-  cleanup?: () => void;
-  controller?: AbortController;
-}
-
-function destroyBody(response: Response): void {
-  (response as ResponseWithCleanup).cleanup?.();
-  (response.body as unknown as Readable | null)?.destroy();
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

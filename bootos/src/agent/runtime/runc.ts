@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 import { run } from '../../../../fetcher/src/core/proc.js';
+import { DEFAULT_LIMITS } from '../../../../fetcher/src/core/limits.js';
 import type { ImageConfig } from '../../../../fetcher/src/formats/image-config.js';
 import type { MountPoint } from './mount-points.js';
 import { seccompProfile } from './seccomp.js';
@@ -155,10 +156,13 @@ export class Runc {
   constructor(
     readonly bin: string,
     readonly root: string,
+    /** Largest output read from one command (limits.maxRuncOutputBytes). */
+    private readonly maxOutputBytes = DEFAULT_LIMITS.maxRuncOutputBytes,
   ) {}
 
   private async cmd(args: string[], what: string): Promise<string> {
-    return (await run(this.bin, ['--root', this.root, ...args], { code: 'RUNTIME_ERROR', what: `runc ${what}` })).stdout;
+    const result = await run(this.bin, ['--root', this.root, ...args], { code: 'RUNTIME_ERROR', what: `runc ${what}`, maxOutputBytes: this.maxOutputBytes });
+    return result.stdout;
   }
 
   async writeBundle(bundle: string, spec: Record<string, unknown>): Promise<void> {
