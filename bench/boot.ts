@@ -5,7 +5,7 @@
 //   ready:      bootos to the agent's ready line (kernel, /init, modules, network, Node, the agent's API)
 //   first app:  bootos to the first answer of hello through hostfwd (+ channel verified, pull, runc start)
 // Also the compressed kernel + initramfs size, and with --memory the least -m (MiB) that boots and answers
-// /api/health. Targets (issue 4): x86_64 size ≤ 40 MiB, ready ratio ≤ 1.3, memory ≤ 384 MiB.
+// /api/health. Targets: x86_64 size ≤ 40 MiB, ready ratio ≤ 1.3, memory ≤ 384 MiB.
 // Run as root. docs/performance.md (## OS image, ## Boot) keeps the figures.
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -74,7 +74,7 @@ function defaults(dataRoot: string): Omit<AgentConfig, 'registry'> {
 
 const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
-/** Kernel command line keys (contracts.md). An unknown `bootos.*` key is an error: a typo must not pass silently. */
+/** Kernel command line keys (docs/pxe.md lists them). An unknown `bootos.*` key is an error: a typo must not pass silently. */
 const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds'] as const;
 /** `bootos.limit.NAME=INTEGER` sets one limit (any name of fetcher/src/core/limits.ts, e.g. maxUnpackedBytes). */
 const CMDLINE_LIMIT = 'limit.';

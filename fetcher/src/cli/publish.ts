@@ -8,7 +8,7 @@ export const publish = defineCommand({
   usage: 'IMAGE_DIR --registry DIR',
   options: { registry: { type: 'string' }, json: { type: 'boolean' } },
   help: { registry: 'registry directory (created if missing)', json: 'print the result as JSON' },
-  details: 'Prints the image digest. Same folder ⇒ same digest on any machine (mtimes = SOURCE_DATE_EPOCH, default 0).',
+  details: 'Prints the image digest. Same folder ⇒ same digest on any machine (mtimes = SOURCE_DATE_EPOCH, default 2024-01-01).',
   positionals: { min: 1, max: 1 },
   async run(values, [dir]) {
     const result = await publishImage(dir!, required(values.registry, 'registry'), { onProgress: status });

@@ -1,4 +1,4 @@
-// `bootos pull URL IMAGE`: verify the channel as a device would, pull the image into a store, print its root.
+// `bootos pull IMAGE --registry URL_OR_DIR`: verify the channel as a device would, pull the image into a store, print its root.
 import { readFile } from 'node:fs/promises';
 import v8 from 'node:v8';
 import { defineCommand, registryArgument, required, status } from './kit.js';

@@ -1,5 +1,5 @@
 // Deterministic gzip tar layers: the same files give the same bytes on any machine, from any path, at any time.
-// Entries sorted by path; mtime = SOURCE_DATE_EPOCH (default 0); uid/gid 0 with empty names; modes normalized to
+// Entries sorted by path; mtime = SOURCE_DATE_EPOCH (core/source-date.ts: default 2024-01-01); uid/gid 0 with empty names; modes normalized to
 // 0755 (directories, executables), 0644 (other files), 0777 (symlinks); gzip by fflate with a fixed header.
 // fflate's output depends on how its input is chunked, so the tar stream is re-cut into fixed blocks first.
 import { createHash } from 'node:crypto';

@@ -24,7 +24,7 @@ export interface PublishResult {
 }
 
 export interface PublishOptions {
-  /** Seconds since 1970 for every mtime; defaults to SOURCE_DATE_EPOCH or 0. */
+  /** Seconds since 1970 for every mtime; defaults to SOURCE_DATE_EPOCH or 2024-01-01 (core/source-date.ts). */
   epoch?: number;
   onProgress?: (message: string) => void;
 }
