@@ -143,7 +143,7 @@ test('SIGKILL at random points of updates: every restart has one serving version
     for (const c of await runc.list().catch(() => [])) await runc.delete(c.id).catch(() => {});
     // The network slots of the killed agents (a later agent would reclaim them; the test cleans up after itself).
     for (const slot of await readdir(SLOTS_DIR).catch(() => [] as string[])) {
-      const pid = Number((await readFile(join(SLOTS_DIR, slot, 'pid'), 'utf8').catch(() => '')).trim());
+      const pid = Number((await readFile(join(SLOTS_DIR, slot, 'pid'), 'utf8').catch(() => '')).trim().split(' ')[0]); // "pid starttime"
       if (!pids.includes(pid)) continue;
       const { netns, hostIf } = slotNames(Number(slot));
       await execFileP('ip', ['netns', 'del', netns]).catch(() => {});

@@ -62,3 +62,14 @@ export async function exists(path: string): Promise<boolean> {
     throw err;
   }
 }
+
+/** Whether process `pid` exists (ours, or one we may not signal). */
+export function pidAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoCode(err) === 'EPERM';
+  }
+}

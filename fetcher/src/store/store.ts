@@ -11,7 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { syncDir, writeFileAtomic } from '../core/fs.js';
+import { pidAlive, syncDir, writeFileAtomic } from '../core/fs.js';
 import { BootosError, errnoCode, isBootosError, isTransient } from '../core/error.js';
 import { Reader, SHA256_DIGEST, parseJson } from '../core/guard.js';
 import { withLimits, type Limits } from '../core/limits.js';
@@ -62,16 +62,6 @@ const READ_CHUNK = 1 << 20;
 function hexOf(digest: string): string {
   if (!SHA256_DIGEST.test(digest)) throw new BootosError('USAGE', `not a sha256 digest: ${digest}`);
   return digest.slice('sha256:'.length);
-}
-
-function pidAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
-  }
 }
 
 function ownTag(): string {

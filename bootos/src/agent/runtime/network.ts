@@ -7,9 +7,10 @@
 // never waits for `ip`. Each app takes a numbered slot (atomic mkdir under /run/bootos-net, shared by every agent
 // on the machine, so concurrent agents never pick the same names or addresses); a slot whose owner process is gone
 // is cleaned and reused.
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
+import { pidAlive } from '../../../../fetcher/src/core/fs.js';
 import { run } from '../../../../fetcher/src/core/proc.js';
 
 
@@ -32,13 +33,42 @@ async function ip(args: string[]): Promise<void> {
   await run('ip', args, { code: 'NETWORK_SETUP', what: `ip ${args.join(' ')}` });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoCode(err) === 'EPERM';
+/** The owner of a slot: its pid and the pid's start time (so that a reused pid is not taken for the owner). */
+async function ownerStamp(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Field 22 (starttime) counts after the command name, which is in parentheses and may hold spaces.
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  return `${pid} ${start}`;
+}
+
+/** Is the slot's owner still running? An unreadable or half-written slot counts as alive (being claimed). */
+async function ownerAlive(dir: string): Promise<boolean> {
+  const text = (await readFile(join(dir, 'pid'), 'utf8').catch(() => '')).trim();
+  const pid = Number(text.split(' ')[0]);
+  if (!(pid > 0)) return true;
+  if (!pidAlive(pid)) return false;
+  // Written as "pid starttime": the same pid with another start time is another process.
+  return !text.includes(' ') || text === (await ownerStamp(pid));
+}
+
+/**
+ * Frees every slot whose owner is gone: its namespace, veth and directory. Run at agent start-up, so that what a
+ * killed agent left (say, the network of a version it was starting for a hot update) never lingers until some later
+ * agent happens to claim the same slot number. Returns the slots freed.
+ */
+export async function reclaimDeadSlots(): Promise<number[]> {
+  const names = await readdir(SLOTS_DIR).catch((err) => (errnoCode(err) === 'ENOENT' ? [] : Promise.reject(err)));
+  const freed: number[] = [];
+  for (const name of names) {
+    const slot = Number(name);
+    if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_SLOTS || String(slot) !== name) continue;
+    const dir = join(SLOTS_DIR, name);
+    if (await ownerAlive(dir)) continue;
+    await removeSlotNetwork(slot);
+    await rm(dir, { recursive: true, force: true });
+    freed.push(slot);
   }
+  return freed;
 }
 
 export function slotNames(slot: number): { netns: string; hostIf: string; hostIp: string; appIp: string } {
@@ -62,9 +92,7 @@ async function claimSlot(owner: string): Promise<number> {
     } catch (err) {
       if (errnoCode(err) !== 'EEXIST') throw err;
       // Taken: reclaim it only if its owner is gone (a crashed or killed agent).
-      const pid = Number((await readFile(join(dir, 'pid'), 'utf8').catch(() => '')).trim());
-      if (pid > 0 && alive(pid)) continue;
-      if (!pid) continue; // being claimed right now by someone else, or unreadable: leave it
+      if (await ownerAlive(dir)) continue;
       await removeSlotNetwork(slot);
       await rm(dir, { recursive: true, force: true });
       try {
@@ -73,7 +101,7 @@ async function claimSlot(owner: string): Promise<number> {
         continue;
       }
     }
-    await writeFile(join(dir, 'pid'), `${process.pid}\n`);
+    await writeFile(join(dir, 'pid'), `${await ownerStamp(process.pid)}\n`);
     await writeFile(join(dir, 'owner'), `${owner}\n`);
     return slot;
   }
