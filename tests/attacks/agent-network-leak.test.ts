@@ -4,12 +4,12 @@
 // is still the dead owner's (the slot records the pid's start time).
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SLOTS_DIR, slotNames } from '../../bootos/src/agent/runtime/network.js';
 import { agentEnv } from '../support/agent.js';
-import { IMAGES, REPO } from '../support/registry.js';
+import { makeImageDir, REPO } from '../support/registry.js';
 
 const execFileP = promisify(execFile);
 
@@ -36,7 +36,9 @@ test('a killed agent’s app network is reclaimed when the next agent starts', a
   const slot = await leakSlot(owner);
   const { netns, hostIf } = slotNames(slot);
   t.regex(await netnsList(), new RegExp(`^${netns}\\b`, 'm'), 'the killed process left its namespace behind');
-  const env = await agentEnv({ images: [join(IMAGES, 'hello')] });
+  // An app on the host's network: the new agent claims no slot itself, so only a reclaim at start-up frees it.
+  const image = await makeImageDir({ 'server.js': '' }, 'name: hostnet\nversion: 1.0.0\nruntime: node\nentrypoint: [node, /app/server.js]\nnetwork: host\nports:\n  - port: 18197\n');
+  const env = await agentEnv({ images: [image] });
   try {
     t.notRegex(await netnsList(), new RegExp(`^${netns}\\b`, 'm'), 'the namespace is gone');
     const links = (await execFileP('ip', ['-o', 'link', 'show'])).stdout;
@@ -44,5 +46,6 @@ test('a killed agent’s app network is reclaimed when the next agent starts', a
     t.false((await readdir(SLOTS_DIR)).includes(String(slot)), 'the slot is free');
   } finally {
     await env.teardown();
+    await rm(image, { recursive: true, force: true });
   }
 });

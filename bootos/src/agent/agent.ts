@@ -16,7 +16,7 @@ import { dataRootReady } from './data-root.js';
 import { deviceInfo } from './api/device.js';
 import { MemoryPressureWatch } from './app/idle.js';
 import { UpdateStore, type Pin } from './update/journal.js';
-import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './runtime/network.js';
+import { createIsolatedNetwork, hostNetwork, reclaimDeadSlots, type AppNetwork } from './runtime/network.js';
 import { AppListener } from './app/proxy.js';
 import { pullImage } from '../../../fetcher/src/store/pull.js';
 import { Store } from '../../../fetcher/src/store/store.js';
@@ -109,6 +109,8 @@ export class Agent {
       await this.runc.delete(leftover.id).catch(() => {});
     }
     await rm(join(c.runDir, 'bundles'), { recursive: true, force: true });
+    // App networks of agents that died without closing them (slots are shared by every agent on the machine).
+    for (const slot of await reclaimDeadSlots().catch(() => [])) this.log(`bootos-agent: reclaimed the network slot ${slot} of a dead agent`);
     let rootBytes: Buffer;
     try {
       rootBytes = await readFile(c.rootFile);
