@@ -13,6 +13,7 @@ import { startApi, type ApiBackend, type ApiServer } from './api/api.js';
 import { App, newAgentId, type AppContext } from './app/app.js';
 import type { AgentConfig } from './config.js';
 import { dataRootReady } from './data-root.js';
+import { Events } from './events.js';
 import { deviceInfo } from './api/device.js';
 import { MemoryPressureWatch } from './app/idle.js';
 import { UpdateStore, type Pin } from './update/journal.js';
@@ -33,8 +34,6 @@ export interface ChannelStatus {
   retryInMs: number | null;
   checkedAt: string | null;
 }
-
-type Listener = (event: 'apps' | 'step', data: unknown) => void;
 
 /** Errors where the registry answered but what it served was refused (as opposed to not reaching it). */
 const TRUST_ERRORS: ErrorCode[] = [
@@ -59,13 +58,11 @@ export class Agent {
   private readonly networks = new Set<AppNetwork>();
   private readonly updateStore: UpdateStore;
   watcher: ChannelWatcher | null = null;
-  private readonly subscribers = new Set<Listener>();
+  private readonly events: Events;
   private readonly startedAt = Date.now();
   private retryTimer: NodeJS.Timeout | null = null;
   private retryMs: number;
   private refreshing: Promise<void> | null = null;
-  private emitTimer: NodeJS.Timeout | null = null;
-  private emitDirty = false;
   private runtimeBindsCache: Promise<Bind[]> | null = null;
   private readonly memory: MemoryPressureWatch;
   private stopped = false;
@@ -85,6 +82,7 @@ export class Agent {
     this.store = new Store(config.storeDir);
     this.source = openSource(config.registry);
     this.updateStore = new UpdateStore(config.stateDir);
+    this.events = new Events(() => this.appsJSON(), config.limits.eventsThrottleMs, log);
     this.retryMs = config.limits.channelRetryMinMs;
     this.channelStatus = { name: config.channel, version: null, state: 'retrying', error: null, retryInMs: null, checkedAt: null };
     this.memory = new MemoryPressureWatch({
@@ -346,39 +344,18 @@ export class Agent {
 
   // ── events ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
-  private emit(event: 'apps' | 'step', data: unknown): void {
-    for (const listener of this.subscribers) listener(event, data);
-  }
-
-  /** Something in /api/apps changed: send `apps` now, then at most once per eventsThrottleMs while changes go on. */
+  /** Something in /api/apps changed (see Events.changed). */
   changed(): void {
-    if (this.emitTimer) {
-      this.emitDirty = true;
-      return;
-    }
-    this.emit('apps', this.appsJSON());
-    this.emitTimer = setTimeout(() => {
-      this.emitTimer = null;
-      if (this.emitDirty) {
-        this.emitDirty = false;
-        this.changed();
-      }
-    }, this.config.limits.eventsThrottleMs);
-    this.emitTimer.unref();
+    this.events.changed();
   }
 
   /** Calls `listener` with every step (as /api/events sends them); returns the unsubscribe function. */
   onStep(listener: (app: string, message: string) => void): () => void {
-    const l: Listener = (event, data) => {
-      if (event === 'step') listener((data as { app: string }).app, (data as { message: string }).message);
-    };
-    this.subscribers.add(l);
-    return () => this.subscribers.delete(l);
+    return this.events.onStep(listener);
   }
 
   private step(app: string, message: string): void {
-    this.log(`bootos-agent: ${app}: ${message}`);
-    this.emit('step', { app, message });
+    this.events.step(app, message);
   }
 
   appsJSON(): Record<string, unknown> {
@@ -401,10 +378,7 @@ export class Agent {
       device: () => deviceInfo(this.config.arch),
       logs: (name) => this.app(name).logs.tail(),
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
-      onEvent: (listener) => {
-        this.subscribers.add(listener);
-        return () => this.subscribers.delete(listener);
-      },
+      onEvent: (listener) => this.events.subscribe(listener),
       checkAction: (name, action) => {
         const app = this.app(name);
         if (app.updating && action !== 'start') throw new BootosError('APP_STATE', `${name} is being updated (${app.update.state})`);
