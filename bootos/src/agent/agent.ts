@@ -3,7 +3,7 @@
 // (ChannelWatcher) and updates apps when it moves (Updater), finishing at start-up any update a kill interrupted.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../fetcher/src/core/error.js';
+import { BootosError, isBootosError } from '../../../fetcher/src/core/error.js';
 import { resolveImage, type ResolvedImage } from '../../../fetcher/src/trust/resolve.js';
 import { openSource } from '../../../fetcher/src/source/open-source.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
@@ -24,23 +24,8 @@ import { Store } from '../../../fetcher/src/store/store.js';
 import { nodeRuntimeBinds, Runc, type Bind } from './runtime/runc.js';
 import { recoverUpdate, Updater, type UpdaterContext } from './update/updater.js';
 import { mark } from './timing.js';
-import { ChannelWatcher } from './watcher.js';
-
-export interface ChannelStatus {
-  name: string;
-  version: number | null;
-  state: 'ok' | 'retrying' | 'error';
-  error: { code: ErrorCode; message: string } | null;
-  retryInMs: number | null;
-  checkedAt: string | null;
-}
-
-/** Errors where the registry answered but what it served was refused (as opposed to not reaching it). */
-const TRUST_ERRORS: ErrorCode[] = [
-  'SIGNATURE_INVALID', 'THRESHOLD_NOT_MET', 'UNKNOWN_KEY', 'EXPIRED', 'ROLLBACK', 'DOCUMENT_TOO_LARGE', 'DOCUMENT_TYPE',
-  'CHANNEL_NAME_MISMATCH', 'ROOT_VERSION_GAP', 'PROFILE_UNKNOWN', 'PROFILE_UNKNOWN_IMAGE', 'DIGEST_MISMATCH', 'SIZE_MISMATCH',
-  'REGISTRY_INVALID', 'JSON_INVALID', 'MEDIA_TYPE', 'PLATFORM_NOT_FOUND',
-];
+import type { ChannelWatcher } from './watcher.js';
+import { ChannelLoop, type ChannelStatus } from './channel.js';
 
 export class Agent {
   readonly apps = new Map<string, App>();
@@ -48,8 +33,6 @@ export class Agent {
   readonly agentId = newAgentId();
   readonly runc: Runc;
   readonly store: Store;
-  readonly channelStatus: ChannelStatus;
-  channel: Channel | null = null;
   api!: ApiServer;
 
   private readonly source: RegistrySource;
@@ -57,12 +40,9 @@ export class Agent {
   private readonly listeners: AppListener[] = [];
   private readonly networks = new Set<AppNetwork>();
   private readonly updateStore: UpdateStore;
-  watcher: ChannelWatcher | null = null;
   private readonly events: Events;
+  private readonly loop: ChannelLoop;
   private readonly startedAt = Date.now();
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryMs: number;
-  private refreshing: Promise<void> | null = null;
   private runtimeBindsCache: Promise<Bind[]> | null = null;
   private readonly memory: MemoryPressureWatch;
   private stopped = false;
@@ -83,8 +63,23 @@ export class Agent {
     this.source = openSource(config.registry);
     this.updateStore = new UpdateStore(config.stateDir);
     this.events = new Events(() => this.appsJSON(), config.limits.eventsThrottleMs, log);
-    this.retryMs = config.limits.channelRetryMinMs;
-    this.channelStatus = { name: config.channel, version: null, state: 'retrying', error: null, retryInMs: null, checkedAt: null };
+    this.loop = new ChannelLoop({
+      config,
+      source: this.source,
+      trust: () => this.trust,
+      verified: async (channel) => {
+        for (const entry of profileApps(channel.signed, config.profile)) {
+          if (!this.apps.has(entry.image)) await this.addApp(channel, entry);
+        }
+        return this.apps.size;
+      },
+      moved: (channel) => this.channelMoved(channel),
+      unchanged: () => {
+        for (const updater of this.updaters.values()) updater.retry();
+      },
+      step: (app, message) => this.step(app, message),
+      changed: () => this.changed(),
+    });
     this.memory = new MemoryPressureWatch({
       intervalMs: config.limits.memoryCheckIntervalMs,
       lowBytes: config.limits.memoryLowBytes,
@@ -123,19 +118,17 @@ export class Agent {
     this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), log: this.log });
     mark('listening');
     this.memory.start();
-    this.refreshing = this.openData(rootBytes)
-      .then(
-        () => this.refreshChannel(),
-        (err: unknown) => {
-          if (this.stopped) return;
-          const failure = isBootosError(err) ? err : new BootosError('STORE_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
-          Object.assign(this.channelStatus, { state: 'error', error: { code: failure.code, message: failure.message }, retryInMs: null, checkedAt: new Date().toISOString() });
-          this.step('agent', `${failure.code}: ${failure.message}`);
-          this.changed();
-          this.fail(failure);
-        },
-      )
-      .finally(() => (this.refreshing = null));
+    const opening = this.openData(rootBytes).then(
+      () => true,
+      (err: unknown) => {
+        if (this.stopped) return false;
+        const failure = isBootosError(err) ? err : new BootosError('STORE_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
+        this.loop.halt(failure);
+        this.fail(failure);
+        return false;
+      },
+    );
+    this.loop.start(opening);
   }
 
   /** Waits for the data root (/init may still be mounting it), then opens the trust state and journals kept there. */
@@ -152,44 +145,24 @@ export class Agent {
 
   /** Resolves when the channel has been verified and every app listens (or the first attempt failed). */
   async settled(): Promise<void> {
-    while (this.refreshing) await this.refreshing;
+    await this.loop.settled();
+  }
+
+  /** What /api/apps shows of the channel loop. */
+  get channelStatus(): ChannelStatus {
+    return this.loop.status;
+  }
+
+  /** The last verified channel. */
+  get channel(): Channel | null {
+    return this.loop.channel;
+  }
+
+  get watcher(): ChannelWatcher | null {
+    return this.loop.watcher;
   }
 
   // ── channel and apps ───────────────────────────────────────────────────────────────────────────────────────────
-
-  private async refreshChannel(): Promise<void> {
-    if (this.stopped) return;
-    const c = this.config;
-    try {
-      const channel = await this.trust.fetchChannel(this.source, c.channel);
-      this.channel = channel;
-      for (const entry of profileApps(channel.signed, c.profile)) {
-        if (!this.apps.has(entry.image)) await this.addApp(channel, entry);
-      }
-      Object.assign(this.channelStatus, { version: channel.signed.version, state: 'ok', error: null, retryInMs: null, checkedAt: new Date().toISOString() });
-      this.retryMs = c.limits.channelRetryMinMs;
-      this.step('agent', `channel ${c.channel} version ${channel.signed.version}: ${this.apps.size} app(s) of profile ${c.profile}`);
-      this.startWatching();
-    } catch (err) {
-      const code: ErrorCode = isBootosError(err) ? err.code : 'NETWORK';
-      const delay = this.retryMs;
-      this.retryMs = Math.min(this.retryMs * 2, c.limits.channelRetryMaxMs);
-      Object.assign(this.channelStatus, {
-        state: TRUST_ERRORS.includes(code) ? 'error' : 'retrying',
-        error: { code, message: (err as Error).message },
-        retryInMs: delay,
-        checkedAt: new Date().toISOString(),
-      });
-      this.step('agent', `channel ${c.channel}: ${code}: ${(err as Error).message}; retrying in ${delay} ms`);
-      if (!this.stopped) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          this.refreshing = this.refreshChannel().finally(() => (this.refreshing = null));
-        }, delay);
-      }
-    }
-    this.changed();
-  }
 
   private async addApp(channel: Channel, entry: ProfileApp): Promise<void> {
     const name = entry.image;
@@ -261,46 +234,9 @@ export class Agent {
     };
   }
 
-  // ── watching the channel ───────────────────────────────────────────────────────────────────────────────────────
-
-  private startWatching(): void {
-    if (this.watcher || this.stopped) return;
-    const c = this.config;
-    this.watcher = new ChannelWatcher({
-      source: this.source,
-      trust: this.trust,
-      channel: c.channel,
-      intervalMs: c.limits.channelPollIntervalMs,
-      jitterMs: c.limits.channelPollJitterMs,
-      onChannel: (channel) => this.channelMoved(channel),
-      onUnchanged: () => {
-        for (const updater of this.updaters.values()) updater.retry();
-        // An unreachable registry answers again; refused bytes still served stay reported.
-        if (this.channelStatus.state === 'retrying') Object.assign(this.channelStatus, { state: 'ok', error: null, retryInMs: null });
-        this.channelStatus.checkedAt = new Date().toISOString();
-        this.changed();
-      },
-      onError: (err) => {
-        Object.assign(this.channelStatus, {
-          state: TRUST_ERRORS.includes(err.code) ? 'error' : 'retrying',
-          error: { code: err.code, message: err.message },
-          retryInMs: c.limits.channelPollIntervalMs || null,
-          checkedAt: new Date().toISOString(),
-        });
-        this.step('agent', `channel ${c.channel}: ${err.code}: ${err.message}; nothing changed (version ${this.channelStatus.version} stays)`);
-        this.changed();
-      },
-    });
-    this.watcher.start();
-  }
-
   /** A newly verified channel: new apps of the profile listen, apps whose digest moved are updated. */
   private async channelMoved(channel: Channel): Promise<void> {
     const c = this.config;
-    const before = this.channelStatus.version;
-    this.channel = channel;
-    Object.assign(this.channelStatus, { version: channel.signed.version, state: 'ok', error: null, retryInMs: null, checkedAt: new Date().toISOString() });
-    if (before !== channel.signed.version) this.step('agent', `channel ${c.channel} moved to version ${channel.signed.version}`);
     let entries: ProfileApp[] = [];
     try {
       entries = profileApps(channel.signed, c.profile);
@@ -317,13 +253,11 @@ export class Agent {
       const offer = { digest: pinned.digest, size: pinned.size, ...(pinned.version ? { version: pinned.version } : {}) };
       void this.updaters.get(entry.image)!.offer(offer);
     }
-    this.changed();
   }
 
   /** Polls the channel now (tests; the timer does it every channelPollIntervalMs) and waits for the updates it starts. */
   async checkChannel(): Promise<void> {
-    if (!this.watcher) throw new BootosError('APP_STATE', 'the channel has not been verified yet');
-    await this.watcher.poll();
+    await this.loop.poll();
     await Promise.all([...this.updaters.values()].map((u) => u.settled()));
   }
 
@@ -405,11 +339,9 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     this.stopping.abort();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.watcher?.stop();
+    this.loop.stop();
     this.memory.close();
-    await this.refreshing?.catch(() => {});
-    await this.watcher?.settled();
+    await this.loop.finished();
     await Promise.all(this.listeners.map((l) => l.close()));
     for (const app of this.apps.values()) app.closed = true;
     await Promise.all([...this.apps.values()].map((a) => a.stop().catch((err) => this.log(`bootos-agent: ${a.name}: stop: ${(err as Error).message}`))));
