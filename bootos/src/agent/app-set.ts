@@ -13,7 +13,8 @@ import { App, type AppContext } from './app/app.js';
 import { AppListener } from './app/proxy.js';
 import type { AgentConfig } from './config.js';
 import type { Pin, UpdateStore } from './update/journal.js';
-import { recoverUpdate, Updater, type UpdaterContext } from './update/updater.js';
+import { recoverUpdate } from './update/recovery.js';
+import { Updater, type UpdaterContext } from './update/updater.js';
 import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './runtime/network.js';
 import { nodeRuntimeBinds, type Bind, type Runc } from './runtime/runc.js';
 

@@ -13,22 +13,21 @@
 //   An unexpected exit (crash, OOM kill) → stopped with `error`, restarted by the next connection; crashLoopCount exits
 //   within crashWindowMs → failed: connections are refused until the backoff has passed (or POST start).
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, chown } from 'node:fs/promises';
-import { get as httpGet } from 'node:http';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { ImageConfig, PortSpec } from '../../../../fetcher/src/formats/image-config.js';
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { ProfileApp } from '../../../../fetcher/src/formats/trust-docs.js';
-import type { AgentConfig } from '../config.js';
-import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
-import { LogRing } from './logs.js';
-import type { Pin } from '../update/journal.js';
-import type { AppNetwork } from '../runtime/network.js';
 import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
-import { ensureMountPoints } from '../runtime/mount-points.js';
-import { containerSpec, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from '../runtime/runc.js';
+import type { AgentConfig } from '../config.js';
+import type { AppNetwork } from '../runtime/network.js';
+import type { Bind, Runc } from '../runtime/runc.js';
+import type { Pin } from '../update/journal.js';
+import { CrashPolicy } from './crash-policy.js';
+import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
+import { launchInstance, type Endpoint, type Instance, type InstanceRole } from './instance.js';
+import { LogRing } from './logs.js';
+import { waitReady } from './readiness.js';
 
 export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
 
@@ -54,99 +53,6 @@ export interface AppContext {
   runtimeBinds(): Promise<Bind[]>;
   changed(): void;
   step(app: string, message: string): void;
-}
-
-/**
- * What an instance is to the app: `serving` (started by the app: its exits drive the state machine), `candidate` (a
- * new version being started by an update, not routed yet) or `retired` (taken out by an update). The exits of
- * candidates and retired instances are the updater's business: they only get cleaned up here.
- */
-export type InstanceRole = 'serving' | 'candidate' | 'retired';
-
-/** A proxied connection as the instance sees it (proxy.ts keeps the fields up to date). */
-export interface TrackedConnection {
-  /** The last bytes went from the app to the client: the client's turn (an idle HTTP keep-alive connection). */
-  lastFromApp: boolean;
-  lastActivityAt: number;
-  close(): void;
-}
-
-/** One run of the app's container. */
-export class Instance {
-  stopping = false;
-  frozen = false;
-  role: InstanceRole = 'serving';
-  /** Connections spliced to this instance and still open. */
-  connections = 0;
-  exitCode: number | null = null;
-  /** Set by an update in its grace period: called at once (synchronously) if the instance exits unasked. */
-  onUnexpectedExit: (() => void) | null = null;
-  readonly startedAt = Date.now();
-  /** Settles after the container exited and was deleted. */
-  done!: Promise<void>;
-  private drainWaiters: (() => void)[] = [];
-  private readonly tracked = new Set<TrackedConnection>();
-
-  constructor(
-    readonly id: string,
-    readonly bundle: string,
-    readonly cgroupsPath: string,
-    readonly container: RunningContainer,
-    readonly image: PulledImage,
-    readonly network: AppNetwork,
-    readonly pin: Pin,
-  ) {}
-
-  get version(): string {
-    return this.image.config.version;
-  }
-
-  release(connection?: TrackedConnection): void {
-    if (connection) this.tracked.delete(connection);
-    this.connections = Math.max(0, this.connections - 1);
-    if (this.connections === 0) for (const waiter of this.drainWaiters.splice(0)) waiter();
-  }
-
-  track(connection: TrackedConnection): void {
-    this.tracked.add(connection);
-  }
-
-  /**
-   * Resolves true once no connection is open, false at the timeout. Meanwhile connections that went quiet with the
-   * client's turn to speak (idle HTTP keep-alive: the last bytes were a response, nothing since for idleCloseMs) are
-   * closed, as a server closes idle connections when it shuts down: their next request opens a new connection, which
-   * goes to the new version. Connections in the middle of a request are left to finish.
-   */
-  drained(timeoutMs: number, idleCloseMs = 100): Promise<boolean> {
-    if (this.connections === 0) return Promise.resolve(true);
-    const closeIdle = () => {
-      const now = Date.now();
-      for (const c of this.tracked) if (c.lastFromApp && now - c.lastActivityAt >= idleCloseMs) c.close();
-    };
-    closeIdle();
-    if (this.connections === 0) return Promise.resolve(true);
-    return new Promise((done) => {
-      const sweep = setInterval(closeIdle, Math.max(10, Math.floor(idleCloseMs / 4)));
-      const timer = setTimeout(() => {
-        clearInterval(sweep);
-        done(false);
-      }, timeoutMs);
-      this.drainWaiters.push(() => {
-        clearTimeout(timer);
-        clearInterval(sweep);
-        done(true);
-      });
-    });
-  }
-}
-
-export interface Endpoint {
-  host: string;
-  port: number;
-  /** The instance the connection goes to (it counts the connection until `close(endpoint)`). */
-  instance?: Instance;
-  /** Set by the proxy once the connection is spliced: what a drain looks at. */
-  connection?: TrackedConnection;
 }
 
 export class App {
@@ -178,9 +84,7 @@ export class App {
   private restartOnNext = false;
   private thawing: Promise<void> | null = null;
   private readonly idle = new IdleTimer();
-  private crashes: number[] = [];
-  private failedUntil = 0;
-  private backoffMs: number;
+  private readonly crashPolicy: CrashPolicy;
   private generation = 0;
 
   constructor(
@@ -193,7 +97,7 @@ export class App {
     private readonly ctx: AppContext,
   ) {
     this.logs = new LogRing(ctx.config.limits.logLines, ctx.config.debug ? (line) => process.stderr.write(`[${this.name}] ${line}\n`) : undefined);
-    this.backoffMs = ctx.config.limits.crashBackoffMinMs;
+    this.crashPolicy = new CrashPolicy(ctx.config.limits);
   }
 
   get name(): string {
@@ -294,8 +198,9 @@ export class App {
     if (this.state === 'stopping') await Promise.all([...this.instances].map((i) => i.done));
     if (this.routed && this.state === 'running') return;
     if (!this.pending) {
-      if (this.state === 'failed' && why !== 'api' && Date.now() < this.failedUntil) {
-        const seconds = Math.ceil((this.failedUntil - Date.now()) / 1000);
+      const waitMs = this.crashPolicy.waitMs();
+      if (this.state === 'failed' && why !== 'api' && waitMs > 0) {
+        const seconds = Math.ceil(waitMs / 1000);
         throw new BootosError('APP_FAILED', `${this.name} keeps crashing; next try in ${seconds} s (${this.error?.message ?? ''})`);
       }
       this.pending = this.startInstance().finally(() => (this.pending = null));
@@ -365,47 +270,23 @@ export class App {
    * gone before this throws. `wasReady` tells onExit whether an exit counts as a crash after a good start.
    */
   private async spawn(image: PulledImage, pin: Pin, network: AppNetwork, role: InstanceRole, timeoutMs: number, wasReady: () => boolean): Promise<Instance> {
-    const { limits } = this.ctx.config;
-    const cfg = image.config;
-    if (cfg.user.uid === 0) throw new BootosError('APP_START_FAILED', `${this.name}: apps never run as root (uid 0)`);
-    const n = ++this.generation;
-    const id = `${this.ctx.agentId}-${this.name}-${n}`;
-    const bundle = join(this.ctx.config.runDir, 'bundles', id);
-    const cgroupsPath = `bootos/${id}`;
-    let dataDir: string | null = null;
-    if (cfg.data) {
-      dataDir = this.dataDir;
-      await mkdir(dataDir, { recursive: true, mode: 0o700 });
-      await chown(dataDir, cfg.user.uid, cfg.user.gid);
-    }
-    const runtimeBinds = cfg.runtime === 'node' ? await this.ctx.runtimeBinds() : [];
-    await ensureMountPoints(image.rootfs, mountPoints(runtimeBinds, cfg.data?.path ?? null));
-    const spec = containerSpec({
-      config: cfg,
-      rootfs: image.rootfs,
-      hostname: this.name,
-      dataDir,
-      netnsPath: cfg.network === 'host' ? null : network.netnsPath,
-      runtimeBinds,
-      cgroupsPath,
-      arch: this.ctx.config.arch,
-      tmpBytes: limits.tmpBytes,
-      maxOpenFiles: limits.maxOpenFiles,
-      extraEnv: [`BOOTOS_APP=${this.name}`, `BOOTOS_IMAGE_VERSION=${cfg.version}`],
-    });
-    await this.ctx.runc.writeBundle(bundle, spec);
-    const container = this.ctx.runc.run(id, bundle);
-    const instance = new Instance(id, bundle, cgroupsPath, container, image, network, pin);
+    const { config } = this.ctx;
+    if (image.config.user.uid === 0) throw new BootosError('APP_START_FAILED', `${this.name}: apps never run as root (uid 0)`);
+    const id = `${this.ctx.agentId}-${this.name}-${++this.generation}`;
+    const { runc, runtimeBinds } = this.ctx;
+    const instance = await launchInstance({ config, runc, id, app: this.name, image, pin, network, dataDir: this.dataDir, runtimeBinds });
+    const { container } = instance;
     instance.role = role;
     this.instances.add(instance);
-    this.logs.add(`── ${new Date().toISOString()} start ${cfg.version} (${id})`);
+    this.logs.add(`── ${new Date().toISOString()} start ${image.config.version} (${id})`);
     this.logs.follow(container.process.stdout!);
     this.logs.follow(container.process.stderr!);
     instance.done = container.exited.then((status) => this.onExit(instance, status.code, wasReady()));
     try {
-      await this.waitReady(instance, timeoutMs);
+      const { readyPollMs } = config.limits;
+      await waitReady({ app: this.name, config: image.config, host: network.host, exited: container.exited, startTimeoutMs: timeoutMs, readyPollMs });
     } catch (err) {
-      await this.ctx.runc.kill(id, 'KILL').catch(() => {});
+      await instance.kill().catch(() => {});
       await instance.done;
       throw err;
     }
@@ -426,41 +307,12 @@ export class App {
     if (this.routed === instance) this.routed = null;
   }
 
-  /** Until the app's port accepts a connection (and its HTTP health check answers 2xx, if it has one). */
-  private async waitReady(instance: Instance, startTimeoutMs: number): Promise<void> {
-    const cfg = instance.image.config;
-    const { readyPollMs } = this.ctx.config.limits;
-    const deadline = Date.now() + startTimeoutMs;
-    const portSpec = cfg.health ? cfg.ports.find((p) => p.name === cfg.health!.port) : cfg.ports[0];
-    if (!portSpec) return; // no port: running once started
-    let exited: number | null = null;
-    void instance.container.exited.then((s) => (exited = s.code));
-    const host = instance.network.host;
-    let tcpUp = false;
-    while (Date.now() < deadline) {
-      if (exited !== null) {
-        throw new BootosError('APP_CRASHED', `${this.name} exited with status ${exited} before it was ready`);
-      }
-      if (!tcpUp) tcpUp = await tryConnect(host, portSpec.port, Math.max(50, deadline - Date.now()));
-      if (tcpUp) {
-        if (!cfg.health?.http) return;
-        if (await httpHealthy(host, portSpec.port, cfg.health.http, cfg.health.timeoutMs)) return;
-        await sleep(cfg.health.intervalMs);
-      } else {
-        await sleep(readyPollMs);
-      }
-    }
-    throw new BootosError('APP_START_FAILED', `${this.name} was not ready within ${startTimeoutMs} ms`);
-  }
-
   private async onExit(instance: Instance, code: number, wasReady: boolean): Promise<void> {
     instance.exitCode = code;
     // An update in its grace period takes over at once, before any connection can start something else.
     if (!instance.stopping && instance.onUnexpectedExit) instance.onUnexpectedExit();
     const limits = this.ctx.config.limits;
-    const oom = code === 137 ? await oomKills(instance.cgroupsPath) : 0;
-    await this.ctx.runc.delete(instance.id).catch((err) => this.ctx.step(this.name, `cleanup: ${(err as Error).message}`));
-    await rm(instance.bundle, { recursive: true, force: true });
+    const oom = await instance.remove(code, (message) => this.ctx.step(this.name, message));
     this.instances.delete(instance);
     this.unroute(instance);
     if (instance.role !== 'serving' || instance.onUnexpectedExit) {
@@ -472,7 +324,7 @@ export class App {
     if (instance.stopping && !(oom > 0)) {
       this.logs.add(`── stopped (status ${code})`);
       this.ctx.step(this.name, `stopped (status ${code})`);
-      if (Date.now() - instance.startedAt > limits.crashWindowMs) this.backoffMs = limits.crashBackoffMinMs;
+      this.crashPolicy.stopped(instance.startedAt);
       this.setState('stopped');
       return;
     }
@@ -486,13 +338,9 @@ export class App {
     }
     this.logs.add(`── ${this.error!.code}: ${this.error!.message}`);
     this.ctx.step(this.name, this.error!.message);
-    const now = Date.now();
-    this.crashes = [...this.crashes.filter((t) => now - t < limits.crashWindowMs), now];
-    if (this.crashes.length >= limits.crashLoopCount) {
-      this.failedUntil = now + this.backoffMs;
-      this.ctx.step(this.name, `crash loop (${this.crashes.length} exits in ${Math.round(limits.crashWindowMs / 1000)} s): failed, next try in ${Math.round(this.backoffMs / 1000)} s`);
-      this.backoffMs = Math.min(this.backoffMs * 2, limits.crashBackoffMaxMs);
-      this.crashes = [];
+    const loop = this.crashPolicy.crashed();
+    if (loop) {
+      this.ctx.step(this.name, `crash loop (${loop.exits} exits in ${Math.round(limits.crashWindowMs / 1000)} s): failed, next try in ${Math.round(loop.backoffMs / 1000)} s`);
       this.setState('failed');
     } else {
       this.setState('stopped');
@@ -501,7 +349,7 @@ export class App {
 
   private async thaw(): Promise<void> {
     const instance = this.routed!;
-    await this.ctx.runc.resume(instance.id);
+    await instance.resume();
     instance.frozen = false;
     this.setState('running');
     this.ctx.step(this.name, 'thawed');
@@ -511,7 +359,7 @@ export class App {
 
   /** POST start: also clears a crash-loop backoff (someone asked for it explicitly). */
   async start(): Promise<void> {
-    this.failedUntil = 0;
+    this.crashPolicy.clear();
     await this.ensureRunning('api');
     if (this.connections === 0) this.armIdle();
   }
@@ -528,24 +376,8 @@ export class App {
   }
 
   /** SIGTERM, up to graceMs, SIGKILL (graceMs 0: SIGKILL at once); resolves once the container is gone. */
-  async stopInstance(instance: Instance, graceMs = this.ctx.config.limits.stopGraceMs): Promise<void> {
-    instance.stopping = true;
-    const runc = this.ctx.runc;
-    if (instance.frozen) {
-      await runc.resume(instance.id).catch(() => {});
-      instance.frozen = false;
-    }
-    if (graceMs > 0) {
-      await runc.kill(instance.id, 'TERM').catch(() => {});
-      const grace = sleep(graceMs).then(() => 'timeout' as const);
-      if ((await Promise.race([instance.container.exited.then(() => 'exited' as const), grace])) === 'timeout') {
-        this.ctx.step(this.name, `did not stop within ${graceMs} ms: killing`);
-        await runc.kill(instance.id, 'KILL').catch(() => {});
-      }
-    } else {
-      await runc.kill(instance.id, 'KILL').catch(() => {});
-    }
-    await instance.done;
+  stopInstance(instance: Instance, graceMs = this.ctx.config.limits.stopGraceMs): Promise<void> {
+    return instance.stop(graceMs, () => this.ctx.step(this.name, `did not stop within ${graceMs} ms: killing`));
   }
 
   /** runc pause: the app keeps its memory but gets no CPU until the next connection thaws it. */
@@ -557,7 +389,7 @@ export class App {
     if (!instance || this.state !== 'running') throw new BootosError('APP_STATE', `${this.name} is ${this.state}, not running`);
     if (this.connections > 0) throw new BootosError('APP_STATE', `${this.name} has ${this.connections} open connection(s)`);
     this.idle.cancel();
-    await this.ctx.runc.pause(instance.id);
+    await instance.pause();
     instance.frozen = true;
     this.setState('frozen');
     this.ctx.step(this.name, 'frozen');
@@ -631,23 +463,11 @@ export class App {
 
   /** Starts the target version as the app would for a connection (a rollback that resumes the old version). */
   async restart(): Promise<void> {
-    this.failedUntil = 0;
+    this.crashPolicy.clear();
     if (this.pending) await this.pending.catch(() => {});
     if (this.routed) return;
     this.pending = this.startInstance().finally(() => (this.pending = null));
     await this.pending;
-  }
-
-  sendSignal(instance: Instance, signal: 'USR1' | 'USR2'): Promise<string> {
-    return this.ctx.runc.kill(instance.id, signal);
-  }
-
-  pauseInstance(instance: Instance): Promise<string> {
-    return this.ctx.runc.pause(instance.id);
-  }
-
-  resumeInstance(instance: Instance): Promise<string> {
-    return this.ctx.runc.resume(instance.id);
   }
 
   /** Live instances (the updater's recovery and the tests). */
@@ -684,32 +504,4 @@ export class App {
 
 export function newAgentId(): string {
   return randomBytes(3).toString('hex');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-function tryConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect({ host, port });
-    const finish = (ok: boolean) => {
-      socket.destroy();
-      done(ok);
-    };
-    socket.setTimeout(timeoutMs, () => finish(false));
-    socket.once('connect', () => finish(true));
-    socket.once('error', () => finish(false));
-  });
-}
-
-function httpHealthy(host: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((done) => {
-    const req = httpGet({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      done((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => done(false));
-  });
 }

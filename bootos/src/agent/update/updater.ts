@@ -20,17 +20,18 @@
 //              SIGUSR2 that the hand-over is off, or started again if it was stopped); /data restored from the snapshot
 //              if it changed; the digest remembered as
 //              failed (never tried again automatically; a later digest is tried normally)
-// A kill of the agent at any point is finished at the next start by recoverUpdate(): before `switched` it rolls
+// A kill of the agent at any point is finished at the next start by recoverUpdate() (recovery.ts): before `switched` it rolls
 // back, from `switched` on it rolls forward.
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
-import type { App, Instance } from '../app/app.js';
+import type { App } from '../app/app.js';
+import type { Instance } from '../app/instance.js';
 import type { AgentConfig } from '../config.js';
 import type { AppRecord, JournalEntry, Pin, UpdateStore } from './journal.js';
 import type { AppNetwork } from '../runtime/network.js';
 import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
-import { checkSnapshotSpace, dataFingerprint, dropSnapshot, removeProbeLeftovers, restoreBySwap, restoreInPlace, takeSnapshot } from './snapshot.js';
+import { checkSnapshotSpace, dataFingerprint, dropSnapshot, restoreBySwap, restoreInPlace, snapshotPathOf, takeSnapshot } from './snapshot.js';
 
 /**
  * The line an app with `handover: signal` prints on stdout once it has flushed its data after SIGUSR1. If the update
@@ -74,10 +75,6 @@ function deferred(): Deferred {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-export function snapshotPathOf(config: AgentConfig, app: string): string {
-  return join(config.dataRoot, '.snapshots', app);
 }
 
 export class Updater {
@@ -257,7 +254,7 @@ export class Updater {
       if (mode === 'signal') {
         const timeoutMs = old.image.config.handover.timeoutSeconds * 1000;
         const ack = app.logs.waitFor((line) => line.trim() === HANDOVER_ACK, timeoutMs);
-        await app.sendSignal(old, 'USR1');
+        await old.signal('USR1');
         this.step((await ack) ? `${old.version} acknowledged the hand-over` : `no hand-over acknowledgement from ${old.version} within ${timeoutMs} ms: going on`);
       } else if (mode === 'exclusive') {
         app.holdConnections(gap.promise);
@@ -272,12 +269,12 @@ export class Updater {
         // half-written) and the app cannot swap a folder for a symlink under the copy (which runs as root).
         // Its connections wait meanwhile; with copy-on-write this takes milliseconds.
         const pause = !oldStopped;
-        if (pause) await app.pauseInstance(old);
+        if (pause) await old.pause();
         let fingerprint: string;
         try {
           fingerprint = await takeSnapshot(dataDir, snapshot);
         } finally {
-          if (pause) await app.resumeInstance(old);
+          if (pause) await old.resume();
         }
         journal = { ...journal, step: 'snapshotted', snapshot, fingerprint };
         await this.ctx.store.writeJournal(journal);
@@ -386,7 +383,7 @@ export class Updater {
       if (oldAlive && app.current !== s.old) app.switchTo(s.old);
       if (oldAlive && s.journal.mode === 'signal') {
         // The old version prepared for a hand-over that does not happen: it carries on (writes allowed again).
-        await app.sendSignal(s.old, 'USR2').catch((err) => this.step(`SIGUSR2 to ${s.old.version}: ${(err as Error).message}`));
+        await s.old.signal('USR2').catch((err) => this.step(`SIGUSR2 to ${s.old.version}: ${(err as Error).message}`));
       }
       const candidate = s.candidate;
       if (candidate && candidate.exitCode === null) {
@@ -399,11 +396,11 @@ export class Updater {
         if (now !== s.journal.fingerprint) {
           if (oldAlive) {
             // The old version has /data mounted: restore in place while it is paused, so it never sees a mix.
-            await app.pauseInstance(s.old);
+            await s.old.pause();
             try {
               await restoreInPlace(s.snapshot, s.dataDir);
             } finally {
-              await app.resumeInstance(s.old);
+              await s.old.resume();
             }
           } else {
             await restoreBySwap(s.snapshot, s.dataDir);
@@ -438,57 +435,4 @@ export class Updater {
 
 function asBootosError(err: unknown, fallback: ErrorCode): BootosError {
   return isBootosError(err) ? err : new BootosError(fallback, (err as Error).message, { cause: err });
-}
-
-/**
- * At agent start, before the app runs: finishes an update that a kill interrupted. Before `switched` the old version
- * is what runs and /data goes back to the snapshot if it changed; from `switched` on the new version is kept with its
- * /data. Leftover snapshot folders are removed. Returns the app's record (current version, failed digests).
- */
-export async function recoverUpdate(
-  store: UpdateStore,
-  config: AgentConfig,
-  app: string,
-  dataDir: string,
-  log: (message: string) => void,
-): Promise<AppRecord> {
-  let journal: JournalEntry | null = null;
-  try {
-    journal = await store.readJournal(app);
-  } catch (err) {
-    log(`update journal unreadable (${(err as Error).message}): ignored`);
-  }
-  let record: AppRecord = { current: null, failed: {} };
-  try {
-    record = await store.readRecord(app);
-  } catch (err) {
-    log(`update record unreadable (${(err as Error).message}): starting afresh`);
-  }
-  const snapshot = snapshotPathOf(config, app);
-  if (journal) {
-    if (journal.step === 'switched' || journal.step === 'committed') {
-      log(`update to ${journal.to.version} was interrupted after the switch: kept, with its /data`);
-      record = { ...record, current: journal.to };
-    } else {
-      if (journal.snapshot && journal.fingerprint) {
-        const now = await dataFingerprint(dataDir);
-        if (now !== journal.fingerprint) {
-          await restoreBySwap(journal.snapshot, dataDir);
-          log('/data restored from the snapshot');
-        }
-      }
-      record = { ...record, current: journal.from };
-      if (journal.step === 'rolling-back' && journal.reason) {
-        record = { ...record, failed: { ...record.failed, [journal.to.digest]: { version: journal.to.version, ...journal.reason, at: journal.at } } };
-        log(`rollback from ${journal.to.version} finished (${journal.reason.code}): ${journal.from.version} is kept`);
-      } else {
-        log(`update to ${journal.to.version} was interrupted before the switch: rolled back to ${journal.from.version}`);
-      }
-    }
-    await store.writeRecord(app, record);
-  }
-  await dropSnapshot(snapshot);
-  await removeProbeLeftovers(dirname(snapshot));
-  if (journal) await store.clearJournal(app);
-  return record;
 }
