@@ -211,14 +211,8 @@ export class Agent {
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
       onEvent: (listener) => this.events.subscribe(listener),
       checkAction: (name, action) => {
-        const app = this.appSet.get(name);
-        if (app.updating && action !== 'start') throw new BootosError('APP_STATE', `${name} is being updated (${app.update.state})`);
-        if (action === 'stop' && !['starting', 'running', 'frozen', 'stopping'].includes(app.state)) {
-          throw new BootosError('APP_STATE', `${name} is ${app.state}: nothing to stop`);
-        }
-        if (action === 'freeze' && !(app.state === 'running' && app.connections === 0) && app.state !== 'frozen') {
-          throw new BootosError('APP_STATE', `${name} is ${app.state} with ${app.connections} open connection(s): only an idle running app can be frozen`);
-        }
+        const verdict = this.appSet.get(name).canDo(action);
+        if (!verdict.ok) throw new BootosError('APP_STATE', verdict.reason);
       },
       action: async (name, action) => {
         const app = this.appSet.get(name);

@@ -29,6 +29,9 @@ import { launchInstance, type Endpoint, type Instance, type InstanceRole } from 
 import { LogRing } from './logs.js';
 import { waitReady } from './readiness.js';
 
+/** What the API can ask of an app. */
+export type AppAction = 'start' | 'stop' | 'freeze';
+
 export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
 
 export interface AppError {
@@ -114,6 +117,17 @@ export class App {
 
   get idleRemainingSeconds(): number | null {
     return this.idle.remainingSeconds();
+  }
+
+  /** Whether `action` may be asked for in the app's current state; if not, why (the API answers APP_STATE with it). */
+  canDo(action: AppAction): { ok: true } | { ok: false; reason: string } {
+    const no = (reason: string) => ({ ok: false as const, reason });
+    if (this.updating && action !== 'start') return no(`${this.name} is being updated (${this.update.state})`);
+    if (action === 'stop' && !['starting', 'running', 'frozen', 'stopping'].includes(this.state)) return no(`${this.name} is ${this.state}: nothing to stop`);
+    if (action === 'freeze' && !(this.state === 'running' && this.connections === 0) && this.state !== 'frozen') {
+      return no(`${this.name} is ${this.state} with ${this.connections} open connection(s): only an idle running app can be frozen`);
+    }
+    return { ok: true };
   }
 
   /** Looks at the store once at start-up: an image pulled before is `cached`. */
