@@ -25,9 +25,9 @@ import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
 import { CrashPolicy } from './crash-policy.js';
 import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
-import { launchInstance, type Endpoint, type Instance, type InstanceRole } from './instance.js';
+import type { Endpoint, Instance } from './instance.js';
 import { LogRing } from './logs.js';
-import { waitReady } from './readiness.js';
+import { Runs } from './runs.js';
 
 /** What the API can ask of an app. */
 export type AppAction = 'start' | 'stop' | 'freeze';
@@ -76,19 +76,15 @@ export class App {
   /** Set at agent shutdown: nothing starts any more. */
   closed = false;
 
-  /** The instance that gets new connections. Only `route()` and `unroute()` change it. */
-  private routed: Instance | null = null;
-  private instances = new Set<Instance>();
+  /** The container runs: live instances, the one routed, the gate connections wait for. */
+  readonly runs: Runs;
   private pulled: PulledImage | null = null;
   private pending: Promise<Instance> | null = null;
-  /** Connections wait for this before anything else (an exclusive hand-over, a rollback in progress). */
-  private gate: Promise<void> | null = null;
   /** A frozen app with a newer version pulled: its next connection stops it and starts the new version. */
   private restartOnNext = false;
   private thawing: Promise<void> | null = null;
   private readonly idle = new IdleTimer();
   private readonly crashPolicy: CrashPolicy;
-  private generation = 0;
 
   constructor(
     /** The version the app runs, or runs at its next start. Changed only by `setTarget()` (updates). */
@@ -101,6 +97,17 @@ export class App {
   ) {
     this.logs = new LogRing(ctx.config.limits.logLines, ctx.config.debug ? (line) => process.stderr.write(`[${this.name}] ${line}\n`) : undefined);
     this.crashPolicy = new CrashPolicy(ctx.config.limits);
+    this.runs = new Runs({
+      config: ctx.config,
+      runc: ctx.runc,
+      agentId: ctx.agentId,
+      app: this.name,
+      dataDir: this.dataDir,
+      logs: this.logs,
+      runtimeBinds: () => ctx.runtimeBinds(),
+      step: (message) => ctx.step(this.name, message),
+      exited: (instance, code, oom, wasReady) => this.onExit(instance, code, oom, wasReady),
+    });
   }
 
   get name(): string {
@@ -157,8 +164,8 @@ export class App {
       // The routed instance can change while a start or a thaw is awaited (an update's switch): look again.
       for (let attempt = 0; attempt < 5; attempt++) {
         await this.ensureRunning('connection');
-        const instance = this.routed;
-        if (!instance || instance.frozen || this.gate) continue;
+        const instance = this.runs.current;
+        if (!instance || instance.frozen || this.runs.held) continue;
         instance.connections++;
         // Ports are matched by name: a new version may move its app-side port.
         const appPort = instance.image.config.ports.find((p) => p.name === port.name)?.port ?? port.port;
@@ -196,21 +203,21 @@ export class App {
 
   /** Running after this resolves; concurrent callers share one pull and one start (or one thaw). */
   async ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
-    while (this.gate) await this.gate;
+    while (this.runs.held) await this.runs.held;
     if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
     if (this.thawing) return this.thawing;
-    if (this.state === 'frozen' && this.routed && this.restartOnNext) {
+    if (this.state === 'frozen' && this.runs.current && this.restartOnNext) {
       // A newer version was pulled while the app was frozen: this connection gets the new version.
       this.restartOnNext = false;
-      this.ctx.step(this.name, `frozen on ${this.routed.version}: stopping it to start ${this.resolved.config.version}`);
+      this.ctx.step(this.name, `frozen on ${this.runs.current.version}: stopping it to start ${this.resolved.config.version}`);
       await this.stop();
     }
-    if (this.state === 'frozen' && this.routed) {
+    if (this.state === 'frozen' && this.runs.current) {
       this.thawing = this.thaw().finally(() => (this.thawing = null));
       return this.thawing;
     }
-    if (this.state === 'stopping') await Promise.all([...this.instances].map((i) => i.done));
-    if (this.routed && this.state === 'running') return;
+    if (this.state === 'stopping') await Promise.all(this.runs.live().map((i) => i.done));
+    if (this.runs.current && this.state === 'running') return;
     if (!this.pending) {
       const waitMs = this.crashPolicy.waitMs();
       if (this.state === 'failed' && why !== 'api' && waitMs > 0) {
@@ -261,7 +268,7 @@ export class App {
     let ready = false;
     let instance: Instance;
     try {
-      instance = await this.spawn(image, this.pin, this.network, 'serving', this.ctx.config.limits.startTimeoutMs, () => ready);
+      instance = await this.runs.spawn(image, this.pin, this.network, 'serving', this.ctx.config.limits.startTimeoutMs, () => ready);
     } catch (err) {
       // Not ready in time, or crashed while starting: onExit counted it as a failed run (crash-loop accounting).
       const failure = isBootosError(err) ? err : new BootosError('APP_START_FAILED', `${this.name}: ${(err as Error).message}`, { cause: err });
@@ -271,39 +278,11 @@ export class App {
     ready = true;
     this.starts++;
     this.error = null;
-    this.route(instance);
+    this.runs.route(instance);
     this.setState('running');
     this.ctx.step(this.name, `running ${instance.version} (${Date.now() - instance.startedAt} ms to ready)`);
     this.ctx.served(this.name, instance.pin);
     if (this.connections === 0) this.armIdle();
-    return instance;
-  }
-
-  /**
-   * Runs one container of `image` in `network` and waits until it is ready (`timeoutMs`); on failure it is killed and
-   * gone before this throws. `wasReady` tells onExit whether an exit counts as a crash after a good start.
-   */
-  private async spawn(image: PulledImage, pin: Pin, network: AppNetwork, role: InstanceRole, timeoutMs: number, wasReady: () => boolean): Promise<Instance> {
-    const { config } = this.ctx;
-    if (image.config.user.uid === 0) throw new BootosError('APP_START_FAILED', `${this.name}: apps never run as root (uid 0)`);
-    const id = `${this.ctx.agentId}-${this.name}-${++this.generation}`;
-    const { runc, runtimeBinds } = this.ctx;
-    const instance = await launchInstance({ config, runc, id, app: this.name, image, pin, network, dataDir: this.dataDir, runtimeBinds });
-    const { container } = instance;
-    instance.role = role;
-    this.instances.add(instance);
-    this.logs.add(`── ${new Date().toISOString()} start ${image.config.version} (${id})`);
-    this.logs.follow(container.process.stdout!);
-    this.logs.follow(container.process.stderr!);
-    instance.done = container.exited.then((status) => this.onExit(instance, status.code, wasReady()));
-    try {
-      const { readyPollMs } = config.limits;
-      await waitReady({ app: this.name, config: image.config, host: network.host, exited: container.exited, startTimeoutMs: timeoutMs, readyPollMs });
-    } catch (err) {
-      await instance.kill().catch(() => {});
-      await instance.done;
-      throw err;
-    }
     return instance;
   }
 
@@ -312,28 +291,14 @@ export class App {
     return join(this.ctx.config.dataRoot, this.name);
   }
 
-  /** The switch: new connections go to this instance from now on. */
-  private route(instance: Instance): void {
-    this.routed = instance;
-  }
-
-  private unroute(instance: Instance): void {
-    if (this.routed === instance) this.routed = null;
-  }
-
-  private async onExit(instance: Instance, code: number, wasReady: boolean): Promise<void> {
-    instance.exitCode = code;
-    // An update in its grace period takes over at once, before any connection can start something else.
-    if (!instance.stopping && instance.onUnexpectedExit) instance.onUnexpectedExit();
+  /** A run exited and was cleaned up (Runs): a stop, a crash or an OOM kill of the serving instance moves the state. */
+  private async onExit(instance: Instance, code: number, oom: number, wasReady: boolean): Promise<void> {
     const limits = this.ctx.config.limits;
-    const oom = await instance.remove(code, (message) => this.ctx.step(this.name, message));
-    this.instances.delete(instance);
-    this.unroute(instance);
     if (instance.role !== 'serving' || instance.onUnexpectedExit) {
       this.logs.add(`── ${instance.version} (${instance.role}) exited with status ${code}`);
       return; // the updater's business
     }
-    if (this.routed) return; // another instance serves: nothing changes for the app
+    if (this.runs.current) return; // another instance serves: nothing changes for the app
     this.idle.cancel();
     if (instance.stopping && !(oom > 0)) {
       this.logs.add(`── stopped (status ${code})`);
@@ -362,7 +327,7 @@ export class App {
   }
 
   private async thaw(): Promise<void> {
-    const instance = this.routed!;
+    const instance = this.runs.current!;
     await instance.resume();
     instance.frozen = false;
     this.setState('running');
@@ -381,24 +346,19 @@ export class App {
   /** SIGTERM, the grace period, SIGKILL; resolves once the container is gone. */
   async stop(): Promise<void> {
     if (this.pending) await this.pending.catch(() => {});
-    const instances = [...this.instances];
+    const instances = this.runs.live();
     if (instances.length === 0) return;
     this.idle.cancel();
     this.setState('stopping');
     this.ctx.step(this.name, 'stopping');
-    await Promise.all(instances.map((i) => this.stopInstance(i)));
-  }
-
-  /** SIGTERM, up to graceMs, SIGKILL (graceMs 0: SIGKILL at once); resolves once the container is gone. */
-  stopInstance(instance: Instance, graceMs = this.ctx.config.limits.stopGraceMs): Promise<void> {
-    return instance.stop(graceMs, () => this.ctx.step(this.name, `did not stop within ${graceMs} ms: killing`));
+    await Promise.all(instances.map((i) => this.runs.stop(i)));
   }
 
   /** runc pause: the app keeps its memory but gets no CPU until the next connection thaws it. */
   async freeze(): Promise<void> {
     if (this.updating) throw new BootosError('APP_STATE', `${this.name} is being updated`);
     if (this.pending) await this.pending;
-    const instance = this.routed;
+    const instance = this.runs.current;
     if (this.state === 'frozen') return;
     if (!instance || this.state !== 'running') throw new BootosError('APP_STATE', `${this.name} is ${this.state}, not running`);
     if (this.connections > 0) throw new BootosError('APP_STATE', `${this.name} has ${this.connections} open connection(s)`);
@@ -411,16 +371,11 @@ export class App {
 
   // ── update API (updater.ts) ────────────────────────────────────────────────────────────────────────────────────
 
-  /** The instance that gets new connections, if any. */
-  get current(): Instance | null {
-    return this.routed;
-  }
-
   /** Settles once no start, thaw or stop is under way. */
   async quiesce(): Promise<void> {
     for (let i = 0; i < 10; i++) {
-      const waits = [this.pending, this.thawing, this.gate].filter((p): p is Promise<never> => p !== null);
-      if (this.state === 'stopping') waits.push(...([...this.instances].map((x) => x.done) as Promise<never>[]));
+      const waits = [this.pending, this.thawing, this.runs.held].filter((p): p is Promise<never> => p !== null);
+      if (this.state === 'stopping') waits.push(...(this.runs.live().map((x) => x.done) as Promise<never>[]));
       if (waits.length === 0) return;
       await Promise.allSettled(waits);
     }
@@ -439,35 +394,13 @@ export class App {
     this.restartOnNext = true;
   }
 
-  /** Starts a version beside the routed one, not routed; resolves once it passed its health check. */
-  startCandidate(image: PulledImage, pin: Pin, network: AppNetwork, timeoutMs: number): Promise<Instance> {
-    return this.spawn(image, pin, network, 'candidate', timeoutMs, () => false);
-  }
-
-  /** Connections wait until `until` settles (an exclusive hand-over's gap, a rollback). */
-  holdConnections(until: Promise<unknown>): void {
-    const gate: Promise<void> = until.then(
-      () => {},
-      () => {},
-    ).finally(() => {
-      if (this.gate === gate) this.gate = null;
-    });
-    this.gate = gate;
-  }
-
   /** The switch of a hot update: `instance` serves, the app is running. */
   switchTo(instance: Instance): void {
     instance.role = 'serving';
-    this.route(instance);
+    this.runs.route(instance);
     this.setState('running');
     this.ctx.served(this.name, instance.pin);
     if (this.connections === 0) this.armIdle();
-  }
-
-  /** No new connections for `instance`; its exit is the updater's. */
-  retire(instance: Instance): void {
-    instance.role = 'retired';
-    this.unroute(instance);
   }
 
   /** The app's state while an update replaces what runs (e.g. `starting` in an exclusive hand-over's gap). */
@@ -479,14 +412,9 @@ export class App {
   async restart(): Promise<void> {
     this.crashPolicy.clear();
     if (this.pending) await this.pending.catch(() => {});
-    if (this.routed) return;
+    if (this.runs.current) return;
     this.pending = this.startInstance().finally(() => (this.pending = null));
     await this.pending;
-  }
-
-  /** Live instances (the updater's recovery and the tests). */
-  liveInstances(): Instance[] {
-    return [...this.instances];
   }
 
   // ── reporting ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -506,13 +434,13 @@ export class App {
       connections: this.connections,
       starts: this.starts,
       error: this.error,
-      update: { ...this.update, runningVersion: this.routed && !this.routed.stopping ? this.routed.version : null },
+      update: { ...this.update, runningVersion: this.runs.current && !this.runs.current.stopping ? this.runs.current.version : null },
     };
   }
 
   /** Container ids of this app's live instances (tests and shutdown). */
   containerIds(): string[] {
-    return [...this.instances].map((i) => i.id);
+    return this.runs.live().map((i) => i.id);
   }
 }
 

@@ -146,8 +146,8 @@ export class HotUpdate {
       await old.signal('USR1');
       this.ctx.step((await ack) ? `${old.version} acknowledged the hand-over` : `no hand-over acknowledgement from ${old.version} within ${timeoutMs} ms: going on`);
     } else if (mode === 'exclusive') {
-      app.holdConnections(this.gap.promise);
-      app.retire(old);
+      app.runs.hold(this.gap.promise);
+      app.runs.retire(old);
       app.showState('starting');
       this.ctx.step(`exclusive: new connections wait; ${old.version} drains and stops`);
       await this.drainAndStop(old);
@@ -176,7 +176,7 @@ export class HotUpdate {
     this.ctx.status('starting', { pendingVersion: pin.version });
     this.network = mode === 'exclusive' ? app.network : await this.ctx.newNetwork(app.name);
     this.ctx.step(`starting ${pin.version}${mode === 'exclusive' ? '' : ` beside ${old.version}`}`);
-    this.candidate = await app.startCandidate(this.pulled, pin, this.network, this.ctx.config.limits.updateStartTimeoutMs);
+    this.candidate = await app.runs.startCandidate(this.pulled, pin, this.network, this.ctx.config.limits.updateStartTimeoutMs);
   }
 
   private async switch(): Promise<void> {
@@ -198,7 +198,7 @@ export class HotUpdate {
     this.gap.resolve();
     this.ctx.step(`new connections go to ${pin.version} (ready in ${Date.now() - candidate.startedAt} ms)`);
     if (!this.oldStopped) {
-      app.retire(old);
+      app.runs.retire(old);
       await this.drainAndStop(old);
       this.oldStopped = true;
       if (oldNetwork !== network) await this.ctx.releaseNetwork(oldNetwork);
@@ -220,7 +220,7 @@ export class HotUpdate {
     const t0 = Date.now();
     const drained = await old.drained(limit, this.ctx.config.limits.updateIdleCloseMs);
     const t1 = Date.now();
-    await this.app.stopInstance(old);
+    await this.app.runs.stop(old);
     const how = drained ? `drained in ${t1 - t0} ms` : `${old.connections} connection(s) still open after ${limit} ms`;
     this.ctx.step(`${old.version} ${how}, stopped in ${Date.now() - t1} ms`);
   }
@@ -238,7 +238,7 @@ export class HotUpdate {
     const exited = new Promise<number>((resolve) => (resolveExit = resolve));
     instance.onUnexpectedExit = () => {
       this.rollbackGate = deferred();
-      this.app.holdConnections(this.rollbackGate.promise);
+      this.app.runs.hold(this.rollbackGate.promise);
       void instance.container.exited.then((status) => resolveExit(status.code));
     };
     return { exited, end: () => (instance.onUnexpectedExit = null) };
@@ -250,20 +250,20 @@ export class HotUpdate {
     this.ctx.status('rolling-back', { pendingVersion: to.version, error: { code: reason.code, message: reason.message } });
     this.ctx.step(`${to.version} failed (${reason.code}: ${reason.message}): rolling back to ${from.pin.version}`);
     const restart = deferred();
-    if (!this.rollbackGate && (this.oldStopped || this.switched)) app.holdConnections(restart.promise);
+    if (!this.rollbackGate && (this.oldStopped || this.switched)) app.runs.hold(restart.promise);
     try {
       await this.ctx.store.writeJournal({ ...journal, step: 'rolling-back', reason: { code: reason.code, message: reason.message }, at: new Date().toISOString() });
       const oldAlive = !this.oldStopped && old.exitCode === null;
-      if (oldAlive && app.current !== old) app.switchTo(old);
+      if (oldAlive && app.runs.current !== old) app.switchTo(old);
       if (oldAlive && journal.mode === 'signal') {
         // The old version prepared for a hand-over that does not happen: it carries on (writes allowed again).
         await old.signal('USR2').catch((err) => this.ctx.step(`SIGUSR2 to ${old.version}: ${(err as Error).message}`));
       }
       const candidate = this.candidate;
       if (candidate && candidate.exitCode === null) {
-        app.retire(candidate);
+        app.runs.retire(candidate);
         candidate.onUnexpectedExit = null;
-        await app.stopInstance(candidate, 0);
+        await app.runs.stop(candidate, 0);
       }
       if (dataDir && journal.snapshot && journal.fingerprint) {
         const now = await dataFingerprint(dataDir);

@@ -166,7 +166,7 @@ export class Updater {
     }
     await this.app.quiesce();
     if (this.app.closed) return;
-    const current = this.app.current;
+    const current = this.app.runs.current;
     if (this.app.state === 'frozen' && current) {
       this.app.setTarget(resolved, pin, pulled);
       this.app.restartAtNextConnection();
