@@ -23,7 +23,7 @@ import type { AgentConfig } from '../config.js';
 import type { AppNetwork } from '../runtime/network.js';
 import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
-import { CrashPolicy } from './crash-policy.js';
+import { CrashPolicy, exitFailure } from './crash-policy.js';
 import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
 import type { Endpoint, Instance } from './instance.js';
 import { LogRing } from './logs.js';
@@ -164,12 +164,8 @@ export class App {
       // The routed instance can change while a start or a thaw is awaited (an update's switch): look again.
       for (let attempt = 0; attempt < 5; attempt++) {
         await this.ensureRunning('connection');
-        const instance = this.runs.current;
-        if (!instance || instance.frozen || this.runs.held) continue;
-        instance.connections++;
-        // Ports are matched by name: a new version may move its app-side port.
-        const appPort = instance.image.config.ports.find((p) => p.name === port.name)?.port ?? port.port;
-        return { host: instance.network.host, port: appPort, instance };
+        const endpoint = this.runs.connect(port);
+        if (endpoint) return endpoint;
       }
       throw new BootosError('APP_START_FAILED', `${this.name}: no instance to route the connection to`);
     } catch (err) {
@@ -309,12 +305,8 @@ export class App {
     }
     // Not asked for: a crash or an OOM kill. Confined to this app; the next connection restarts it.
     const logTail = this.logs.tail(limits.logTailLines);
-    const mem = instance.image.config.resources.memoryBytes;
-    if (oom > 0) {
-      this.fail('APP_OOM', `${this.name} exceeded its memory limit of ${Math.round(mem / 1048576)} MiB and was killed`, { exitCode: code, logTail });
-    } else {
-      this.fail('APP_CRASHED', `${this.name} exited with status ${code}${wasReady ? '' : ' while starting'}`, { exitCode: code, logTail });
-    }
+    const failure = exitFailure({ app: this.name, code, oom, memoryBytes: instance.image.config.resources.memoryBytes, wasReady });
+    this.fail(failure.code, failure.message, { exitCode: code, logTail });
     this.logs.add(`── ${this.error!.code}: ${this.error!.message}`);
     this.ctx.step(this.name, this.error!.message);
     const loop = this.crashPolicy.crashed();

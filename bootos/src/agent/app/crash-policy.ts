@@ -1,6 +1,7 @@
 // The crash-loop policy of one app: crashLoopCount unexpected exits within crashWindowMs make the app `failed`, and
 // connections are refused until a backoff has passed. The backoff doubles at each loop (crashBackoffMinMs up to
 // crashBackoffMaxMs) and starts again from the minimum after a run that lasted longer than the window.
+import type { ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { AgentLimits } from '../config.js';
 
 export type CrashLimits = Pick<AgentLimits, 'crashWindowMs' | 'crashLoopCount' | 'crashBackoffMinMs' | 'crashBackoffMaxMs'>;
@@ -43,4 +44,10 @@ export class CrashPolicy {
   clear(): void {
     this.failedUntil = 0;
   }
+}
+
+/** What an exit nobody asked for was: an OOM kill (the cgroup counted one) or a crash, with the sentence to show. */
+export function exitFailure(o: { app: string; code: number; oom: number; memoryBytes: number; wasReady: boolean }): { code: ErrorCode; message: string } {
+  if (o.oom > 0) return { code: 'APP_OOM', message: `${o.app} exceeded its memory limit of ${Math.round(o.memoryBytes / 1048576)} MiB and was killed` };
+  return { code: 'APP_CRASHED', message: `${o.app} exited with status ${o.code}${o.wasReady ? '' : ' while starting'}` };
 }

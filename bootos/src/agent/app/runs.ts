@@ -2,12 +2,13 @@
 // and the gate that makes connections wait (an exclusive hand-over's gap, a rollback). A run is started here (bundle,
 // logs, readiness) and cleaned up here when it exits; what an exit means for the app is the App's to decide.
 import { BootosError } from '../../../../fetcher/src/core/error.js';
+import type { PortSpec } from '../../../../fetcher/src/formats/image-config.js';
 import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
 import type { AgentConfig } from '../config.js';
 import type { AppNetwork } from '../runtime/network.js';
 import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
-import { launchInstance, type Instance, type InstanceRole } from './instance.js';
+import { launchInstance, type Endpoint, type Instance, type InstanceRole } from './instance.js';
 import type { LogRing } from './logs.js';
 import { waitReady } from './readiness.js';
 
@@ -70,6 +71,19 @@ export class Runs {
       if (this.gate === gate) this.gate = null;
     });
     this.gate = gate;
+  }
+
+  /**
+   * A new connection to `port` goes to the routed instance (counted there), unless there is none, it is frozen or
+   * connections are held: then null, and the caller makes sure the app runs and asks again.
+   */
+  connect(port: PortSpec): Endpoint | null {
+    const instance = this.routed;
+    if (!instance || instance.frozen || this.gate) return null;
+    instance.connections++;
+    // Ports are matched by name: a new version may move its app-side port.
+    const appPort = instance.image.config.ports.find((p) => p.name === port.name)?.port ?? port.port;
+    return { host: instance.network.host, port: appPort, instance };
   }
 
   /** Live instances. */
