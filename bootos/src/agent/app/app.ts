@@ -1,8 +1,9 @@
-// One app of the device's profile: its state machine, its container runs (instances) and the switch that says which
-// instance gets new connections (`route`). Hot updates (updater.ts) start a second instance beside the routed one
-// (a `candidate`, in a network namespace of its own), move `route` to it and retire the old one; the primitives they
-// use are the `update API` section below. An update never changes the app's state machine by itself: the app stays
-// `running` while one version or the other serves.
+// One app of the device's profile: its state machine (below), its connections and idle policy, the actions the API
+// may ask for (canDo) and the primitives hot updates use (the `update API` section). Its container runs and the switch
+// that says which instance gets new connections are in runs.ts; bringing it up (one pull, one start or thaw shared by
+// every caller) in starter.ts. A hot update (hot-update.ts) starts a second instance beside the routed one (a
+// `candidate`, in a network namespace of its own), moves the route to it and retires the old one; an update never
+// changes the app's state machine by itself: the app stays `running` while one version or the other serves.
 //
 //   available ──pull──▶ downloading ──▶ cached ──start──▶ starting ──ready──▶ running ──idle/stop──▶ stopping ─▶ stopped
 //                                                           ▲                  │  ▲                                 │
@@ -14,49 +15,22 @@
 //   within crashWindowMs → failed: connections are refused until the backoff has passed (or POST start).
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { ImageConfig, PortSpec } from '../../../../fetcher/src/formats/image-config.js';
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { ProfileApp } from '../../../../fetcher/src/formats/trust-docs.js';
-import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
-import type { AgentConfig } from '../config.js';
+import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
 import type { AppNetwork } from '../runtime/network.js';
-import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
 import { CrashPolicy, exitFailure } from './crash-policy.js';
 import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
 import type { Endpoint, Instance } from './instance.js';
 import { LogRing } from './logs.js';
 import { Runs } from './runs.js';
+import { Starter } from './starter.js';
+import type { AppAction, AppContext, AppError, AppState } from './state.js';
 
-/** What the API can ask of an app. */
-export type AppAction = 'start' | 'stop' | 'freeze';
-
-export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
-
-export interface AppError {
-  code: ErrorCode;
-  message: string;
-  exitCode?: number;
-  logTail?: string[];
-  at: string;
-}
-
-/** What an app needs from the agent. */
-export interface AppContext {
-  config: AgentConfig;
-  runc: Runc;
-  /** Unique per agent run: keeps container ids and cgroups apart from other agents on the machine. */
-  agentId: string;
-  /** Pulls the image that `pin` names (verified by digest from the channel that pinned it). */
-  pull(image: string, pin: Pin, onProgress: (p: PullProgress) => void): Promise<PulledImage>;
-  /** An instance of this pin became ready and serves (the updater remembers the version that last served well). */
-  served(app: string, pin: Pin): void;
-  isCached(manifestDigest: string): Promise<boolean>;
-  runtimeBinds(): Promise<Bind[]>;
-  changed(): void;
-  step(app: string, message: string): void;
-}
+export type { AppAction, AppContext, AppError, AppState } from './state.js';
 
 export class App {
   state: AppState = 'available';
@@ -78,13 +52,9 @@ export class App {
 
   /** The container runs: live instances, the one routed, the gate connections wait for. */
   readonly runs: Runs;
-  private pulled: PulledImage | null = null;
-  private pending: Promise<Instance> | null = null;
-  /** A frozen app with a newer version pulled: its next connection stops it and starts the new version. */
-  private restartOnNext = false;
-  private thawing: Promise<void> | null = null;
   private readonly idle = new IdleTimer();
   private readonly crashPolicy: CrashPolicy;
+  private readonly starter: Starter;
 
   constructor(
     /** The version the app runs, or runs at its next start. Changed only by `setTarget()` (updates). */
@@ -108,6 +78,7 @@ export class App {
       step: (message) => ctx.step(this.name, message),
       exited: (instance, code, oom, wasReady) => this.onExit(instance, code, oom, wasReady),
     });
+    this.starter = new Starter(this, ctx, this.crashPolicy);
   }
 
   get name(): string {
@@ -148,7 +119,7 @@ export class App {
     this.ctx.changed();
   }
 
-  private fail(code: ErrorCode, message: string, extra: Partial<AppError> = {}): AppError {
+  fail(code: ErrorCode, message: string, extra: Partial<AppError> = {}): AppError {
     this.error = { code, message, ...extra, at: new Date().toISOString() };
     return this.error;
   }
@@ -198,80 +169,17 @@ export class App {
   // ── the state machine ──────────────────────────────────────────────────────────────────────────────────────────
 
   /** Running after this resolves; concurrent callers share one pull and one start (or one thaw). */
-  async ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
-    while (this.runs.held) await this.runs.held;
-    if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
-    if (this.thawing) return this.thawing;
-    if (this.state === 'frozen' && this.runs.current && this.restartOnNext) {
-      // A newer version was pulled while the app was frozen: this connection gets the new version.
-      this.restartOnNext = false;
-      this.ctx.step(this.name, `frozen on ${this.runs.current.version}: stopping it to start ${this.resolved.config.version}`);
-      await this.stop();
-    }
-    if (this.state === 'frozen' && this.runs.current) {
-      this.thawing = this.thaw().finally(() => (this.thawing = null));
-      return this.thawing;
-    }
-    if (this.state === 'stopping') await Promise.all(this.runs.live().map((i) => i.done));
-    if (this.runs.current && this.state === 'running') return;
-    if (!this.pending) {
-      const waitMs = this.crashPolicy.waitMs();
-      if (this.state === 'failed' && why !== 'api' && waitMs > 0) {
-        const seconds = Math.ceil(waitMs / 1000);
-        throw new BootosError('APP_FAILED', `${this.name} keeps crashing; next try in ${seconds} s (${this.error?.message ?? ''})`);
-      }
-      this.pending = this.startInstance().finally(() => (this.pending = null));
-    }
-    await this.pending;
+  ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
+    return this.starter.ensureRunning(why);
   }
 
   /** Downloads the image without starting it (profile `prefetch`). */
-  async prefetch(): Promise<void> {
-    await this.pullImage();
-    if (this.state === 'available' || this.state === 'downloading') this.setState('cached');
+  prefetch(): Promise<void> {
+    return this.starter.prefetch();
   }
 
-  private async pullImage(): Promise<PulledImage> {
-    if (this.pulled) return this.pulled;
-    const cached = await this.ctx.isCached(this.resolved.manifestDescriptor.digest);
-    if (!cached) {
-      this.setState('downloading');
-      this.ctx.step(this.name, `downloading ${this.image.version}`);
-    }
-    try {
-      this.pulled = await this.ctx.pull(this.name, this.pin, (p) => {
-        this.progress = { doneBytes: p.doneBytes, totalBytes: p.totalBytes };
-        this.ctx.changed();
-      });
-    } catch (err) {
-      this.progress = null;
-      this.setState(cached ? 'cached' : 'available');
-      const e = err as Error;
-      this.fail(isBootosError(err) ? err.code : 'APP_START_FAILED', `download failed: ${e.message}`);
-      throw err;
-    }
-    this.progress = null;
-    if (!cached) this.ctx.step(this.name, `downloaded ${this.image.version}`);
-    return this.pulled;
-  }
-
-  private async startInstance(): Promise<Instance> {
-    const image = await this.pullImage();
-    if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
-    this.restartOnNext = false; // whatever starts now runs the target version
-    this.setState('starting');
-    this.ctx.step(this.name, `starting ${image.config.version}`);
-    let ready = false;
-    let instance: Instance;
-    try {
-      instance = await this.runs.spawn(image, this.pin, this.network, 'serving', this.ctx.config.limits.startTimeoutMs, () => ready);
-    } catch (err) {
-      // Not ready in time, or crashed while starting: onExit counted it as a failed run (crash-loop accounting).
-      const failure = isBootosError(err) ? err : new BootosError('APP_START_FAILED', `${this.name}: ${(err as Error).message}`, { cause: err });
-      if (failure.code === 'APP_START_FAILED' && this.error) this.error = { ...this.error, code: failure.code, message: failure.message };
-      throw this.error ? new BootosError(this.error.code, this.error.message, { cause: err }) : failure;
-    }
-    ready = true;
+  /** A start of the target version passed its readiness check (Starter): the app runs it. */
+  started(instance: Instance): void {
     this.starts++;
     this.error = null;
     this.runs.route(instance);
@@ -279,7 +187,6 @@ export class App {
     this.ctx.step(this.name, `running ${instance.version} (${Date.now() - instance.startedAt} ms to ready)`);
     this.ctx.served(this.name, instance.pin);
     if (this.connections === 0) this.armIdle();
-    return instance;
   }
 
   /** Where the app's /data lives on the device. */
@@ -318,14 +225,6 @@ export class App {
     }
   }
 
-  private async thaw(): Promise<void> {
-    const instance = this.runs.current!;
-    await instance.resume();
-    instance.frozen = false;
-    this.setState('running');
-    this.ctx.step(this.name, 'thawed');
-  }
-
   // ── API actions ────────────────────────────────────────────────────────────────────────────────────────────────
 
   /** POST start: also clears a crash-loop backoff (someone asked for it explicitly). */
@@ -337,7 +236,8 @@ export class App {
 
   /** SIGTERM, the grace period, SIGKILL; resolves once the container is gone. */
   async stop(): Promise<void> {
-    if (this.pending) await this.pending.catch(() => {});
+    const starting = this.starter.starting;
+    if (starting) await starting.catch(() => {});
     const instances = this.runs.live();
     if (instances.length === 0) return;
     this.idle.cancel();
@@ -349,7 +249,8 @@ export class App {
   /** runc pause: the app keeps its memory but gets no CPU until the next connection thaws it. */
   async freeze(): Promise<void> {
     if (this.updating) throw new BootosError('APP_STATE', `${this.name} is being updated`);
-    if (this.pending) await this.pending;
+    const starting = this.starter.starting;
+    if (starting) await starting;
     const instance = this.runs.current;
     if (this.state === 'frozen') return;
     if (!instance || this.state !== 'running') throw new BootosError('APP_STATE', `${this.name} is ${this.state}, not running`);
@@ -364,26 +265,21 @@ export class App {
   // ── update API (updater.ts) ────────────────────────────────────────────────────────────────────────────────────
 
   /** Settles once no start, thaw or stop is under way. */
-  async quiesce(): Promise<void> {
-    for (let i = 0; i < 10; i++) {
-      const waits = [this.pending, this.thawing, this.runs.held].filter((p): p is Promise<never> => p !== null);
-      if (this.state === 'stopping') waits.push(...(this.runs.live().map((x) => x.done) as Promise<never>[]));
-      if (waits.length === 0) return;
-      await Promise.allSettled(waits);
-    }
+  quiesce(): Promise<void> {
+    return this.starter.quiesce();
   }
 
   /** From now on the app runs this version (at its next start; a running instance is the updater's to replace). */
   setTarget(resolved: ResolvedImage, pin: Pin, pulled: PulledImage | null): void {
     this.resolved = resolved;
     this.pin = pin;
-    this.pulled = pulled;
+    this.starter.setPulled(pulled);
     this.ctx.changed();
   }
 
   /** A frozen app: its next connection stops it and starts the target version. */
   restartAtNextConnection(): void {
-    this.restartOnNext = true;
+    this.starter.restartAtNextConnection();
   }
 
   /** The switch of a hot update: `instance` serves, the app is running. */
@@ -401,12 +297,8 @@ export class App {
   }
 
   /** Starts the target version as the app would for a connection (a rollback that resumes the old version). */
-  async restart(): Promise<void> {
-    this.crashPolicy.clear();
-    if (this.pending) await this.pending.catch(() => {});
-    if (this.runs.current) return;
-    this.pending = this.startInstance().finally(() => (this.pending = null));
-    await this.pending;
+  restart(): Promise<void> {
+    return this.starter.restart();
   }
 
   // ── reporting ──────────────────────────────────────────────────────────────────────────────────────────────────
