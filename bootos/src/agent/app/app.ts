@@ -119,6 +119,7 @@ export class App {
     this.ctx.changed();
   }
 
+  /** The error /api/apps shows (a failed download, a crash, an OOM kill). */
   fail(code: ErrorCode, message: string, extra: Partial<AppError> = {}): AppError {
     this.error = { code, message, ...extra, at: new Date().toISOString() };
     return this.error;
@@ -262,7 +263,7 @@ export class App {
     this.ctx.step(this.name, 'frozen');
   }
 
-  // ── update API (updater.ts) ────────────────────────────────────────────────────────────────────────────────────
+  // ── update API (hot-update.ts) ─────────────────────────────────────────────────────────────────────────────────
 
   /** Settles once no start, thaw or stop is under way. */
   quiesce(): Promise<void> {
@@ -291,7 +292,10 @@ export class App {
     if (this.connections === 0) this.armIdle();
   }
 
-  /** The app's state while an update replaces what runs (e.g. `starting` in an exclusive hand-over's gap). */
+  /**
+   * The app's state as its Starter moves it (downloading, starting, …) and while an update replaces what runs (e.g.
+   * `starting` in an exclusive hand-over's gap).
+   */
   showState(state: AppState): void {
     this.setState(state);
   }
