@@ -13,8 +13,8 @@ import { DirSource } from '../../fetcher/src/source/dir-source.js';
 import { HttpSource } from '../../fetcher/src/source/http-source.js';
 import { configFromJson } from '../../bootos/src/agent/config.js';
 import { readJournalEntry, UpdateStore, type JournalEntry } from '../../bootos/src/agent/update/journal.js';
-import { checkSnapshotSpace, dataFingerprint, restoreBySwap, restoreInPlace, takeSnapshot } from '../../bootos/src/agent/update/snapshot.js';
-import { recoverUpdate, snapshotPathOf } from '../../bootos/src/agent/update/updater.js';
+import { recoverUpdate } from '../../bootos/src/agent/update/recovery.js';
+import { checkSnapshotSpace, dataFingerprint, restoreBySwap, restoreInPlace, snapshotPathOf, takeSnapshot } from '../../bootos/src/agent/update/snapshot.js';
 import { pollDelay } from '../../bootos/src/agent/watcher.js';
 import { testDir } from '../support/registry.js';
 

@@ -1,65 +1,44 @@
-// The device agent: verifies the channel, listens on every profile app's port, and runs apps on demand through
-// App (state machine), AppListener (proxy), Runc (runtime), the idle policy and the local API; watches the channel
-// (ChannelWatcher) and updates apps when it moves (Updater), finishing at start-up any update a kill interrupted.
+// The device agent's composition root: builds the parts and wires them together. The local API and the kiosk
+// (api/), the event stream (events.ts), the channel loop that verifies and watches the channel (channel.ts), the apps
+// of the profile with their updaters and listeners (app-set.ts), the memory-pressure watch; the data root and the
+// trust state in it are opened in the background while the API already answers.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError, isBootosError, isRefusal, type ErrorCode } from '../../../fetcher/src/core/error.js';
-import { resolveImage, type ResolvedImage } from '../../../fetcher/src/trust/resolve.js';
+import { BootosError, isBootosError } from '../../../fetcher/src/core/error.js';
+import { reclaimDeadSlots } from './runtime/network.js';
 import { openSource } from '../../../fetcher/src/source/open-source.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
-import { profileApps, type Channel, type ChannelSigned, type ProfileApp } from '../../../fetcher/src/formats/trust-docs.js';
+import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
+import { Store } from '../../../fetcher/src/store/store.js';
 import { Trust } from '../../../fetcher/src/trust/trust.js';
 import { startApi, type ApiBackend, type ApiServer } from './api/api.js';
-import { App, newAgentId, type AppContext } from './app/app.js';
+import { deviceInfo } from './api/device.js';
+import { newAgentId, type App } from './app/app.js';
+import { MemoryPressureWatch } from './app/idle.js';
+import { AppSet } from './app-set.js';
+import { ChannelLoop, type ChannelStatus } from './channel.js';
 import type { AgentConfig } from './config.js';
 import { dataRootReady } from './data-root.js';
-import { deviceInfo } from './api/device.js';
-import { MemoryPressureWatch } from './app/idle.js';
-import { UpdateStore, type Pin } from './update/journal.js';
-import { createIsolatedNetwork, hostNetwork, reclaimDeadSlots, type AppNetwork } from './runtime/network.js';
-import { AppListener } from './app/proxy.js';
-import { pullImage } from '../../../fetcher/src/store/pull.js';
-import { Store } from '../../../fetcher/src/store/store.js';
-import { nodeRuntimeBinds, Runc, type Bind } from './runtime/runc.js';
-import { recoverUpdate, Updater, type UpdaterContext } from './update/updater.js';
+import { Events } from './events.js';
+import { Runc } from './runtime/runc.js';
 import { mark } from './timing.js';
-import { ChannelWatcher } from './watcher.js';
-
-export interface ChannelStatus {
-  name: string;
-  version: number | null;
-  state: 'ok' | 'retrying' | 'error';
-  error: { code: ErrorCode; message: string } | null;
-  retryInMs: number | null;
-  checkedAt: string | null;
-}
-
-type Listener = (event: 'apps' | 'step', data: unknown) => void;
+import { UpdateStore } from './update/journal.js';
+import type { Updater } from './update/updater.js';
+import type { ChannelWatcher } from './watcher.js';
 
 export class Agent {
-  readonly apps = new Map<string, App>();
-  readonly updaters = new Map<string, Updater>();
   readonly agentId = newAgentId();
   readonly runc: Runc;
   readonly store: Store;
-  readonly channelStatus: ChannelStatus;
-  channel: Channel | null = null;
   api!: ApiServer;
 
   private readonly source: RegistrySource;
   private trust!: Trust;
-  private readonly listeners: AppListener[] = [];
-  private readonly networks = new Set<AppNetwork>();
   private readonly updateStore: UpdateStore;
-  watcher: ChannelWatcher | null = null;
-  private readonly subscribers = new Set<Listener>();
+  private readonly events: Events;
+  private readonly loop: ChannelLoop;
+  private readonly appSet: AppSet;
   private readonly startedAt = Date.now();
-  private retryTimer: NodeJS.Timeout | null = null;
-  private retryMs: number;
-  private refreshing: Promise<void> | null = null;
-  private emitTimer: NodeJS.Timeout | null = null;
-  private emitDirty = false;
-  private runtimeBindsCache: Promise<Bind[]> | null = null;
   private readonly memory: MemoryPressureWatch;
   private stopped = false;
   private readonly stopping = new AbortController();
@@ -79,8 +58,32 @@ export class Agent {
     this.store = new Store(config.storeDir, config.limits);
     this.source = openSource(config.registry, { limits: config.limits });
     this.updateStore = new UpdateStore(config.stateDir);
-    this.retryMs = config.limits.channelRetryMinMs;
-    this.channelStatus = { name: config.channel, version: null, state: 'retrying', error: null, retryInMs: null, checkedAt: null };
+    this.events = new Events(() => this.appsJSON(), config.limits.eventsThrottleMs, log);
+    this.appSet = new AppSet({
+      config,
+      agentId: this.agentId,
+      runc: this.runc,
+      source: this.source,
+      store: this.store,
+      updateStore: this.updateStore,
+      channel: () => this.loop.channel,
+      step: (app, message) => this.step(app, message),
+      changed: () => this.changed(),
+      log,
+    });
+    this.loop = new ChannelLoop({
+      config,
+      source: this.source,
+      trust: () => this.trust,
+      verified: async (channel) => {
+        await this.appSet.addNew(channel);
+        return this.apps.size;
+      },
+      moved: (channel) => this.appSet.channelMoved(channel),
+      unchanged: () => this.appSet.retryUpdates(),
+      step: (app, message) => this.step(app, message),
+      changed: () => this.changed(),
+    });
     this.memory = new MemoryPressureWatch({
       intervalMs: config.limits.memoryCheckIntervalMs,
       lowBytes: config.limits.memoryLowBytes,
@@ -121,19 +124,17 @@ export class Agent {
     this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), log: this.log });
     mark('listening');
     this.memory.start();
-    this.refreshing = this.openData(rootBytes)
-      .then(
-        () => this.refreshChannel(),
-        (err: unknown) => {
-          if (this.stopped) return;
-          const failure = isBootosError(err) ? err : new BootosError('DATA_ROOT_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
-          Object.assign(this.channelStatus, { state: 'error', error: { code: failure.code, message: failure.message }, retryInMs: null, checkedAt: new Date().toISOString() });
-          this.step('agent', `${failure.code}: ${failure.message}`);
-          this.changed();
-          this.fail(failure);
-        },
-      )
-      .finally(() => (this.refreshing = null));
+    const opening = this.openData(rootBytes).then(
+      () => true,
+      (err: unknown) => {
+        if (this.stopped) return false;
+        const failure = isBootosError(err) ? err : new BootosError('DATA_ROOT_INVALID', `cannot open the data root: ${(err as Error).message}`, { cause: err });
+        this.loop.halt(failure);
+        this.fail(failure);
+        return false;
+      },
+    );
+    this.loop.start(opening);
   }
 
   /** Waits for the data root (/init may still be mounting it), then opens the trust state and journals kept there. */
@@ -150,233 +151,52 @@ export class Agent {
 
   /** Resolves when the channel has been verified and every app listens (or the first attempt failed). */
   async settled(): Promise<void> {
-    while (this.refreshing) await this.refreshing;
+    await this.loop.settled();
   }
 
-  // ── channel and apps ───────────────────────────────────────────────────────────────────────────────────────────
-
-  private async refreshChannel(): Promise<void> {
-    if (this.stopped) return;
-    const c = this.config;
-    try {
-      const channel = await this.trust.fetchChannel(this.source, c.channel);
-      this.channel = channel;
-      for (const entry of profileApps(channel.signed, c.profile)) {
-        if (!this.apps.has(entry.image)) await this.addApp(channel, entry);
-      }
-      Object.assign(this.channelStatus, { version: channel.signed.version, state: 'ok', error: null, retryInMs: null, checkedAt: new Date().toISOString() });
-      this.retryMs = c.limits.channelRetryMinMs;
-      this.step('agent', `channel ${c.channel} version ${channel.signed.version}: ${this.apps.size} app(s) of profile ${c.profile}`);
-      this.startWatching();
-    } catch (err) {
-      const code: ErrorCode = isBootosError(err) ? err.code : 'NETWORK';
-      const delay = this.retryMs;
-      this.retryMs = Math.min(this.retryMs * 2, c.limits.channelRetryMaxMs);
-      Object.assign(this.channelStatus, {
-        state: isRefusal(code) ? 'error' : 'retrying',
-        error: { code, message: (err as Error).message },
-        retryInMs: delay,
-        checkedAt: new Date().toISOString(),
-      });
-      this.step('agent', `channel ${c.channel}: ${code}: ${(err as Error).message}; retrying in ${delay} ms`);
-      if (!this.stopped) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          this.refreshing = this.refreshChannel().finally(() => (this.refreshing = null));
-        }, delay);
-      }
-    }
-    this.changed();
+  /** What /api/apps shows of the channel loop. */
+  get channelStatus(): ChannelStatus {
+    return this.loop.status;
   }
 
-  private async addApp(channel: Channel, entry: ProfileApp): Promise<void> {
-    const name = entry.image;
-    // An update that a kill interrupted is finished first: one version, and its /data, before anything runs.
-    const record = await recoverUpdate(this.updateStore, this.config, name, join(this.config.dataRoot, name), (m) => this.step(name, `recovery: ${m}`));
-    const offered = channel.signed.images[name]!;
-    // Only the small index, manifest and config: the port and policies are in the config. No layer is fetched.
-    let resolved: ResolvedImage | null = null;
-    let skipped: string | null = null;
-    if (record.failed[offered.digest] && record.current && record.current.digest !== offered.digest) {
-      // The channel still pins a version that failed here: keep the one that last served well.
-      resolved = await this.resolvePin(name, record.current).catch(() => null);
-      if (resolved) skipped = offered.digest;
-    }
-    resolved ??= await resolveImage(this.source, channel.signed, name, this.config.arch, this.config.limits);
-    const pin: Pin = { digest: resolved.digest, size: skipped ? record.current!.size : offered.size, version: resolved.config.version };
-    const network = resolved.config.network === 'host' ? hostNetwork() : await this.newNetwork(name);
-    const app = new App(resolved, pin, entry, network, this.appContext());
-    await app.init();
-    const updater = new Updater(app, this.updaterContext(), record);
-    if (skipped) updater.showFailed(skipped);
-    this.apps.set(app.name, app);
-    this.updaters.set(app.name, updater);
-    for (const port of resolved.config.ports) {
-      const listener = new AppListener(app, port, this.config.appHost);
-      // With the host's network the app itself binds its port: the agent must not take it.
-      const avoid = resolved.config.network === 'host' ? port.port : null;
-      const bound = await listener.listen(avoid);
-      this.listeners.push(listener);
-      app.publicPorts.set(port.name, bound);
-      if (bound !== port.public) this.step(app.name, `port ${port.public} is taken: listening on ${bound}`);
-    }
-    this.step(app.name, `${app.state}: ${resolved.config.version} on port ${app.publicPorts.get(resolved.config.ports[0]?.name ?? '') ?? '-'}`);
-    if (entry.prefetch && app.state === 'available') {
-      app.prefetch().catch((err) => this.step(app.name, `prefetch failed: ${(err as Error).message}`));
-    }
+  /** The last verified channel. */
+  get channel(): Channel | null {
+    return this.loop.channel;
   }
 
-  /** A channel whose only image is `pin`: resolving and pulling a version the device chose itself (by digest). */
-  private pinnedChannel(name: string, pin: Omit<Pin, 'version'>): ChannelSigned {
-    if (!this.channel) throw new BootosError('APP_START_FAILED', 'no verified channel');
-    return { ...this.channel.signed, images: { [name]: { digest: pin.digest, size: pin.size } } };
+  get watcher(): ChannelWatcher | null {
+    return this.loop.watcher;
   }
 
-  private resolvePin(name: string, pin: Omit<Pin, 'version'>): Promise<ResolvedImage> {
-    return resolveImage(this.source, this.pinnedChannel(name, pin), name, this.config.arch, this.config.limits);
+  /** The apps of the profile, by name. */
+  get apps(): Map<string, App> {
+    return this.appSet.apps;
   }
 
-  private async newNetwork(app: string): Promise<AppNetwork> {
-    const network = await createIsolatedNetwork(`${this.agentId} ${app}`);
-    this.networks.add(network);
-    return network;
-  }
-
-  private updaterContext(): UpdaterContext {
-    return {
-      config: this.config,
-      store: this.updateStore,
-      resolve: (name, pin) => this.resolvePin(name, pin),
-      pull: (name, pin, onProgress) =>
-        pullImage({ source: this.source, store: this.store, channel: this.pinnedChannel(name, pin), image: name, arch: this.config.arch, onProgress }),
-      newNetwork: (name) => this.newNetwork(name),
-      releaseNetwork: async (network) => {
-        this.networks.delete(network);
-        await network.close();
-      },
-      step: (app, message) => this.step(app, message),
-      changed: () => this.changed(),
-    };
-  }
-
-  // ── watching the channel ───────────────────────────────────────────────────────────────────────────────────────
-
-  private startWatching(): void {
-    if (this.watcher || this.stopped) return;
-    const c = this.config;
-    this.watcher = new ChannelWatcher({
-      source: this.source,
-      trust: this.trust,
-      channel: c.channel,
-      maxChannelBytes: c.limits.maxChannelBytes,
-      intervalMs: c.limits.channelPollIntervalMs,
-      jitterMs: c.limits.channelPollJitterMs,
-      onChannel: (channel) => this.channelMoved(channel),
-      onUnchanged: () => {
-        for (const updater of this.updaters.values()) updater.retry();
-        // An unreachable registry answers again; refused bytes still served stay reported.
-        if (this.channelStatus.state === 'retrying') Object.assign(this.channelStatus, { state: 'ok', error: null, retryInMs: null });
-        this.channelStatus.checkedAt = new Date().toISOString();
-        this.changed();
-      },
-      onError: (err) => {
-        Object.assign(this.channelStatus, {
-          // The registry answered, but what it served was refused (as opposed to not reaching it).
-          state: isRefusal(err.code) ? 'error' : 'retrying',
-          error: { code: err.code, message: err.message },
-          retryInMs: c.limits.channelPollIntervalMs || null,
-          checkedAt: new Date().toISOString(),
-        });
-        this.step('agent', `channel ${c.channel}: ${err.code}: ${err.message}; nothing changed (version ${this.channelStatus.version} stays)`);
-        this.changed();
-      },
-    });
-    this.watcher.start();
-  }
-
-  /** A newly verified channel: new apps of the profile listen, apps whose digest moved are updated. */
-  private async channelMoved(channel: Channel): Promise<void> {
-    const c = this.config;
-    const before = this.channelStatus.version;
-    this.channel = channel;
-    Object.assign(this.channelStatus, { version: channel.signed.version, state: 'ok', error: null, retryInMs: null, checkedAt: new Date().toISOString() });
-    if (before !== channel.signed.version) this.step('agent', `channel ${c.channel} moved to version ${channel.signed.version}`);
-    let entries: ProfileApp[] = [];
-    try {
-      entries = profileApps(channel.signed, c.profile);
-    } catch (err) {
-      this.step('agent', `channel ${c.channel}: ${(err as Error).message}`);
-    }
-    for (const entry of entries) {
-      const app = this.apps.get(entry.image);
-      if (!app) {
-        await this.addApp(channel, entry).catch((err) => this.step(entry.image, `cannot add: ${(err as Error).message}`));
-        continue;
-      }
-      const pinned = channel.signed.images[entry.image]!;
-      const offer = { digest: pinned.digest, size: pinned.size, ...(pinned.version ? { version: pinned.version } : {}) };
-      void this.updaters.get(entry.image)!.offer(offer);
-    }
-    this.changed();
+  get updaters(): Map<string, Updater> {
+    return this.appSet.updaters;
   }
 
   /** Polls the channel now (tests; the timer does it every channelPollIntervalMs) and waits for the updates it starts. */
   async checkChannel(): Promise<void> {
-    if (!this.watcher) throw new BootosError('APP_STATE', 'the channel has not been verified yet');
-    await this.watcher.poll();
-    await Promise.all([...this.updaters.values()].map((u) => u.settled()));
-  }
-
-  private appContext(): AppContext {
-    return {
-      config: this.config,
-      runc: this.runc,
-      agentId: this.agentId,
-      pull: async (image, pin, onProgress) =>
-        pullImage({ source: this.source, store: this.store, channel: this.pinnedChannel(image, pin), image, arch: this.config.arch, onProgress }),
-      served: (app, pin) => this.updaters.get(app)?.served(pin),
-      isCached: async (digest) => (await this.store.rootOf(digest)) !== null,
-      runtimeBinds: () => (this.runtimeBindsCache ??= nodeRuntimeBinds()),
-      changed: () => this.changed(),
-      step: (app, message) => this.step(app, message),
-    };
+    await this.loop.poll();
+    await this.appSet.updatesSettled();
   }
 
   // ── events ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
-  private emit(event: 'apps' | 'step', data: unknown): void {
-    for (const listener of this.subscribers) listener(event, data);
-  }
-
-  /** Something in /api/apps changed: send `apps` now, then at most once per eventsThrottleMs while changes go on. */
+  /** Something in /api/apps changed (see Events.changed). */
   changed(): void {
-    if (this.emitTimer) {
-      this.emitDirty = true;
-      return;
-    }
-    this.emit('apps', this.appsJSON());
-    this.emitTimer = setTimeout(() => {
-      this.emitTimer = null;
-      if (this.emitDirty) {
-        this.emitDirty = false;
-        this.changed();
-      }
-    }, this.config.limits.eventsThrottleMs);
-    this.emitTimer.unref();
+    this.events.changed();
   }
 
   /** Calls `listener` with every step (as /api/events sends them); returns the unsubscribe function. */
   onStep(listener: (app: string, message: string) => void): () => void {
-    const l: Listener = (event, data) => {
-      if (event === 'step') listener((data as { app: string }).app, (data as { message: string }).message);
-    };
-    this.subscribers.add(l);
-    return () => this.subscribers.delete(l);
+    return this.events.onStep(listener);
   }
 
   private step(app: string, message: string): void {
-    this.log(`bootos-agent: ${app}: ${message}`);
-    this.emit('step', { app, message });
+    this.events.step(app, message);
   }
 
   appsJSON(): Record<string, unknown> {
@@ -387,34 +207,19 @@ export class Agent {
     };
   }
 
-  private app(name: string): App {
-    const app = this.apps.get(name);
-    if (!app) throw new BootosError('APP_UNKNOWN', `no app ${name} in profile ${this.config.profile}`);
-    return app;
-  }
-
   private backend(): ApiBackend {
     return {
       apps: () => this.appsJSON(),
       device: () => deviceInfo(this.config.arch),
-      logs: (name) => this.app(name).logs.tail(),
+      logs: (name) => this.appSet.get(name).logs.tail(),
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
-      onEvent: (listener) => {
-        this.subscribers.add(listener);
-        return () => this.subscribers.delete(listener);
-      },
+      onEvent: (listener) => this.events.subscribe(listener),
       checkAction: (name, action) => {
-        const app = this.app(name);
-        if (app.updating && action !== 'start') throw new BootosError('APP_STATE', `${name} is being updated (${app.update.state})`);
-        if (action === 'stop' && !['starting', 'running', 'frozen', 'stopping'].includes(app.state)) {
-          throw new BootosError('APP_STATE', `${name} is ${app.state}: nothing to stop`);
-        }
-        if (action === 'freeze' && !(app.state === 'running' && app.connections === 0) && app.state !== 'frozen') {
-          throw new BootosError('APP_STATE', `${name} is ${app.state} with ${app.connections} open connection(s): only an idle running app can be frozen`);
-        }
+        const verdict = this.appSet.get(name).canDo(action);
+        if (!verdict.ok) throw new BootosError('APP_STATE', verdict.reason);
       },
       action: async (name, action) => {
-        const app = this.app(name);
+        const app = this.appSet.get(name);
         if (action === 'start') await app.start();
         else if (action === 'stop') await app.stop();
         else await app.freeze();
@@ -429,18 +234,10 @@ export class Agent {
     if (this.stopped) return;
     this.stopped = true;
     this.stopping.abort();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.watcher?.stop();
+    this.loop.stop();
     this.memory.close();
-    await this.refreshing?.catch(() => {});
-    await this.watcher?.settled();
-    await Promise.all(this.listeners.map((l) => l.close()));
-    for (const app of this.apps.values()) app.closed = true;
-    await Promise.all([...this.apps.values()].map((a) => a.stop().catch((err) => this.log(`bootos-agent: ${a.name}: stop: ${(err as Error).message}`))));
-    // An update under way gives up (its journal is finished at the next start); then anything it started is stopped.
-    await Promise.all([...this.updaters.values()].map((u) => u.settled()));
-    await Promise.all([...this.apps.values()].map((a) => a.stop().catch(() => {})));
-    await Promise.all([...this.networks].map((n) => n.close().catch(() => {})));
+    await this.loop.finished();
+    await this.appSet.close();
     await this.api?.close();
   }
 }

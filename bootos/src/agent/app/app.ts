@@ -1,8 +1,9 @@
-// One app of the device's profile: its state machine, its container runs (instances) and the switch that says which
-// instance gets new connections (`route`). Hot updates (updater.ts) start a second instance beside the routed one
-// (a `candidate`, in a network namespace of its own), move `route` to it and retire the old one; the primitives they
-// use are the `update API` section below. An update never changes the app's state machine by itself: the app stays
-// `running` while one version or the other serves.
+// One app of the device's profile: its state machine (below), its connections and idle policy, the actions the API
+// may ask for (canDo) and the primitives hot updates use (the `update API` section). Its container runs and the switch
+// that says which instance gets new connections are in runs.ts; bringing it up (one pull, one start or thaw shared by
+// every caller) in starter.ts. A hot update (hot-update.ts) starts a second instance beside the routed one (a
+// `candidate`, in a network namespace of its own), moves the route to it and retires the old one; an update never
+// changes the app's state machine by itself: the app stays `running` while one version or the other serves.
 //
 //   available ──pull──▶ downloading ──▶ cached ──start──▶ starting ──ready──▶ running ──idle/stop──▶ stopping ─▶ stopped
 //                                                           ▲                  │  ▲                                 │
@@ -13,141 +14,23 @@
 //   An unexpected exit (crash, OOM kill) → stopped with `error`, restarted by the next connection; crashLoopCount exits
 //   within crashWindowMs → failed: connections are refused until the backoff has passed (or POST start).
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, chown } from 'node:fs/promises';
-import { get as httpGet } from 'node:http';
-import { connect } from 'node:net';
 import { join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { ImageConfig, PortSpec } from '../../../../fetcher/src/formats/image-config.js';
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { ProfileApp } from '../../../../fetcher/src/formats/trust-docs.js';
-import type { AgentConfig } from '../config.js';
-import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
-import { LogRing } from './logs.js';
-import type { Pin } from '../update/journal.js';
+import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
 import type { AppNetwork } from '../runtime/network.js';
-import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
-import { ensureMountPoints } from '../runtime/mount-points.js';
-import { containerSpec, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from '../runtime/runc.js';
+import type { Pin } from '../update/journal.js';
+import { CrashPolicy, exitFailure } from './crash-policy.js';
+import { IdleTimer, idlePolicy, type IdlePolicy } from './idle.js';
+import type { Endpoint, Instance } from './instance.js';
+import { LogRing } from './logs.js';
+import { Runs } from './runs.js';
+import { Starter } from './starter.js';
+import type { AppAction, AppContext, AppError, AppState } from './state.js';
 
-export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
-
-export interface AppError {
-  code: ErrorCode;
-  message: string;
-  exitCode?: number;
-  logTail?: string[];
-  at: string;
-}
-
-/** What an app needs from the agent. */
-export interface AppContext {
-  config: AgentConfig;
-  runc: Runc;
-  /** Unique per agent run: keeps container ids and cgroups apart from other agents on the machine. */
-  agentId: string;
-  /** Pulls the image that `pin` names (verified by digest from the channel that pinned it). */
-  pull(image: string, pin: Pin, onProgress: (p: PullProgress) => void): Promise<PulledImage>;
-  /** An instance of this pin became ready and serves (the updater remembers the version that last served well). */
-  served(app: string, pin: Pin): void;
-  isCached(manifestDigest: string): Promise<boolean>;
-  runtimeBinds(): Promise<Bind[]>;
-  changed(): void;
-  step(app: string, message: string): void;
-}
-
-/**
- * What an instance is to the app: `serving` (started by the app: its exits drive the state machine), `candidate` (a
- * new version being started by an update, not routed yet) or `retired` (taken out by an update). The exits of
- * candidates and retired instances are the updater's business: they only get cleaned up here.
- */
-export type InstanceRole = 'serving' | 'candidate' | 'retired';
-
-/** A proxied connection as the instance sees it (proxy.ts keeps the fields up to date). */
-export interface TrackedConnection {
-  /** The last bytes went from the app to the client: the client's turn (an idle HTTP keep-alive connection). */
-  lastFromApp: boolean;
-  lastActivityAt: number;
-  close(): void;
-}
-
-/** One run of the app's container. */
-export class Instance {
-  stopping = false;
-  frozen = false;
-  role: InstanceRole = 'serving';
-  /** Connections spliced to this instance and still open. */
-  connections = 0;
-  exitCode: number | null = null;
-  /** Set by an update in its grace period: called at once (synchronously) if the instance exits unasked. */
-  onUnexpectedExit: (() => void) | null = null;
-  readonly startedAt = Date.now();
-  /** Settles after the container exited and was deleted. */
-  done!: Promise<void>;
-  private drainWaiters: (() => void)[] = [];
-  private readonly tracked = new Set<TrackedConnection>();
-
-  constructor(
-    readonly id: string,
-    readonly bundle: string,
-    readonly cgroupsPath: string,
-    readonly container: RunningContainer,
-    readonly image: PulledImage,
-    readonly network: AppNetwork,
-    readonly pin: Pin,
-  ) {}
-
-  get version(): string {
-    return this.image.config.version;
-  }
-
-  release(connection?: TrackedConnection): void {
-    if (connection) this.tracked.delete(connection);
-    this.connections = Math.max(0, this.connections - 1);
-    if (this.connections === 0) for (const waiter of this.drainWaiters.splice(0)) waiter();
-  }
-
-  track(connection: TrackedConnection): void {
-    this.tracked.add(connection);
-  }
-
-  /**
-   * Resolves true once no connection is open, false at the timeout. Meanwhile connections that went quiet with the
-   * client's turn to speak (idle HTTP keep-alive: the last bytes were a response, nothing since for idleCloseMs) are
-   * closed, as a server closes idle connections when it shuts down: their next request opens a new connection, which
-   * goes to the new version. Connections in the middle of a request are left to finish.
-   */
-  drained(timeoutMs: number, idleCloseMs = 100): Promise<boolean> {
-    if (this.connections === 0) return Promise.resolve(true);
-    const closeIdle = () => {
-      const now = Date.now();
-      for (const c of this.tracked) if (c.lastFromApp && now - c.lastActivityAt >= idleCloseMs) c.close();
-    };
-    closeIdle();
-    if (this.connections === 0) return Promise.resolve(true);
-    return new Promise((done) => {
-      const sweep = setInterval(closeIdle, Math.max(10, Math.floor(idleCloseMs / 4)));
-      const timer = setTimeout(() => {
-        clearInterval(sweep);
-        done(false);
-      }, timeoutMs);
-      this.drainWaiters.push(() => {
-        clearTimeout(timer);
-        clearInterval(sweep);
-        done(true);
-      });
-    });
-  }
-}
-
-export interface Endpoint {
-  host: string;
-  port: number;
-  /** The instance the connection goes to (it counts the connection until `close(endpoint)`). */
-  instance?: Instance;
-  /** Set by the proxy once the connection is spliced: what a drain looks at. */
-  connection?: TrackedConnection;
-}
+export type { AppAction, AppContext, AppError, AppState } from './state.js';
 
 export class App {
   state: AppState = 'available';
@@ -167,21 +50,11 @@ export class App {
   /** Set at agent shutdown: nothing starts any more. */
   closed = false;
 
-  /** The instance that gets new connections. Only `route()` and `unroute()` change it. */
-  private routed: Instance | null = null;
-  private instances = new Set<Instance>();
-  private pulled: PulledImage | null = null;
-  private pending: Promise<Instance> | null = null;
-  /** Connections wait for this before anything else (an exclusive hand-over, a rollback in progress). */
-  private gate: Promise<void> | null = null;
-  /** A frozen app with a newer version pulled: its next connection stops it and starts the new version. */
-  private restartOnNext = false;
-  private thawing: Promise<void> | null = null;
+  /** The container runs: live instances, the one routed, the gate connections wait for. */
+  readonly runs: Runs;
   private readonly idle = new IdleTimer();
-  private crashes: number[] = [];
-  private failedUntil = 0;
-  private backoffMs: number;
-  private generation = 0;
+  private readonly crashPolicy: CrashPolicy;
+  private readonly starter: Starter;
 
   constructor(
     /** The version the app runs, or runs at its next start. Changed only by `setTarget()` (updates). */
@@ -193,7 +66,19 @@ export class App {
     private readonly ctx: AppContext,
   ) {
     this.logs = new LogRing(ctx.config.limits.logLines, ctx.config.debug ? (line) => process.stderr.write(`[${this.name}] ${line}\n`) : undefined);
-    this.backoffMs = ctx.config.limits.crashBackoffMinMs;
+    this.crashPolicy = new CrashPolicy(ctx.config.limits);
+    this.runs = new Runs({
+      config: ctx.config,
+      runc: ctx.runc,
+      agentId: ctx.agentId,
+      app: this.name,
+      dataDir: this.dataDir,
+      logs: this.logs,
+      runtimeBinds: () => ctx.runtimeBinds(),
+      step: (message) => ctx.step(this.name, message),
+      exited: (instance, code, oom, wasReady) => this.onExit(instance, code, oom, wasReady),
+    });
+    this.starter = new Starter(this, ctx, this.crashPolicy);
   }
 
   get name(): string {
@@ -212,6 +97,17 @@ export class App {
     return this.idle.remainingSeconds();
   }
 
+  /** Whether `action` may be asked for in the app's current state; if not, why (the API answers APP_STATE with it). */
+  canDo(action: AppAction): { ok: true } | { ok: false; reason: string } {
+    const no = (reason: string) => ({ ok: false as const, reason });
+    if (this.updating && action !== 'start') return no(`${this.name} is being updated (${this.update.state})`);
+    if (action === 'stop' && !['starting', 'running', 'frozen', 'stopping'].includes(this.state)) return no(`${this.name} is ${this.state}: nothing to stop`);
+    if (action === 'freeze' && !(this.state === 'running' && this.connections === 0) && this.state !== 'frozen') {
+      return no(`${this.name} is ${this.state} with ${this.connections} open connection(s): only an idle running app can be frozen`);
+    }
+    return { ok: true };
+  }
+
   /** Looks at the store once at start-up: an image pulled before is `cached`. */
   async init(): Promise<void> {
     if (await this.ctx.isCached(this.resolved.manifestDescriptor.digest)) this.setState('cached');
@@ -223,7 +119,8 @@ export class App {
     this.ctx.changed();
   }
 
-  private fail(code: ErrorCode, message: string, extra: Partial<AppError> = {}): AppError {
+  /** The error /api/apps shows (a failed download, a crash, an OOM kill). */
+  fail(code: ErrorCode, message: string, extra: Partial<AppError> = {}): AppError {
     this.error = { code, message, ...extra, at: new Date().toISOString() };
     return this.error;
   }
@@ -239,12 +136,8 @@ export class App {
       // The routed instance can change while a start or a thaw is awaited (an update's switch): look again.
       for (let attempt = 0; attempt < 5; attempt++) {
         await this.ensureRunning('connection');
-        const instance = this.routed;
-        if (!instance || instance.frozen || this.gate) continue;
-        instance.connections++;
-        // Ports are matched by name: a new version may move its app-side port.
-        const appPort = instance.image.config.ports.find((p) => p.name === port.name)?.port ?? port.port;
-        return { host: instance.network.host, port: appPort, instance };
+        const endpoint = this.runs.connect(port);
+        if (endpoint) return endpoint;
       }
       throw new BootosError('APP_START_FAILED', `${this.name}: no instance to route the connection to`);
     } catch (err) {
@@ -277,139 +170,24 @@ export class App {
   // ── the state machine ──────────────────────────────────────────────────────────────────────────────────────────
 
   /** Running after this resolves; concurrent callers share one pull and one start (or one thaw). */
-  async ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
-    while (this.gate) await this.gate;
-    if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
-    if (this.thawing) return this.thawing;
-    if (this.state === 'frozen' && this.routed && this.restartOnNext) {
-      // A newer version was pulled while the app was frozen: this connection gets the new version.
-      this.restartOnNext = false;
-      this.ctx.step(this.name, `frozen on ${this.routed.version}: stopping it to start ${this.resolved.config.version}`);
-      await this.stop();
-    }
-    if (this.state === 'frozen' && this.routed) {
-      this.thawing = this.thaw().finally(() => (this.thawing = null));
-      return this.thawing;
-    }
-    if (this.state === 'stopping') await Promise.all([...this.instances].map((i) => i.done));
-    if (this.routed && this.state === 'running') return;
-    if (!this.pending) {
-      if (this.state === 'failed' && why !== 'api' && Date.now() < this.failedUntil) {
-        const seconds = Math.ceil((this.failedUntil - Date.now()) / 1000);
-        throw new BootosError('APP_FAILED', `${this.name} keeps crashing; next try in ${seconds} s (${this.error?.message ?? ''})`);
-      }
-      this.pending = this.startInstance().finally(() => (this.pending = null));
-    }
-    await this.pending;
+  ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
+    return this.starter.ensureRunning(why);
   }
 
   /** Downloads the image without starting it (profile `prefetch`). */
-  async prefetch(): Promise<void> {
-    await this.pullImage();
-    if (this.state === 'available' || this.state === 'downloading') this.setState('cached');
+  prefetch(): Promise<void> {
+    return this.starter.prefetch();
   }
 
-  private async pullImage(): Promise<PulledImage> {
-    if (this.pulled) return this.pulled;
-    const cached = await this.ctx.isCached(this.resolved.manifestDescriptor.digest);
-    if (!cached) {
-      this.setState('downloading');
-      this.ctx.step(this.name, `downloading ${this.image.version}`);
-    }
-    try {
-      this.pulled = await this.ctx.pull(this.name, this.pin, (p) => {
-        this.progress = { doneBytes: p.doneBytes, totalBytes: p.totalBytes };
-        this.ctx.changed();
-      });
-    } catch (err) {
-      this.progress = null;
-      this.setState(cached ? 'cached' : 'available');
-      const e = err as Error;
-      this.fail(isBootosError(err) ? err.code : 'APP_START_FAILED', `download failed: ${e.message}`);
-      throw err;
-    }
-    this.progress = null;
-    if (!cached) this.ctx.step(this.name, `downloaded ${this.image.version}`);
-    return this.pulled;
-  }
-
-  private async startInstance(): Promise<Instance> {
-    const image = await this.pullImage();
-    if (this.closed) throw new BootosError('APP_STATE', `${this.name}: the agent is stopping`);
-    this.restartOnNext = false; // whatever starts now runs the target version
-    this.setState('starting');
-    this.ctx.step(this.name, `starting ${image.config.version}`);
-    let ready = false;
-    let instance: Instance;
-    try {
-      instance = await this.spawn(image, this.pin, this.network, 'serving', this.ctx.config.limits.startTimeoutMs, () => ready);
-    } catch (err) {
-      // Not ready in time, or crashed while starting: onExit counted it as a failed run (crash-loop accounting).
-      const failure = isBootosError(err) ? err : new BootosError('APP_START_FAILED', `${this.name}: ${(err as Error).message}`, { cause: err });
-      if (failure.code === 'APP_START_FAILED' && this.error) this.error = { ...this.error, code: failure.code, message: failure.message };
-      throw this.error ? new BootosError(this.error.code, this.error.message, { cause: err }) : failure;
-    }
-    ready = true;
+  /** A start of the target version passed its readiness check (Starter): the app runs it. */
+  started(instance: Instance): void {
     this.starts++;
     this.error = null;
-    this.route(instance);
+    this.runs.route(instance);
     this.setState('running');
     this.ctx.step(this.name, `running ${instance.version} (${Date.now() - instance.startedAt} ms to ready)`);
     this.ctx.served(this.name, instance.pin);
     if (this.connections === 0) this.armIdle();
-    return instance;
-  }
-
-  /**
-   * Runs one container of `image` in `network` and waits until it is ready (`timeoutMs`); on failure it is killed and
-   * gone before this throws. `wasReady` tells onExit whether an exit counts as a crash after a good start.
-   */
-  private async spawn(image: PulledImage, pin: Pin, network: AppNetwork, role: InstanceRole, timeoutMs: number, wasReady: () => boolean): Promise<Instance> {
-    const { limits } = this.ctx.config;
-    const cfg = image.config;
-    if (cfg.user.uid === 0) throw new BootosError('APP_START_FAILED', `${this.name}: apps never run as root (uid 0)`);
-    const n = ++this.generation;
-    const id = `${this.ctx.agentId}-${this.name}-${n}`;
-    const bundle = join(this.ctx.config.runDir, 'bundles', id);
-    const cgroupsPath = `bootos/${id}`;
-    let dataDir: string | null = null;
-    if (cfg.data) {
-      dataDir = this.dataDir;
-      await mkdir(dataDir, { recursive: true, mode: 0o700 });
-      await chown(dataDir, cfg.user.uid, cfg.user.gid);
-    }
-    const runtimeBinds = cfg.runtime === 'node' ? await this.ctx.runtimeBinds() : [];
-    await ensureMountPoints(image.rootfs, mountPoints(runtimeBinds, cfg.data?.path ?? null));
-    const spec = containerSpec({
-      config: cfg,
-      rootfs: image.rootfs,
-      hostname: this.name,
-      dataDir,
-      netnsPath: cfg.network === 'host' ? null : network.netnsPath,
-      runtimeBinds,
-      cgroupsPath,
-      arch: this.ctx.config.arch,
-      tmpBytes: limits.tmpBytes,
-      maxOpenFiles: limits.maxOpenFiles,
-      extraEnv: [`BOOTOS_APP=${this.name}`, `BOOTOS_IMAGE_VERSION=${cfg.version}`],
-    });
-    await this.ctx.runc.writeBundle(bundle, spec);
-    const container = this.ctx.runc.run(id, bundle);
-    const instance = new Instance(id, bundle, cgroupsPath, container, image, network, pin);
-    instance.role = role;
-    this.instances.add(instance);
-    this.logs.add(`── ${new Date().toISOString()} start ${cfg.version} (${id})`);
-    this.logs.follow(container.process.stdout!);
-    this.logs.follow(container.process.stderr!);
-    instance.done = container.exited.then((status) => this.onExit(instance, status.code, wasReady()));
-    try {
-      await this.waitReady(instance, timeoutMs);
-    } catch (err) {
-      await this.ctx.runc.kill(id, 'KILL').catch(() => {});
-      await instance.done;
-      throw err;
-    }
-    return instance;
   }
 
   /** Where the app's /data lives on the device. */
@@ -417,242 +195,114 @@ export class App {
     return join(this.ctx.config.dataRoot, this.name);
   }
 
-  /** The switch: new connections go to this instance from now on. */
-  private route(instance: Instance): void {
-    this.routed = instance;
-  }
-
-  private unroute(instance: Instance): void {
-    if (this.routed === instance) this.routed = null;
-  }
-
-  /** Until the app's port accepts a connection (and its HTTP health check answers 2xx, if it has one). */
-  private async waitReady(instance: Instance, startTimeoutMs: number): Promise<void> {
-    const cfg = instance.image.config;
-    const { readyPollMs } = this.ctx.config.limits;
-    const deadline = Date.now() + startTimeoutMs;
-    const portSpec = cfg.health ? cfg.ports.find((p) => p.name === cfg.health!.port) : cfg.ports[0];
-    if (!portSpec) return; // no port: running once started
-    let exited: number | null = null;
-    void instance.container.exited.then((s) => (exited = s.code));
-    const host = instance.network.host;
-    let tcpUp = false;
-    while (Date.now() < deadline) {
-      if (exited !== null) {
-        throw new BootosError('APP_CRASHED', `${this.name} exited with status ${exited} before it was ready`);
-      }
-      if (!tcpUp) tcpUp = await tryConnect(host, portSpec.port, Math.max(50, deadline - Date.now()));
-      if (tcpUp) {
-        if (!cfg.health?.http) return;
-        if (await httpHealthy(host, portSpec.port, cfg.health.http, cfg.health.timeoutMs)) return;
-        await sleep(cfg.health.intervalMs);
-      } else {
-        await sleep(readyPollMs);
-      }
-    }
-    throw new BootosError('APP_START_FAILED', `${this.name} was not ready within ${startTimeoutMs} ms`);
-  }
-
-  private async onExit(instance: Instance, code: number, wasReady: boolean): Promise<void> {
-    instance.exitCode = code;
-    // An update in its grace period takes over at once, before any connection can start something else.
-    if (!instance.stopping && instance.onUnexpectedExit) instance.onUnexpectedExit();
+  /** A run exited and was cleaned up (Runs): a stop, a crash or an OOM kill of the serving instance moves the state. */
+  private async onExit(instance: Instance, code: number, oom: number, wasReady: boolean): Promise<void> {
     const limits = this.ctx.config.limits;
-    const oom = code === 137 ? await oomKills(instance.cgroupsPath) : 0;
-    await this.ctx.runc.delete(instance.id).catch((err) => this.ctx.step(this.name, `cleanup: ${(err as Error).message}`));
-    await rm(instance.bundle, { recursive: true, force: true });
-    this.instances.delete(instance);
-    this.unroute(instance);
     if (instance.role !== 'serving' || instance.onUnexpectedExit) {
       this.logs.add(`── ${instance.version} (${instance.role}) exited with status ${code}`);
       return; // the updater's business
     }
-    if (this.routed) return; // another instance serves: nothing changes for the app
+    if (this.runs.current) return; // another instance serves: nothing changes for the app
     this.idle.cancel();
     if (instance.stopping && !(oom > 0)) {
       this.logs.add(`── stopped (status ${code})`);
       this.ctx.step(this.name, `stopped (status ${code})`);
-      if (Date.now() - instance.startedAt > limits.crashWindowMs) this.backoffMs = limits.crashBackoffMinMs;
+      this.crashPolicy.stopped(instance.startedAt);
       this.setState('stopped');
       return;
     }
     // Not asked for: a crash or an OOM kill. Confined to this app; the next connection restarts it.
     const logTail = this.logs.tail(limits.logTailLines);
-    const mem = instance.image.config.resources.memoryBytes;
-    if (oom > 0) {
-      this.fail('APP_OOM', `${this.name} exceeded its memory limit of ${Math.round(mem / 1048576)} MiB and was killed`, { exitCode: code, logTail });
-    } else {
-      this.fail('APP_CRASHED', `${this.name} exited with status ${code}${wasReady ? '' : ' while starting'}`, { exitCode: code, logTail });
-    }
+    const failure = exitFailure({ app: this.name, code, oom, memoryBytes: instance.image.config.resources.memoryBytes, wasReady });
+    this.fail(failure.code, failure.message, { exitCode: code, logTail });
     this.logs.add(`── ${this.error!.code}: ${this.error!.message}`);
     this.ctx.step(this.name, this.error!.message);
-    const now = Date.now();
-    this.crashes = [...this.crashes.filter((t) => now - t < limits.crashWindowMs), now];
-    if (this.crashes.length >= limits.crashLoopCount) {
-      this.failedUntil = now + this.backoffMs;
-      this.ctx.step(this.name, `crash loop (${this.crashes.length} exits in ${Math.round(limits.crashWindowMs / 1000)} s): failed, next try in ${Math.round(this.backoffMs / 1000)} s`);
-      this.backoffMs = Math.min(this.backoffMs * 2, limits.crashBackoffMaxMs);
-      this.crashes = [];
+    const loop = this.crashPolicy.crashed();
+    if (loop) {
+      this.ctx.step(this.name, `crash loop (${loop.exits} exits in ${Math.round(limits.crashWindowMs / 1000)} s): failed, next try in ${Math.round(loop.backoffMs / 1000)} s`);
       this.setState('failed');
     } else {
       this.setState('stopped');
     }
   }
 
-  private async thaw(): Promise<void> {
-    const instance = this.routed!;
-    await this.ctx.runc.resume(instance.id);
-    instance.frozen = false;
-    this.setState('running');
-    this.ctx.step(this.name, 'thawed');
-  }
-
   // ── API actions ────────────────────────────────────────────────────────────────────────────────────────────────
 
   /** POST start: also clears a crash-loop backoff (someone asked for it explicitly). */
   async start(): Promise<void> {
-    this.failedUntil = 0;
+    this.crashPolicy.clear();
     await this.ensureRunning('api');
     if (this.connections === 0) this.armIdle();
   }
 
   /** SIGTERM, the grace period, SIGKILL; resolves once the container is gone. */
   async stop(): Promise<void> {
-    if (this.pending) await this.pending.catch(() => {});
-    const instances = [...this.instances];
+    const starting = this.starter.starting;
+    if (starting) await starting.catch(() => {});
+    const instances = this.runs.live();
     if (instances.length === 0) return;
     this.idle.cancel();
     this.setState('stopping');
     this.ctx.step(this.name, 'stopping');
-    await Promise.all(instances.map((i) => this.stopInstance(i)));
-  }
-
-  /** SIGTERM, up to graceMs, SIGKILL (graceMs 0: SIGKILL at once); resolves once the container is gone. */
-  async stopInstance(instance: Instance, graceMs = this.ctx.config.limits.stopGraceMs): Promise<void> {
-    instance.stopping = true;
-    const runc = this.ctx.runc;
-    if (instance.frozen) {
-      await runc.resume(instance.id).catch(() => {});
-      instance.frozen = false;
-    }
-    if (graceMs > 0) {
-      await runc.kill(instance.id, 'TERM').catch(() => {});
-      const grace = sleep(graceMs).then(() => 'timeout' as const);
-      if ((await Promise.race([instance.container.exited.then(() => 'exited' as const), grace])) === 'timeout') {
-        this.ctx.step(this.name, `did not stop within ${graceMs} ms: killing`);
-        await runc.kill(instance.id, 'KILL').catch(() => {});
-      }
-    } else {
-      await runc.kill(instance.id, 'KILL').catch(() => {});
-    }
-    await instance.done;
+    await Promise.all(instances.map((i) => this.runs.stop(i)));
   }
 
   /** runc pause: the app keeps its memory but gets no CPU until the next connection thaws it. */
   async freeze(): Promise<void> {
     if (this.updating) throw new BootosError('APP_STATE', `${this.name} is being updated`);
-    if (this.pending) await this.pending;
-    const instance = this.routed;
+    const starting = this.starter.starting;
+    if (starting) await starting;
+    const instance = this.runs.current;
     if (this.state === 'frozen') return;
     if (!instance || this.state !== 'running') throw new BootosError('APP_STATE', `${this.name} is ${this.state}, not running`);
     if (this.connections > 0) throw new BootosError('APP_STATE', `${this.name} has ${this.connections} open connection(s)`);
     this.idle.cancel();
-    await this.ctx.runc.pause(instance.id);
+    await instance.pause();
     instance.frozen = true;
     this.setState('frozen');
     this.ctx.step(this.name, 'frozen');
   }
 
-  // ── update API (updater.ts) ────────────────────────────────────────────────────────────────────────────────────
-
-  /** The instance that gets new connections, if any. */
-  get current(): Instance | null {
-    return this.routed;
-  }
+  // ── update API (hot-update.ts) ─────────────────────────────────────────────────────────────────────────────────
 
   /** Settles once no start, thaw or stop is under way. */
-  async quiesce(): Promise<void> {
-    for (let i = 0; i < 10; i++) {
-      const waits = [this.pending, this.thawing, this.gate].filter((p): p is Promise<never> => p !== null);
-      if (this.state === 'stopping') waits.push(...([...this.instances].map((x) => x.done) as Promise<never>[]));
-      if (waits.length === 0) return;
-      await Promise.allSettled(waits);
-    }
+  quiesce(): Promise<void> {
+    return this.starter.quiesce();
   }
 
   /** From now on the app runs this version (at its next start; a running instance is the updater's to replace). */
   setTarget(resolved: ResolvedImage, pin: Pin, pulled: PulledImage | null): void {
     this.resolved = resolved;
     this.pin = pin;
-    this.pulled = pulled;
+    this.starter.setPulled(pulled);
     this.ctx.changed();
   }
 
   /** A frozen app: its next connection stops it and starts the target version. */
   restartAtNextConnection(): void {
-    this.restartOnNext = true;
-  }
-
-  /** Starts a version beside the routed one, not routed; resolves once it passed its health check. */
-  startCandidate(image: PulledImage, pin: Pin, network: AppNetwork, timeoutMs: number): Promise<Instance> {
-    return this.spawn(image, pin, network, 'candidate', timeoutMs, () => false);
-  }
-
-  /** Connections wait until `until` settles (an exclusive hand-over's gap, a rollback). */
-  holdConnections(until: Promise<unknown>): void {
-    const gate: Promise<void> = until.then(
-      () => {},
-      () => {},
-    ).finally(() => {
-      if (this.gate === gate) this.gate = null;
-    });
-    this.gate = gate;
+    this.starter.restartAtNextConnection();
   }
 
   /** The switch of a hot update: `instance` serves, the app is running. */
   switchTo(instance: Instance): void {
     instance.role = 'serving';
-    this.route(instance);
+    this.runs.route(instance);
     this.setState('running');
     this.ctx.served(this.name, instance.pin);
     if (this.connections === 0) this.armIdle();
   }
 
-  /** No new connections for `instance`; its exit is the updater's. */
-  retire(instance: Instance): void {
-    instance.role = 'retired';
-    this.unroute(instance);
-  }
-
-  /** The app's state while an update replaces what runs (e.g. `starting` in an exclusive hand-over's gap). */
+  /**
+   * The app's state as its Starter moves it (downloading, starting, …) and while an update replaces what runs (e.g.
+   * `starting` in an exclusive hand-over's gap).
+   */
   showState(state: AppState): void {
     this.setState(state);
   }
 
   /** Starts the target version as the app would for a connection (a rollback that resumes the old version). */
-  async restart(): Promise<void> {
-    this.failedUntil = 0;
-    if (this.pending) await this.pending.catch(() => {});
-    if (this.routed) return;
-    this.pending = this.startInstance().finally(() => (this.pending = null));
-    await this.pending;
-  }
-
-  sendSignal(instance: Instance, signal: 'USR1' | 'USR2'): Promise<string> {
-    return this.ctx.runc.kill(instance.id, signal);
-  }
-
-  pauseInstance(instance: Instance): Promise<string> {
-    return this.ctx.runc.pause(instance.id);
-  }
-
-  resumeInstance(instance: Instance): Promise<string> {
-    return this.ctx.runc.resume(instance.id);
-  }
-
-  /** Live instances (the updater's recovery and the tests). */
-  liveInstances(): Instance[] {
-    return [...this.instances];
+  restart(): Promise<void> {
+    return this.starter.restart();
   }
 
   // ── reporting ──────────────────────────────────────────────────────────────────────────────────────────────────
@@ -672,44 +322,16 @@ export class App {
       connections: this.connections,
       starts: this.starts,
       error: this.error,
-      update: { ...this.update, runningVersion: this.routed && !this.routed.stopping ? this.routed.version : null },
+      update: { ...this.update, runningVersion: this.runs.current && !this.runs.current.stopping ? this.runs.current.version : null },
     };
   }
 
   /** Container ids of this app's live instances (tests and shutdown). */
   containerIds(): string[] {
-    return [...this.instances].map((i) => i.id);
+    return this.runs.live().map((i) => i.id);
   }
 }
 
 export function newAgentId(): string {
   return randomBytes(3).toString('hex');
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((done) => setTimeout(done, ms));
-}
-
-function tryConnect(host: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((done) => {
-    const socket = connect({ host, port });
-    const finish = (ok: boolean) => {
-      socket.destroy();
-      done(ok);
-    };
-    socket.setTimeout(timeoutMs, () => finish(false));
-    socket.once('connect', () => finish(true));
-    socket.once('error', () => finish(false));
-  });
-}
-
-function httpHealthy(host: string, port: number, path: string, timeoutMs: number): Promise<boolean> {
-  return new Promise((done) => {
-    const req = httpGet({ host, port, path, agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      done((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300);
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => done(false));
-  });
 }

@@ -4,7 +4,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { isBootosError } from '../../../../fetcher/src/core/error.js';
 import type { PortSpec } from '../../../../fetcher/src/formats/image-config.js';
-import type { Endpoint, TrackedConnection } from './app.js';
+import type { Endpoint, TrackedConnection } from './instance.js';
 
 export interface ConnectionTarget {
   readonly name: string;

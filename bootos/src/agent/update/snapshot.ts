@@ -14,6 +14,7 @@ import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink
 import { dirname, join } from 'node:path';
 import { exists, syncDir } from '../../../../fetcher/src/core/fs.js';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
+import type { AgentConfig } from '../config.js';
 
 /** Bytes a copy needs per entry besides file contents (inode, directory block): a deliberate overestimate. */
 const ENTRY_OVERHEAD_BYTES = 4096;
@@ -55,6 +56,11 @@ async function walk(dir: string, rel = ''): Promise<Entry[]> {
     }
   }
   return out;
+}
+
+/** Where the /data snapshot of `app`'s update lives (one per app, beside the apps' /data folders). */
+export function snapshotPathOf(config: AgentConfig, app: string): string {
+  return join(config.dataRoot, '.snapshots', app);
 }
 
 /** A digest of the tree's shape and metadata; directory mtimes are left out (creating a copy changes them). */

@@ -1,0 +1,188 @@
+// The apps of the device's profile: for each one its App (state machine), its Updater and the listeners on its public
+// ports. Apps are added from a verified channel (after any update a kill interrupted is finished), offered the digests
+// a newer channel pins, and stopped together at shutdown. Images are resolved and pulled by digest through a channel
+// that pins only the version the device chose.
+import { join } from 'node:path';
+import { BootosError } from '../../../fetcher/src/core/error.js';
+import { resolveImage, type ResolvedImage } from '../../../fetcher/src/trust/resolve.js';
+import { type RegistrySource } from '../../../fetcher/src/source/source.js';
+import { profileApps, type Channel, type ChannelSigned, type ProfileApp } from '../../../fetcher/src/formats/trust-docs.js';
+import { pullImage } from '../../../fetcher/src/store/pull.js';
+import type { Store } from '../../../fetcher/src/store/store.js';
+import { App, type AppContext } from './app/app.js';
+import { AppListener } from './app/proxy.js';
+import type { AgentConfig } from './config.js';
+import type { Pin, UpdateStore } from './update/journal.js';
+import { recoverUpdate } from './update/recovery.js';
+import { Updater, type UpdaterContext } from './update/updater.js';
+import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './runtime/network.js';
+import { nodeRuntimeBinds, type Bind, type Runc } from './runtime/runc.js';
+
+/** What the apps need from the agent. */
+export interface AppSetContext {
+  config: AgentConfig;
+  agentId: string;
+  runc: Runc;
+  source: RegistrySource;
+  store: Store;
+  updateStore: UpdateStore;
+  /** The last verified channel. */
+  channel(): Channel | null;
+  step(app: string, message: string): void;
+  changed(): void;
+  log(line: string): void;
+}
+
+export class AppSet {
+  readonly apps = new Map<string, App>();
+  readonly updaters = new Map<string, Updater>();
+  private readonly listeners: AppListener[] = [];
+  private readonly networks = new Set<AppNetwork>();
+  private runtimeBindsCache: Promise<Bind[]> | null = null;
+
+  constructor(private readonly ctx: AppSetContext) {}
+
+  /** The app called `name` (APP_UNKNOWN if the profile has none). */
+  get(name: string): App {
+    const app = this.apps.get(name);
+    if (!app) throw new BootosError('APP_UNKNOWN', `no app ${name} in profile ${this.ctx.config.profile}`);
+    return app;
+  }
+
+  /** The channel verified at start-up: every app of the profile not there yet is added. */
+  async addNew(channel: Channel): Promise<void> {
+    for (const entry of profileApps(channel.signed, this.ctx.config.profile)) {
+      if (!this.apps.has(entry.image)) await this.add(channel, entry);
+    }
+  }
+
+  /** A newly verified channel: new apps of the profile listen, apps whose digest moved are updated. */
+  async channelMoved(channel: Channel): Promise<void> {
+    const c = this.ctx.config;
+    let entries: ProfileApp[] = [];
+    try {
+      entries = profileApps(channel.signed, c.profile);
+    } catch (err) {
+      this.ctx.step('agent', `channel ${c.channel}: ${(err as Error).message}`);
+    }
+    for (const entry of entries) {
+      const app = this.apps.get(entry.image);
+      if (!app) {
+        await this.add(channel, entry).catch((err) => this.ctx.step(entry.image, `cannot add: ${(err as Error).message}`));
+        continue;
+      }
+      const pinned = channel.signed.images[entry.image]!;
+      const offer = { digest: pinned.digest, size: pinned.size, ...(pinned.version ? { version: pinned.version } : {}) };
+      void this.updaters.get(entry.image)!.offer(offer);
+    }
+  }
+
+  /** At each channel check that found nothing new: updates that failed for the device's reasons are tried again. */
+  retryUpdates(): void {
+    for (const updater of this.updaters.values()) updater.retry();
+  }
+
+  /** Resolves once no update is under way. */
+  async updatesSettled(): Promise<void> {
+    await Promise.all([...this.updaters.values()].map((u) => u.settled()));
+  }
+
+  private async add(channel: Channel, entry: ProfileApp): Promise<void> {
+    const { config } = this.ctx;
+    const name = entry.image;
+    // An update that a kill interrupted is finished first: one version, and its /data, before anything runs.
+    const record = await recoverUpdate(this.ctx.updateStore, config, name, join(config.dataRoot, name), (m) => this.ctx.step(name, `recovery: ${m}`));
+    const offered = channel.signed.images[name]!;
+    // Only the small index, manifest and config: the port and policies are in the config. No layer is fetched.
+    let resolved: ResolvedImage | null = null;
+    let skipped: string | null = null;
+    if (record.failed[offered.digest] && record.current && record.current.digest !== offered.digest) {
+      // The channel still pins a version that failed here: keep the one that last served well.
+      resolved = await this.resolvePin(name, record.current).catch(() => null);
+      if (resolved) skipped = offered.digest;
+    }
+    resolved ??= await resolveImage(this.ctx.source, channel.signed, name, config.arch, config.limits);
+    const pin: Pin = { digest: resolved.digest, size: skipped ? record.current!.size : offered.size, version: resolved.config.version };
+    const network = resolved.config.network === 'host' ? hostNetwork() : await this.newNetwork(name);
+    const app = new App(resolved, pin, entry, network, this.appContext());
+    await app.init();
+    const updater = new Updater(app, this.updaterContext(), record);
+    if (skipped) updater.showFailed(skipped);
+    this.apps.set(app.name, app);
+    this.updaters.set(app.name, updater);
+    for (const port of resolved.config.ports) {
+      const listener = new AppListener(app, port, config.appHost);
+      // With the host's network the app itself binds its port: the agent must not take it.
+      const avoid = resolved.config.network === 'host' ? port.port : null;
+      const bound = await listener.listen(avoid);
+      this.listeners.push(listener);
+      app.publicPorts.set(port.name, bound);
+      if (bound !== port.public) this.ctx.step(app.name, `port ${port.public} is taken: listening on ${bound}`);
+    }
+    this.ctx.step(app.name, `${app.state}: ${resolved.config.version} on port ${app.publicPorts.get(resolved.config.ports[0]?.name ?? '') ?? '-'}`);
+    if (entry.prefetch && app.state === 'available') {
+      app.prefetch().catch((err) => this.ctx.step(app.name, `prefetch failed: ${(err as Error).message}`));
+    }
+  }
+
+  /** A channel whose only image is `pin`: resolving and pulling a version the device chose itself (by digest). */
+  private pinnedChannel(name: string, pin: Omit<Pin, 'version'>): ChannelSigned {
+    const channel = this.ctx.channel();
+    if (!channel) throw new BootosError('APP_START_FAILED', 'no verified channel');
+    return { ...channel.signed, images: { [name]: { digest: pin.digest, size: pin.size } } };
+  }
+
+  private resolvePin(name: string, pin: Omit<Pin, 'version'>): Promise<ResolvedImage> {
+    return resolveImage(this.ctx.source, this.pinnedChannel(name, pin), name, this.ctx.config.arch, this.ctx.config.limits);
+  }
+
+  private pull: AppContext['pull'] = async (image, pin, onProgress) =>
+    pullImage({ source: this.ctx.source, store: this.ctx.store, channel: this.pinnedChannel(image, pin), image, arch: this.ctx.config.arch, onProgress });
+
+  private async newNetwork(app: string): Promise<AppNetwork> {
+    const network = await createIsolatedNetwork(`${this.ctx.agentId} ${app}`);
+    this.networks.add(network);
+    return network;
+  }
+
+  private updaterContext(): UpdaterContext {
+    return {
+      config: this.ctx.config,
+      store: this.ctx.updateStore,
+      resolve: (name, pin) => this.resolvePin(name, pin),
+      pull: this.pull,
+      newNetwork: (name) => this.newNetwork(name),
+      releaseNetwork: async (network) => {
+        this.networks.delete(network);
+        await network.close();
+      },
+      step: (app, message) => this.ctx.step(app, message),
+      changed: () => this.ctx.changed(),
+    };
+  }
+
+  private appContext(): AppContext {
+    return {
+      config: this.ctx.config,
+      runc: this.ctx.runc,
+      agentId: this.ctx.agentId,
+      pull: this.pull,
+      served: (app, pin) => this.updaters.get(app)?.served(pin),
+      isCached: async (digest) => (await this.ctx.store.rootOf(digest)) !== null,
+      runtimeBinds: () => (this.runtimeBindsCache ??= nodeRuntimeBinds()),
+      changed: () => this.ctx.changed(),
+      step: (app, message) => this.ctx.step(app, message),
+    };
+  }
+
+  /** Stops every app cleanly (SIGTERM, grace, SIGKILL) and removes their networks; nothing starts any more. */
+  async close(): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.close()));
+    for (const app of this.apps.values()) app.closed = true;
+    await Promise.all([...this.apps.values()].map((a) => a.stop().catch((err) => this.ctx.log(`bootos-agent: ${a.name}: stop: ${(err as Error).message}`))));
+    // An update under way gives up (its journal is finished at the next start); then anything it started is stopped.
+    await this.updatesSettled();
+    await Promise.all([...this.apps.values()].map((a) => a.stop().catch(() => {})));
+    await Promise.all([...this.networks].map((n) => n.close().catch(() => {})));
+  }
+}

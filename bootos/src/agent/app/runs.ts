@@ -1,0 +1,141 @@
+// The container runs of one app: its live instances, the switch that says which one gets new connections (`route`),
+// and the gate that makes connections wait (an exclusive hand-over's gap, a rollback). A run is started here (bundle,
+// logs, readiness) and cleaned up here when it exits; what an exit means for the app is the App's to decide.
+import { BootosError } from '../../../../fetcher/src/core/error.js';
+import type { PortSpec } from '../../../../fetcher/src/formats/image-config.js';
+import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
+import type { AgentConfig } from '../config.js';
+import type { AppNetwork } from '../runtime/network.js';
+import type { Bind, Runc } from '../runtime/runc.js';
+import type { Pin } from '../update/journal.js';
+import { launchInstance, type Endpoint, type Instance, type InstanceRole } from './instance.js';
+import type { LogRing } from './logs.js';
+import { waitReady } from './readiness.js';
+
+export interface RunsContext {
+  config: AgentConfig;
+  runc: Runc;
+  agentId: string;
+  /** The app's name (container ids, hostname, messages). */
+  app: string;
+  /** Where the app's /data lives on the device. */
+  dataDir: string;
+  logs: LogRing;
+  runtimeBinds(): Promise<Bind[]>;
+  step(message: string): void;
+  /** A run exited and was cleaned up (`oom`: OOM kills counted in its cgroup; `wasReady`: it had started well). */
+  exited(instance: Instance, code: number, oom: number, wasReady: boolean): Promise<void>;
+}
+
+export class Runs {
+  /** The instance that gets new connections. Only `route()` and `unroute()` change it. */
+  private routed: Instance | null = null;
+  private readonly instances = new Set<Instance>();
+  /** Connections wait for this before anything else (an exclusive hand-over, a rollback in progress). */
+  private gate: Promise<void> | null = null;
+  private generation = 0;
+
+  constructor(private readonly ctx: RunsContext) {}
+
+  /** The instance that gets new connections, if any. */
+  get current(): Instance | null {
+    return this.routed;
+  }
+
+  /** What connections wait for first, if anything. */
+  get held(): Promise<void> | null {
+    return this.gate;
+  }
+
+  /** The switch: new connections go to this instance from now on. */
+  route(instance: Instance): void {
+    this.routed = instance;
+  }
+
+  unroute(instance: Instance): void {
+    if (this.routed === instance) this.routed = null;
+  }
+
+  /** No new connections for `instance`; its exit is the updater's. */
+  retire(instance: Instance): void {
+    instance.role = 'retired';
+    this.unroute(instance);
+  }
+
+  /** Connections wait until `until` settles (an exclusive hand-over's gap, a rollback). */
+  hold(until: Promise<unknown>): void {
+    const gate: Promise<void> = until.then(
+      () => {},
+      () => {},
+    ).finally(() => {
+      if (this.gate === gate) this.gate = null;
+    });
+    this.gate = gate;
+  }
+
+  /**
+   * A new connection to `port` goes to the routed instance (counted there), unless there is none, it is frozen or
+   * connections are held: then null, and the caller makes sure the app runs and asks again.
+   */
+  connect(port: PortSpec): Endpoint | null {
+    const instance = this.routed;
+    if (!instance || instance.frozen || this.gate) return null;
+    instance.connections++;
+    // Ports are matched by name: a new version may move its app-side port.
+    const appPort = instance.image.config.ports.find((p) => p.name === port.name)?.port ?? port.port;
+    return { host: instance.network.host, port: appPort, instance };
+  }
+
+  /** Live instances. */
+  live(): Instance[] {
+    return [...this.instances];
+  }
+
+  /** Starts a version beside the routed one, not routed; resolves once it passed its health check. */
+  startCandidate(image: PulledImage, pin: Pin, network: AppNetwork, timeoutMs: number): Promise<Instance> {
+    return this.spawn(image, pin, network, 'candidate', timeoutMs, () => false);
+  }
+
+  /**
+   * Runs one container of `image` in `network` and waits until it is ready (`timeoutMs`); on failure it is killed and
+   * gone before this throws. `wasReady` tells the exit handler whether an exit counts as a crash after a good start.
+   */
+  async spawn(image: PulledImage, pin: Pin, network: AppNetwork, role: InstanceRole, timeoutMs: number, wasReady: () => boolean): Promise<Instance> {
+    const { config, runc, app, logs } = this.ctx;
+    if (image.config.user.uid === 0) throw new BootosError('APP_START_FAILED', `${app}: apps never run as root (uid 0)`);
+    const id = `${this.ctx.agentId}-${app}-${++this.generation}`;
+    const runtimeBinds = () => this.ctx.runtimeBinds();
+    const instance = await launchInstance({ config, runc, id, app, image, pin, network, dataDir: this.ctx.dataDir, runtimeBinds });
+    const { container } = instance;
+    instance.role = role;
+    this.instances.add(instance);
+    logs.add(`── ${new Date().toISOString()} start ${image.config.version} (${id})`);
+    logs.follow(container.process.stdout!);
+    logs.follow(container.process.stderr!);
+    instance.done = container.exited.then((status) => this.onExit(instance, status.code, wasReady()));
+    try {
+      const { readyPollMs } = config.limits;
+      await waitReady({ app, config: image.config, host: network.host, exited: container.exited, startTimeoutMs: timeoutMs, readyPollMs });
+    } catch (err) {
+      await instance.kill().catch(() => {});
+      await instance.done;
+      throw err;
+    }
+    return instance;
+  }
+
+  private async onExit(instance: Instance, code: number, wasReady: boolean): Promise<void> {
+    instance.exitCode = code;
+    // An update in its grace period takes over at once, before any connection can start something else.
+    if (!instance.stopping && instance.onUnexpectedExit) instance.onUnexpectedExit();
+    const oom = await instance.remove(code, this.ctx.step);
+    this.instances.delete(instance);
+    this.unroute(instance);
+    await this.ctx.exited(instance, code, oom, wasReady);
+  }
+
+  /** SIGTERM, up to graceMs, SIGKILL (graceMs 0: SIGKILL at once); resolves once the container is gone. */
+  stop(instance: Instance, graceMs = this.ctx.config.limits.stopGraceMs): Promise<void> {
+    return instance.stop(graceMs, () => this.ctx.step(`did not stop within ${graceMs} ms: killing`));
+  }
+}

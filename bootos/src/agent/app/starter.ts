@@ -1,0 +1,172 @@
+// Bringing an app up: the target version's image pulled once, one start (or one thaw of the frozen instance) shared
+// by every caller that needs the app running, the crash-loop backoff checked first. The state changes it causes are
+// made through the app (StarterHost), which owns the state machine.
+import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import type { ImageConfig } from '../../../../fetcher/src/formats/image-config.js';
+import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
+import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
+import type { AppNetwork } from '../runtime/network.js';
+import type { Pin } from '../update/journal.js';
+import type { CrashPolicy } from './crash-policy.js';
+import type { Instance } from './instance.js';
+import type { Runs } from './runs.js';
+import type { AppContext, AppError, AppState } from './state.js';
+
+/** What the starter reads and changes of its app. */
+export interface StarterHost {
+  readonly name: string;
+  readonly state: AppState;
+  readonly resolved: ResolvedImage;
+  readonly pin: Pin;
+  readonly network: AppNetwork;
+  readonly image: ImageConfig;
+  readonly closed: boolean;
+  readonly runs: Runs;
+  error: AppError | null;
+  progress: { doneBytes: number; totalBytes: number } | null;
+  showState(state: AppState): void;
+  fail(code: ErrorCode, message: string): void;
+  stop(): Promise<void>;
+  /** `instance` passed its readiness check: the app runs it. */
+  started(instance: Instance): void;
+}
+
+export class Starter {
+  private pulled: PulledImage | null = null;
+  private pending: Promise<Instance> | null = null;
+  /** A frozen app with a newer version pulled: its next connection stops it and starts the new version. */
+  private restartOnNext = false;
+  private thawing: Promise<void> | null = null;
+
+  constructor(
+    private readonly app: StarterHost,
+    private readonly ctx: AppContext,
+    private readonly crashPolicy: CrashPolicy,
+  ) {}
+
+  /** The start under way, if any. */
+  get starting(): Promise<Instance> | null {
+    return this.pending;
+  }
+
+  /** Running after this resolves; concurrent callers share one pull and one start (or one thaw). */
+  async ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
+    const app = this.app;
+    while (app.runs.held) await app.runs.held;
+    if (app.closed) throw new BootosError('APP_STATE', `${app.name}: the agent is stopping`);
+    if (this.thawing) return this.thawing;
+    if (app.state === 'frozen' && app.runs.current && this.restartOnNext) {
+      // A newer version was pulled while the app was frozen: this connection gets the new version.
+      this.restartOnNext = false;
+      this.ctx.step(app.name, `frozen on ${app.runs.current.version}: stopping it to start ${app.resolved.config.version}`);
+      await app.stop();
+    }
+    if (app.state === 'frozen' && app.runs.current) {
+      this.thawing = this.thaw().finally(() => (this.thawing = null));
+      return this.thawing;
+    }
+    if (app.state === 'stopping') await Promise.all(app.runs.live().map((i) => i.done));
+    if (app.runs.current && app.state === 'running') return;
+    if (!this.pending) {
+      const waitMs = this.crashPolicy.waitMs();
+      if (app.state === 'failed' && why !== 'api' && waitMs > 0) {
+        const seconds = Math.ceil(waitMs / 1000);
+        throw new BootosError('APP_FAILED', `${app.name} keeps crashing; next try in ${seconds} s (${app.error?.message ?? ''})`);
+      }
+      this.pending = this.startInstance().finally(() => (this.pending = null));
+    }
+    await this.pending;
+  }
+
+  /** Downloads the image without starting it (profile `prefetch`). */
+  async prefetch(): Promise<void> {
+    await this.pullImage();
+    if (this.app.state === 'available' || this.app.state === 'downloading') this.app.showState('cached');
+  }
+
+  private async pullImage(): Promise<PulledImage> {
+    const app = this.app;
+    if (this.pulled) return this.pulled;
+    const cached = await this.ctx.isCached(app.resolved.manifestDescriptor.digest);
+    if (!cached) {
+      app.showState('downloading');
+      this.ctx.step(app.name, `downloading ${app.image.version}`);
+    }
+    try {
+      this.pulled = await this.ctx.pull(app.name, app.pin, (p) => {
+        app.progress = { doneBytes: p.doneBytes, totalBytes: p.totalBytes };
+        this.ctx.changed();
+      });
+    } catch (err) {
+      app.progress = null;
+      app.showState(cached ? 'cached' : 'available');
+      const e = err as Error;
+      app.fail(isBootosError(err) ? err.code : 'APP_START_FAILED', `download failed: ${e.message}`);
+      throw err;
+    }
+    app.progress = null;
+    if (!cached) this.ctx.step(app.name, `downloaded ${app.image.version}`);
+    return this.pulled;
+  }
+
+  private async startInstance(): Promise<Instance> {
+    const app = this.app;
+    const image = await this.pullImage();
+    if (app.closed) throw new BootosError('APP_STATE', `${app.name}: the agent is stopping`);
+    this.restartOnNext = false; // whatever starts now runs the target version
+    app.showState('starting');
+    this.ctx.step(app.name, `starting ${image.config.version}`);
+    let ready = false;
+    let instance: Instance;
+    try {
+      instance = await app.runs.spawn(image, app.pin, app.network, 'serving', this.ctx.config.limits.startTimeoutMs, () => ready);
+    } catch (err) {
+      // Not ready in time, or crashed while starting: the exit counted it as a failed run (crash-loop accounting).
+      const failure = isBootosError(err) ? err : new BootosError('APP_START_FAILED', `${app.name}: ${(err as Error).message}`, { cause: err });
+      if (failure.code === 'APP_START_FAILED' && app.error) app.error = { ...app.error, code: failure.code, message: failure.message };
+      throw app.error ? new BootosError(app.error.code, app.error.message, { cause: err }) : failure;
+    }
+    ready = true;
+    app.started(instance);
+    return instance;
+  }
+
+  private async thaw(): Promise<void> {
+    const instance = this.app.runs.current!;
+    await instance.resume();
+    instance.frozen = false;
+    this.app.showState('running');
+    this.ctx.step(this.app.name, 'thawed');
+  }
+
+  // ── for updates ────────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** Settles once no start, thaw or stop is under way. */
+  async quiesce(): Promise<void> {
+    for (let i = 0; i < 10; i++) {
+      const waits = [this.pending, this.thawing, this.app.runs.held].filter((p): p is Promise<never> => p !== null);
+      if (this.app.state === 'stopping') waits.push(...(this.app.runs.live().map((x) => x.done) as Promise<never>[]));
+      if (waits.length === 0) return;
+      await Promise.allSettled(waits);
+    }
+  }
+
+  /** The image of the new target version, if an update pulled it already. */
+  setPulled(pulled: PulledImage | null): void {
+    this.pulled = pulled;
+  }
+
+  /** A frozen app: its next connection stops it and starts the target version. */
+  restartAtNextConnection(): void {
+    this.restartOnNext = true;
+  }
+
+  /** Starts the target version as the app would for a connection (a rollback that resumes the old version). */
+  async restart(): Promise<void> {
+    this.crashPolicy.clear();
+    if (this.pending) await this.pending.catch(() => {});
+    if (this.app.runs.current) return;
+    this.pending = this.startInstance().finally(() => (this.pending = null));
+    await this.pending;
+  }
+}
