@@ -2,11 +2,10 @@
 // here field by field; the reader is lenient (unknown fields are ignored, missing ones get a neutral value) so that
 // a newer agent never blanks the screen, but it never trusts a type it has not checked.
 
-export type AppState =
-  | 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
-export type ChannelState = 'ok' | 'retrying' | 'error';
-export type UpdateState = 'idle' | 'downloading' | 'starting' | 'switching' | 'done' | 'failed';
-export type Action = 'start' | 'stop' | 'freeze';
+import { APP_STATES, CHANNEL_STATES, UPDATE_STATES, type AppAction, type AppState, type ChannelState, type UpdateState } from '../../bootos/src/agent/api/states.js';
+
+export type { AppState, ChannelState, UpdateState };
+export type Action = AppAction;
 
 export interface ApiError {
   code: string;
@@ -56,9 +55,6 @@ export interface StepEvent {
   message: string;
 }
 
-const APP_STATES: readonly AppState[] = ['available', 'downloading', 'cached', 'starting', 'running', 'frozen', 'stopping', 'stopped', 'failed'];
-const CHANNEL_STATES: readonly ChannelState[] = ['ok', 'retrying', 'error'];
-const UPDATE_STATES: readonly UpdateState[] = ['idle', 'downloading', 'starting', 'switching', 'done', 'failed'];
 
 type Obj = Record<string, unknown>;
 

@@ -154,10 +154,13 @@ function runningDetail(app: AppView): string {
 const UPDATE_LABELS: Record<UpdateState, string> = {
   idle: '',
   downloading: 'Downloading the update',
+  pending: 'Update downloaded; the next visit restarts the app on',
+  preparing: 'Preparing the update (saving the app’s data)',
   starting: 'Starting the new version',
   switching: 'Switching to the new version',
   done: 'Updated',
   failed: 'Update failed; the old version keeps running',
+  'rolling-back': 'The new version failed; going back to the old one',
 };
 
 export function updateLine(app: AppView): string {

@@ -239,5 +239,6 @@ export class Agent {
     await this.loop.finished();
     await this.appSet.close();
     await this.api?.close();
+    this.source.close();
   }
 }

@@ -1,6 +1,7 @@
 // The channel loop: verifies the device's channel at start-up (retrying with a doubling delay until it is), then
 // watches it (ChannelWatcher) and hands every newly verified channel to the agent. ChannelStatus is what /api/apps
 // shows of it: `ok`, `retrying` (the registry was not reached) or `error` (what it served was refused).
+import type { ChannelState } from './api/states.js';
 import { BootosError, isBootosError, isRefusal, type ErrorCode } from '../../../fetcher/src/core/error.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
 import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
@@ -11,7 +12,7 @@ import { ChannelWatcher } from './watcher.js';
 export interface ChannelStatus {
   name: string;
   version: number | null;
-  state: 'ok' | 'retrying' | 'error';
+  state: ChannelState;
   error: { code: ErrorCode; message: string } | null;
   retryInMs: number | null;
   checkedAt: string | null;

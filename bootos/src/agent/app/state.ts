@@ -6,10 +6,7 @@ import type { AgentConfig } from '../config.js';
 import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
 
-/** What the API can ask of an app. */
-export type AppAction = 'start' | 'stop' | 'freeze';
-
-export type AppState = 'available' | 'downloading' | 'cached' | 'starting' | 'running' | 'frozen' | 'stopping' | 'stopped' | 'failed';
+export type { AppAction, AppState } from '../api/states.js';
 
 export interface AppError {
   code: ErrorCode;

@@ -31,7 +31,9 @@ import { checkSnapshotSpace, dataFingerprint, dropSnapshot, restoreBySwap, resto
  */
 export const HANDOVER_ACK = 'bootos: handover-ready';
 
-export type UpdateState = 'idle' | 'downloading' | 'pending' | 'preparing' | 'starting' | 'switching' | 'rolling-back' | 'done' | 'failed';
+import type { UpdateState } from '../api/states.js';
+
+export type { UpdateState };
 
 /** What an attempt needs from the agent and from the app's Updater. */
 export interface HotUpdateContext {
