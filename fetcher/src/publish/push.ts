@@ -5,7 +5,7 @@
 //   3. LAST the trust artifacts: roots/N (tags root-N, ascending), root.json (tag root), channels (tags channel-NAME)
 // A device reads a channel only through its tag, so it never sees a channel that names a blob not yet there.
 // Everything already present (HEAD first) is skipped, so a second push of the same directory uploads nothing.
-import { createHash } from 'node:crypto';
+import { sha256Digest } from '../core/digest.js';
 import { createReadStream } from 'node:fs';
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -127,7 +127,7 @@ export async function pushRegistry(dir: string, location: string, options: PushO
     }
     for (const { ref, document } of plan.trust) {
       const { bytes, layer } = artifactManifest(ref, document);
-      const digest = sha256(bytes);
+      const digest = sha256Digest(bytes);
       if ((await client.manifestDigest(ref.tag, MEDIA.manifest)) !== digest && !dryRun) {
         if (!(await client.hasBlob(layer.digest))) await client.uploadBlob(layer.digest, layer.size, () => streamOf(document));
         await client.putManifest(ref.tag, MEDIA.manifest, bytes);
@@ -156,7 +156,7 @@ export async function planPush(dir: string): Promise<Plan> {
     const known = plan.manifests.get(d.digest);
     if (known) return known;
     const bytes = await readBlob(dir, d.digest);
-    if (sha256(bytes) !== d.digest || bytes.length !== d.size) throw new BootosError('DIGEST_MISMATCH', `${dir}: blob ${d.digest} does not match its digest or size`);
+    if (sha256Digest(bytes) !== d.digest || bytes.length !== d.size) throw new BootosError('DIGEST_MISMATCH', `${dir}: blob ${d.digest} does not match its digest or size`);
     const where = `${dir} ${d.digest}`;
     if (d.mediaType === MEDIA.index) {
       for (const child of readIndex(parseJson(bytes, where), where).manifests) await addManifest(child);
@@ -242,9 +242,6 @@ function streamOf(bytes: Buffer) {
   return Readable.from([bytes]);
 }
 
-function sha256(bytes: Buffer): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 /** Runs `work` over `items`, at most `limit` at once; the first failure stops new work and is thrown. */
 async function pool<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {

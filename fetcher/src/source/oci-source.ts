@@ -11,7 +11,7 @@
 // resume of blobs. Authentication is added per mirror: a 401 is answered by that mirror's OciClient (Basic, or a
 // bearer token from the challenge's realm), which sends through the same transport, and the request is repeated
 // with the header it learned.
-import { createHash } from 'node:crypto';
+import { sha256Digest } from '../core/digest.js';
 import type { HttpSourceOptions } from './http-source.js';
 import { BootosError } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
@@ -118,7 +118,7 @@ export class OciSource implements RegistrySource {
     const bytes = await this.get(`blobs/sha256/${layer.digest.slice('sha256:'.length)}`, layer.size);
     if (!bytes) throw new BootosError('NOT_FOUND', `${where}: names blob ${layer.digest}, which the registry does not have`);
     // The signatures inside are what the device trusts; this check only catches an inconsistent registry early.
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = sha256Digest(bytes);
     if (bytes.length !== layer.size) throw new BootosError('SIZE_MISMATCH', `${where}: ${layer.digest} is ${bytes.length} bytes, expected ${layer.size}`);
     if (digest !== layer.digest) throw new BootosError('DIGEST_MISMATCH', `${where}: expected ${layer.digest}, got ${digest}`);
     return bytes;

@@ -7,6 +7,7 @@
 // Verify, then commit: a blob streams to a temp file under the signed size while it is hashed; only when size and
 // digest match is it fsynced and renamed into blobs/. A root is built in tmp/ and renamed into roots/ when complete.
 // So a reader never sees a partial or unverified blob or root, whatever kills the process.
+import { sha256Digest } from '../core/digest.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, open, readdir, readFile, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
@@ -198,7 +199,7 @@ export class Store {
       throw err;
     }
     // Small blobs are cheap to re-check, and a disk can rot.
-    if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== digest) {
+    if (sha256Digest(bytes) !== digest) {
       await rm(this.blobFile(digest), { force: true });
       return null;
     }
@@ -222,7 +223,7 @@ export class Store {
         const held = await this.readBlob(digest, maxBytes);
         if (held) return held;
         const bytes = await source.get(path, maxBytes);
-        if (bytes && `sha256:${createHash('sha256').update(bytes).digest('hex')}` === digest) {
+        if (bytes && sha256Digest(bytes) === digest) {
           // The temp file goes to tmp/ (named for gc), never into blobs/: a kill mid-write leaves no stray file there.
           await writeFileAtomic(this.blobFile(digest), bytes, 0o444, join(this.dir, 'tmp', `doc-${m[1]}.${ownTag()}`));
         }

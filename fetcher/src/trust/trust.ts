@@ -1,7 +1,7 @@
 // The device's trust state machine. It starts from the root baked into the image, follows signed root rotations,
 // and accepts a channel only after every check below. Each step names the attack it stops (The Update Framework,
 // "Attacks and weaknesses"); each has a test in tests/trust-attacks.test.ts.
-import { createHash } from 'node:crypto';
+import { sha256Digest } from '../core/digest.js';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalBytes } from '../core/canonical-json.js';
@@ -205,7 +205,7 @@ export async function fetchVerifiedBlob(source: RegistrySource, descriptor: Pick
   if (bytes.length !== descriptor.size) {
     throw new BootosError('SIZE_MISMATCH', `${what}: ${descriptor.digest} is ${bytes.length} bytes, signed size is ${descriptor.size}`);
   }
-  const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const actual = sha256Digest(bytes);
   if (actual !== descriptor.digest) throw new BootosError('DIGEST_MISMATCH', `${what}: expected ${descriptor.digest}, got ${actual}`);
   return bytes;
 }
