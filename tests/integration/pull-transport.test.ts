@@ -16,7 +16,7 @@ import { tempDir } from '../support/registry.js';
 const BLOB = randomBytes(1024 * 1024 + 123);
 const DIGEST = `sha256:${createHash('sha256').update(BLOB).digest('hex')}`;
 const PATH = `/blobs/sha256/${DIGEST.slice(7)}`;
-const FAST = { connectTimeoutMs: 2000, bodyIdleTimeoutMs: 300, retryBaseDelayMs: 5, retryMaxDelayMs: 20, maxRetries: 3 };
+const FAST = { connectTimeoutMs: 2000, bodyIdleTimeoutMs: 1000, retryBaseDelayMs: 5, retryMaxDelayMs: 20, maxRetries: 3 };
 
 async function fetchInto(server: TestServer | string[], events: TransportEvent[] = [], limits = FAST) {
   const dir = await tempDir('bootos-store-');
@@ -47,7 +47,7 @@ test('a stall after a burst: the idle timeout fires and a Range resume completes
     serveBytes(res, BLOB, req.headers.range, send);
   });
   const events: TransportEvent[] = [];
-  // The stall is endless, so the idle timeout fires whatever its value; 1.5 s (not FAST's 300 ms) keeps the resumed
+  // The stall is endless, so the idle timeout fires whatever its value; 1.5 s (longer than FAST's) keeps the resumed
   // request, which streams at once, from being cut too on a loaded machine (a third request).
   const run = await fetchInto(server, events, { ...FAST, bodyIdleTimeoutMs: 1500 });
   try {
