@@ -96,6 +96,7 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   APP_FAILED: 'fix the app; its last lines are in `error.logTail`',
   RUNTIME_ERROR: "the message carries runc's own words",
   NETWORK_SETUP: 'the agent must run as root with iproute2',
+  API_BUSY: 'close another /api/events stream (another kiosk tab) or try again',
   FORBIDDEN: 'docs/security.md',
   UPDATE_NO_SPACE: "free space on the data partition, or shrink the app's data (copy-on-write filesystems need only metadata)",
   UPDATE_SKIPPED: "publish a fixed version; the failure's reason is in `apps[].update.error`",

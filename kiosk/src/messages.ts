@@ -45,6 +45,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   APP_UNKNOWN: 'This device does not have that app.',
   RUNTIME_ERROR: 'The device could not run it.',
   NETWORK_SETUP: "The device could not set up the app's network.",
+  API_BUSY: 'The device has too many live views open; close another kiosk tab.',
   FORBIDDEN: "Only this device's own screen may do that.",
   // registry credentials (the device's configuration)
   AUTH_REQUIRED: 'The registry wants a password that this device was not given.',

@@ -121,7 +121,7 @@ export class Agent {
       throw new BootosError('FILE_NOT_FOUND', `trusted root not found: ${c.rootFile}`, { cause: err });
     }
     // The API and the kiosk need nothing from the data root: they answer while /init may still be mounting it.
-    this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), log: this.log });
+    this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), limits: c.limits, log: this.log });
     mark('listening');
     this.memory.start();
     const opening = this.openData(rootBytes).then(

@@ -105,6 +105,12 @@ export interface Limits {
   maxOpenFiles: number;
   /** SSE: at most this often an `apps` event while something changes (progress, counters). */
   eventsThrottleMs: number;
+  /** Open /api/events streams at once, all clients together (each can hold the kernel's send queue, MiBs). */
+  maxEventStreams: number;
+  /** Open /api/events streams of one client address. */
+  maxEventStreamsPerClient: number;
+  /** Event bytes queued for one stream beyond what the kernel took: a client this far behind is dropped. */
+  maxEventBacklogBytes: number;
   /** Hot updates: the channel is polled every channelPollIntervalMs ± channelPollJitterMs (0 = never). */
   channelPollIntervalMs: number;
   /** Random spread of the poll interval, so that a fleet does not poll in step. */
@@ -185,6 +191,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   snapshotReserveBytes: 16 * 1024 * 1024,
   dataRootWaitMs: 300_000,
   maxRuncOutputBytes: 4 * 1024 * 1024,
+  maxEventStreams: 16,
+  maxEventStreamsPerClient: 4,
+  maxEventBacklogBytes: 256 * 1024,
 } satisfies Limits);
 
 /** The names of every limit, e.g. for a config reader's list of allowed fields. */

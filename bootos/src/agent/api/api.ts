@@ -100,15 +100,38 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export async function startApi(options: { host: string; port: number; kioskDir: string; backend: ApiBackend; log?: (line: string) => void }): Promise<ApiServer> {
-  const { backend } = options;
-  const streams = new Set<ServerResponse>();
+export interface ApiLimits {
+  maxEventStreams: number;
+  maxEventStreamsPerClient: number;
+  maxEventBacklogBytes: number;
+}
+
+export async function startApi(options: {
+  host: string;
+  port: number;
+  kioskDir: string;
+  backend: ApiBackend;
+  limits: ApiLimits;
+  log?: (line: string) => void;
+}): Promise<ApiServer> {
+  const { backend, limits } = options;
+  // Event streams, each with its client's address. A stream whose client stops reading is dropped once the events
+  // the kernel could not take exceed maxEventBacklogBytes: a stalled reader holds the kernel's queue and no more.
+  const streams = new Map<ServerResponse, string>();
   let apiPort = options.port;
 
   const unsubscribe = backend.onEvent((event, data) => {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const res of streams) res.write(frame);
+    for (const res of streams.keys()) send(res, frame);
   });
+
+  const send = (res: ServerResponse, frame: string) => {
+    res.write(frame);
+    if (res.writableLength > limits.maxEventBacklogBytes) {
+      streams.delete(res);
+      res.destroy();
+    }
+  };
 
   const serveKiosk = async (req: IncomingMessage, res: ServerResponse, pathname: string) => {
     let root: string;
@@ -163,10 +186,16 @@ export async function startApi(options: { host: string; port: number; kioskDir: 
     const logs = /^\/api\/apps\/([a-z0-9-]+)\/logs$/.exec(path);
     if (logs) return sendJson(res, 200, { lines: backend.logs(logs[1]!) });
     if (path === '/api/events') {
+      const client = req.socket.remoteAddress ?? '';
+      const mine = [...streams.values()].filter((c) => c === client).length;
+      if (mine >= limits.maxEventStreamsPerClient || streams.size >= limits.maxEventStreams) {
+        const which = mine >= limits.maxEventStreamsPerClient ? `${mine} from this client` : `${streams.size} in all`;
+        return sendJson(res, 429, { error: { code: 'API_BUSY', message: `too many open event streams (${which}); close one` } });
+      }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-      res.write(`event: apps\ndata: ${JSON.stringify(backend.apps())}\n\n`);
-      streams.add(res);
+      streams.set(res, client);
       req.on('close', () => streams.delete(res));
+      send(res, `event: apps\ndata: ${JSON.stringify(backend.apps())}\n\n`);
       return;
     }
     return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no such endpoint: ${path}` } });
@@ -189,7 +218,7 @@ export async function startApi(options: { host: string; port: number; kioskDir: 
     port: apiPort,
     close: async () => {
       unsubscribe();
-      for (const res of streams) res.end();
+      for (const res of streams.keys()) res.end();
       streams.clear();
       await new Promise<void>((done) => {
         server.close(() => done());
