@@ -3,6 +3,9 @@
 // bytes (refused, nothing left), a 500 then success (retry), a first mirror that is down (the second is used), a
 // connection cut mid-blob (the resume asks only for the missing range: the bytes sent add up to the blob's size).
 import test from 'ava';
+
+// Serial: each test times a server's cut or stall against the client's timeouts, and a dozen transfers at once in one
+// process starved each other's event loop on a loaded machine (a resumed request cut again: one request too many).
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,7 +39,7 @@ async function leftovers(dir: string): Promise<string[]> {
   return [...(await readdir(join(dir, 'blobs/sha256'))), ...(await readdir(join(dir, 'tmp')))];
 }
 
-test('a stall after a burst: the idle timeout fires and a Range resume completes the blob', async (t) => {
+test.serial('a stall after a burst: the idle timeout fires and a Range resume completes the blob', async (t) => {
   const burst = 300 * 1024;
   const server = await startServer((req, res, _log, send) => {
     if (!req.headers.range) {
@@ -51,8 +54,10 @@ test('a stall after a burst: the idle timeout fires and a Range resume completes
   // request, which streams at once, from being cut too on a loaded machine (a third request).
   const run = await fetchInto(server, events, { ...FAST, bodyIdleTimeoutMs: 1500 });
   try {
+    t.log(events.map((e) => `${e.type}${'error' in e ? ` ${e.error.code}: ${e.error.message}` : ''}`).join('\n'));
     t.is(run.error, undefined);
     t.deepEqual(await readFile(run.path), BLOB);
+    t.log(JSON.stringify(server.requests));
     t.is(server.requests.length, 2);
     t.is(server.requests[1]!.range, `bytes=${burst}-`);
     t.true(events.some((e) => e.type === 'retry' && e.error.code === 'TIMEOUT'));
@@ -62,7 +67,7 @@ test('a stall after a burst: the idle timeout fires and a Range resume completes
   }
 });
 
-test('a connection cut mid-blob: the resume asks only for the remaining range', async (t) => {
+test.serial('a connection cut mid-blob: the resume asks only for the remaining range', async (t) => {
   const cut = 512 * 1024 + 7;
   const server = await startServer((req, res, _log, send) => {
     if (!req.headers.range) {
@@ -73,8 +78,10 @@ test('a connection cut mid-blob: the resume asks only for the remaining range', 
     }
     serveBytes(res, BLOB, req.headers.range, send);
   });
-  const run = await fetchInto(server);
+  const events: TransportEvent[] = [];
+  const run = await fetchInto(server, events);
   try {
+    t.log(events.map((e) => `${e.type}${'error' in e ? ` ${e.error.code}: ${e.error.message}` : ''}`).join('\n'));
     t.is(run.error, undefined);
     t.deepEqual(await readFile(run.path), BLOB);
     t.deepEqual(server.requests.map((r) => r.range), [undefined, `bytes=${cut}-`]);
@@ -86,7 +93,7 @@ test('a connection cut mid-blob: the resume asks only for the remaining range', 
   }
 });
 
-test('a Content-Length larger than the signed size is refused before the body is read', async (t) => {
+test.serial('a Content-Length larger than the signed size is refused before the body is read', async (t) => {
   const server = await startServer((_req, res, _log, send) => {
     res.writeHead(200, { 'content-length': BLOB.length * 4 });
     send(BLOB);
@@ -102,7 +109,7 @@ test('a Content-Length larger than the signed size is refused before the body is
   }
 });
 
-test('a Content-Length shorter than the body: the short body is resumed and the blob still verifies', async (t) => {
+test.serial('a Content-Length shorter than the body: the short body is resumed and the blob still verifies', async (t) => {
   const half = Math.floor(BLOB.length / 2);
   const server = await startServer((req, res, _log, send) => {
     if (!req.headers.range) {
@@ -118,14 +125,17 @@ test('a Content-Length shorter than the body: the short body is resumed and the 
   try {
     t.is(run.error, undefined);
     t.deepEqual(await readFile(run.path), BLOB);
-    t.is(server.requests[1]?.range, `bytes=${half}-`);
+    // The resume starts where the received bytes end: at `half`, or earlier when the server's close reset the
+    // connection before the client had read all of them (a loaded machine); never past what the header claimed.
+    const from = Number(/^bytes=(\d+)-$/.exec(server.requests[1]?.range ?? '')?.[1] ?? NaN);
+    t.true(from > 0 && from <= half, `resumed from ${from}, half is ${half}`);
   } finally {
     await server.close();
     await rm(run.dir, { recursive: true, force: true });
   }
 });
 
-test('a server that sends more than the signed size without a Content-Length is cut off', async (t) => {
+test.serial('a server that sends more than the signed size without a Content-Length is cut off', async (t) => {
   const server = await startServer((_req, res, _log, send) => {
     res.writeHead(200); // chunked, no length
     send(BLOB);
@@ -142,7 +152,7 @@ test('a server that sends more than the signed size without a Content-Length is 
   }
 });
 
-test('wrong bytes of the right size are refused and nothing is left in the store', async (t) => {
+test.serial('wrong bytes of the right size are refused and nothing is left in the store', async (t) => {
   const wrong = Buffer.from(BLOB);
   wrong[wrong.length - 1]! ^= 0xff;
   const server = await startServer((req, res, _log, send) => serveBytes(res, wrong, req.headers.range, send));
@@ -157,7 +167,7 @@ test('wrong bytes of the right size are refused and nothing is left in the store
   }
 });
 
-test('a 500 then success: the request is retried', async (t) => {
+test.serial('a 500 then success: the request is retried', async (t) => {
   let calls = 0;
   const server = await startServer((req, res, _log, send) => {
     if (calls++ === 0) {
@@ -178,7 +188,7 @@ test('a 500 then success: the request is retried', async (t) => {
   }
 });
 
-test('a server that always answers 503 fails with HTTP_ERROR after a bounded number of tries', async (t) => {
+test.serial('a server that always answers 503 fails with HTTP_ERROR after a bounded number of tries', async (t) => {
   const server = await startServer((_req, res) => void res.writeHead(503).end());
   const run = await fetchInto(server);
   try {
@@ -191,7 +201,7 @@ test('a server that always answers 503 fails with HTTP_ERROR after a bounded num
   }
 });
 
-test('a first mirror that is down: the second is used', async (t) => {
+test.serial('a first mirror that is down: the second is used', async (t) => {
   const down = await startServer(() => {});
   const deadUrl = down.url;
   await down.close(); // nothing listens there any more: connection refused
@@ -209,7 +219,7 @@ test('a first mirror that is down: the second is used', async (t) => {
   }
 });
 
-test('a mirror failing mid-blob: the next mirror serves only the rest', async (t) => {
+test.serial('a mirror failing mid-blob: the next mirror serves only the rest', async (t) => {
   const cut = 400 * 1024;
   const first = await startServer((_req, res, _log, send) => {
     res.writeHead(200, { 'content-length': BLOB.length });
@@ -229,7 +239,7 @@ test('a mirror failing mid-blob: the next mirror serves only the rest', async (t
   }
 });
 
-test('a server that ignores Range: the bytes already held are skipped, the blob still verifies', async (t) => {
+test.serial('a server that ignores Range: the bytes already held are skipped, the blob still verifies', async (t) => {
   const cut = 100 * 1024;
   let calls = 0;
   const server = await startServer((_req, res, _log, send) => {
@@ -253,7 +263,7 @@ test('a server that ignores Range: the bytes already held are skipped, the blob 
   }
 });
 
-test('a missing blob is NOT_FOUND', async (t) => {
+test.serial('a missing blob is NOT_FOUND', async (t) => {
   const server = await startServer((_req, res) => void res.writeHead(404).end());
   const run = await fetchInto(server);
   try {

@@ -35,10 +35,12 @@ export async function agentEnv(options: {
   limits?: Partial<AgentLimits>;
   /** Runs before the agent starts: publish hand-made images, re-sign. */
   setup?: (registry: TestRegistry) => Promise<void>;
+  /** Serves the registry directory (default: `bootos serve`'s server), e.g. a misbehaving one. */
+  serve?: (dir: string) => Promise<{ url: string; close(): Promise<void> }>;
 }): Promise<AgentEnv> {
   const registry = await makeRegistry({ images: options.images.map((i) => (i.includes('/') ? i : join(FIXTURES, i))), profiles: options.profiles });
   await options.setup?.(registry);
-  const server = await startServer({ dir: registry.dir, log: () => {} });
+  const server = await (options.serve ?? ((dir) => startServer({ dir, log: () => {} })))(registry.dir);
   const base = await tempDir('bootos-agent-');
   await writeFile(join(base, 'root.json'), registry.rootBytes);
   await mkdir(join(base, 'kiosk'));

@@ -217,6 +217,12 @@ export function passed(name: string, seconds: number): void {
 export const E2E_POLL_SECONDS = 5;
 
 /**
+ * The guest agent's limit on an app's start (default 20 s, for real machines): an emulated aarch64 guest on a busy
+ * host took longer to start node in the container, and the agent killed hello mid-start. Scaled like every timeout.
+ */
+export const E2E_START_TIMEOUT_ARG = `bootos.limit.startTimeoutMs=${scaledTimeout(90_000)}`;
+
+/**
  * The whole chain as a user meets it: boot → the agent verifies channel stable from the host's registry → a request
  * through hostfwd to hello's port pulls, starts and answers → hello stops after its idle time → the channel is
  * re-signed with hello 2.0.0 → the agent's watcher
@@ -241,7 +247,7 @@ export async function fullFlow(
 
   const booted = Date.now();
   const guest = await Guest.boot(
-    { arch: options.arch, mode: options.mode, imageDir: image.dir, registry: registry.url, cmdline: [`bootos.poll_seconds=${E2E_POLL_SECONDS}`], forward: [{ guestPort: HELLO_PORT }] },
+    { arch: options.arch, mode: options.mode, imageDir: image.dir, registry: registry.url, cmdline: [`bootos.poll_seconds=${E2E_POLL_SECONDS}`, E2E_START_TIMEOUT_ARG], forward: [{ guestPort: HELLO_PORT }] },
     (l) => t.log(l),
   );
   t.teardown(() => guest.close());

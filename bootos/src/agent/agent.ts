@@ -236,9 +236,10 @@ export class Agent {
     this.stopping.abort();
     this.loop.stop();
     this.memory.close();
+    // Aborts any fetch under way (a channel check, a poll, a pull), so that stopping never waits for a registry.
+    this.source.close();
     await this.loop.finished();
     await this.appSet.close();
     await this.api?.close();
-    this.source.close();
   }
 }

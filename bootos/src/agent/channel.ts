@@ -78,6 +78,7 @@ export class ChannelLoop {
       this.ctx.step('agent', `channel ${c.channel} version ${channel.signed.version}: ${apps} app(s) of profile ${c.profile}`);
       this.startWatching();
     } catch (err) {
+      if (this.stopped) return; // aborted by the agent stopping
       const code: ErrorCode = isBootosError(err) ? err.code : 'NETWORK';
       const delay = this.retryMs;
       this.retryMs = Math.min(this.retryMs * 2, c.limits.channelRetryMaxMs);
@@ -117,6 +118,7 @@ export class ChannelLoop {
         this.ctx.changed();
       },
       onError: (err) => {
+        if (this.stopped) return; // the poll was aborted by the agent stopping
         Object.assign(this.status, {
           // The registry answered, but what it served was refused (as opposed to not reaching it).
           state: isRefusal(err.code) ? 'error' : 'retrying',

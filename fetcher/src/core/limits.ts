@@ -21,6 +21,11 @@ export interface Limits {
   connectTimeoutMs: number;
   /** Longest wait for the next bytes of a response body; then the request is cut and resumed. */
   bodyIdleTimeoutMs: number;
+  /**
+   * Longest one attempt at a document (a trust document, a manifest, a config) may take, request to last byte: a
+   * registry that trickles a body never lets bodyIdleTimeoutMs fire, this cuts it (TIMEOUT, then retried).
+   */
+  documentTimeoutMs: number;
   /** Failed attempts in a row (network error, timeout, 5xx) before a request gives up; progress resets the count. */
   maxRetries: number;
   /** First back-off delay; it doubles after every round of mirrors, with jitter. */
@@ -140,6 +145,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
 
   connectTimeoutMs: 15_000,
   bodyIdleTimeoutMs: 30_000,
+  documentTimeoutMs: 60_000,
   maxRetries: 5,
   retryBaseDelayMs: 250,
   retryMaxDelayMs: 8_000,

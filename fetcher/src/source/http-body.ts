@@ -129,9 +129,13 @@ export async function* bodyChunks(response: Response, options: BodyOptions): Asy
       if (broken) throw failure(broken, what, signal);
       let idle = false;
       await new Promise<void>((resolve) => {
+        // When the timer fires, the verdict waits for setImmediate, which runs after the event loop's I/O phase: on a
+        // starved process (a loaded device) bytes that arrived meanwhile are taken first instead of a false TIMEOUT.
         const timer = setTimeout(() => {
-          idle = true;
-          resolve();
+          setImmediate(() => {
+            idle = true;
+            resolve();
+          });
         }, options.idleTimeoutMs);
         wake = () => {
           clearTimeout(timer);

@@ -83,6 +83,7 @@ export class Transport {
   readonly mirrors: URL[];
   readonly limits: Limits;
   private preferred = 0;
+  private readonly closing = new AbortController();
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
 
@@ -107,7 +108,9 @@ export class Transport {
     return new URL(path, base);
   }
 
+  /** Aborts every request under way (ABORTED, never retried) and closes the connections; later requests fail at once. */
   close(): void {
+    this.closing.abort();
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
@@ -117,11 +120,31 @@ export class Transport {
    * more throws DOCUMENT_TOO_LARGE. Transient failures are retried.
    */
   async getBytes(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer | null> {
-    return this.withRetries(path, signal, async (url) => {
-      const response = await this.request(url, {}, signal);
-      if (response === null) return null;
-      return readCapped(response, maxBytes, path, this.bodyOptions);
-    });
+    const linked = this.linked(signal);
+    return this.withRetries(path, linked, (url) =>
+      this.withDeadline(linked, async (attempt) => {
+        const response = await this.request(url, {}, attempt);
+        if (response === null) return null;
+        return readCapped(response, maxBytes, path, this.bodyOptions);
+      }),
+    );
+  }
+
+  /** The caller's signal joined with close(): nothing of this transport outlives it. */
+  private linked(signal: AbortSignal | undefined): AbortSignal {
+    return signal ? AbortSignal.any([signal, this.closing.signal]) : this.closing.signal;
+  }
+
+  /** Runs one attempt at a document under documentTimeoutMs, request to last byte (a TIMEOUT when it passes). */
+  private async withDeadline<T>(signal: AbortSignal, attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const ms = this.limits.documentTimeoutMs;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new DOMException(`not complete within ${ms} ms (documentTimeoutMs)`, 'TimeoutError')), ms);
+    try {
+      return await attempt(AbortSignal.any([signal, deadline.signal]));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** How response bodies are read (http-body.ts), from the limits. */
@@ -135,16 +158,19 @@ export class Transport {
    * updates; HttpSource.getIfChanged is this.
    */
   async getIfChanged(path: string, maxBytes: number, etag: string | null, signal?: AbortSignal): Promise<Conditional> {
-    const result = await this.withRetries<Conditional>(path, signal, async (url) => {
-      const response = await this.request(url, etag ? { 'if-none-match': etag } : {}, signal);
-      if (response === null) return null;
-      if (response.status === 304) {
-        destroyBody(response);
-        return { changed: false, etag };
-      }
-      const bytes = await readCapped(response, maxBytes, path, this.bodyOptions);
-      return { changed: true, bytes, etag: response.headers.get('etag') };
-    });
+    const linked = this.linked(signal);
+    const result = await this.withRetries<Conditional>(path, linked, (url) =>
+      this.withDeadline(linked, async (attempt) => {
+        const response = await this.request(url, etag ? { 'if-none-match': etag } : {}, attempt);
+        if (response === null) return null;
+        if (response.status === 304) {
+          destroyBody(response);
+          return { changed: false, etag };
+        }
+        const bytes = await readCapped(response, maxBytes, path, this.bodyOptions);
+        return { changed: true, bytes, etag: response.headers.get('etag') };
+      }),
+    );
     return result ?? { changed: true, bytes: null, etag: null };
   }
 
@@ -155,7 +181,8 @@ export class Transport {
    * hashes what it receives and checks the digest.
    */
   async *blob(path: string, range: BlobRange): AsyncGenerator<Buffer> {
-    const { size, signal } = range;
+    const { size } = range;
+    const signal = this.linked(range.signal);
     let position = range.offset ?? 0;
     if (!Number.isSafeInteger(size) || size < 0 || position < 0 || position > size) throw new TypeError(`bad blob range ${position}/${size}`);
     const attempts: Attempts = { failures: 0, triedInRound: 0, round: 0 };
@@ -280,7 +307,7 @@ export class Transport {
     const href = typeof url === 'string' ? url : url.href;
     const method = init.method ?? 'GET';
     const what = method === 'GET' ? href : `${method} ${href}`;
-    const { signal } = init;
+    const signal = this.linked(init.signal);
     const headersTimeoutMs = init.headersTimeoutMs ?? this.limits.connectTimeoutMs;
     if (signal?.aborted) throw failure(signal.reason, what, signal);
     const controller = new AbortController();
