@@ -77,3 +77,22 @@ test('setuid and setgid bits are dropped unless the image allows them', (t) => {
   t.is(mode(false), 0o755);
   t.is(mode(true), 0o4755);
 });
+
+test('content far beyond what the compressed bytes can hold is refused from the headers; honest ratios pass', (t) => {
+  const gate = (compressed: number) => {
+    const g = new PathGate(withLimits({ maxCompressionRatio: 100, compressionRatioFloorBytes: 1000 }));
+    g.addCompressedBytes(compressed);
+    return g;
+  };
+  const admit = (g: PathGate, size: number) => {
+    try {
+      return g.admit({ name: 'app/big', type: 'file', size }).kind;
+    } catch (err) {
+      return isBootosError(err) ? err.code : String(err);
+    }
+  };
+  t.is(admit(gate(100), 100 * 100 + 1), 'UNPACK_TOO_LARGE', 'over 100× the compressed size');
+  t.is(admit(gate(100), 100 * 100), 'file', 'exactly 100× passes');
+  t.is(admit(gate(1), 999), 'file', 'below the floor the ratio is not checked');
+  t.is(admit(new PathGate(withLimits({ compressionRatioFloorBytes: 1 })), 10 ** 6), 'file', 'no compressed size known: no ratio check');
+});

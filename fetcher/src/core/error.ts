@@ -76,7 +76,7 @@ export const ERRORS = {
   UNPACK_ENTRY_TYPE: info('refused', 502, 'pull', 'a tar entry type that is not unpacked (sparse, unknown flags)'),
   UNPACK_REPLACES_DIRECTORY: info('refused', 502, 'pull', 'an entry replaces an extracted directory with a file or a link'),
   UNPACK_TOO_MANY_ENTRIES: info('refused', 502, 'pull', 'more than `maxEntries` (500 000) entries over all layers'),
-  UNPACK_TOO_LARGE: info('refused', 502, 'pull', 'more than `maxUnpackedBytes` (16 GiB) of file content (decompression bomb)'),
+  UNPACK_TOO_LARGE: info('refused', 502, 'pull', 'more than `maxUnpackedBytes` (4 GiB) of file content, or more than `maxCompressionRatio` (100) times the compressed size of its layers (a decompression bomb)'),
   UNPACK_ARCHIVE_INVALID: info('refused', 502, 'pull', 'a layer whose bytes match the signed digest does not decompress or is not a tar archive'),
   // device agent: configuration, data root, app lifecycle, runtime, local API
   CONFIG_INVALID: info('local', 500, 'agent', "the agent's configuration (kernel command line `bootos.*` keys or the `--config` JSON file) has an unknown key or a bad value; the message names it"),

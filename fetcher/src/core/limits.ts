@@ -72,8 +72,15 @@ export interface Limits {
   maxPathDepth: number;
   /** Most tar entries. */
   maxEntries: number;
-  /** Most bytes of file content written (decompression bomb). */
+  /** Most bytes of file content an image unpacks to, all layers together (a device's disk, not a server's). */
   maxUnpackedBytes: number;
+  /**
+   * Most bytes of file content per compressed layer byte, over the image (a decompression bomb: gzip turns 10 GiB of
+   * zeros into 10 MiB). Checked once an image passes compressionRatioFloorBytes, so small text-heavy images pass.
+   */
+  maxCompressionRatio: number;
+  /** Unpacked bytes below which the compression ratio is not checked. */
+  compressionRatioFloorBytes: number;
   /** Most symlinks followed while checking where one link points. */
   maxSymlinkHops: number;
 
@@ -169,7 +176,9 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxPathBytes: 4096,
   maxPathDepth: 128,
   maxEntries: 500_000,
-  maxUnpackedBytes: 16 * 1024 ** 3,
+  maxUnpackedBytes: 4 * 1024 ** 3,
+  maxCompressionRatio: 100,
+  compressionRatioFloorBytes: 64 * 1024 ** 2,
   maxSymlinkHops: 40,
 
   channelRetryMinMs: 1_000,

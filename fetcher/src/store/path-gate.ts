@@ -12,7 +12,7 @@
 import { BootosError, type ErrorCode } from '../core/error.js';
 import type { Limits } from '../core/limits.js';
 
-export type GateLimits = Pick<Limits, 'maxPathBytes' | 'maxPathDepth' | 'maxEntries' | 'maxUnpackedBytes' | 'maxSymlinkHops'>;
+export type GateLimits = Pick<Limits, 'maxPathBytes' | 'maxPathDepth' | 'maxEntries' | 'maxUnpackedBytes' | 'maxSymlinkHops' | 'maxCompressionRatio' | 'compressionRatioFloorBytes'>;
 
 /** The fields of a tar header that the gate reads (tar-stream's Headers has them all). */
 export interface EntryHeader {
@@ -54,6 +54,8 @@ export class PathGate {
   private readonly tree = new Map<string, Node>();
   private entries = 0;
   private bytes = 0;
+  /** Compressed bytes of the layers so far, as signed in the manifest (null: unknown, no ratio check). */
+  private compressed: number | null = null;
   private layer = 0;
 
   constructor(
@@ -73,6 +75,11 @@ export class PathGate {
   /** Call before each layer after the first: whiteouts only remove what lower layers made. */
   nextLayer(): void {
     this.layer++;
+  }
+
+  /** The signed (compressed) size of the layer about to be read, for the compression-ratio check. */
+  addCompressedBytes(bytes: number): void {
+    this.compressed = (this.compressed ?? 0) + bytes;
   }
 
   /** Splits and checks an archive path; returns its components (empty for the root itself). */
@@ -182,6 +189,12 @@ export class PathGate {
     const size = header.size ?? 0;
     this.bytes += size;
     if (this.bytes > this.limits.maxUnpackedBytes) refuse('UNPACK_TOO_LARGE', entry, `the image unpacks to more than ${this.limits.maxUnpackedBytes} bytes`);
+    // A decompression bomb: far more content than its compressed bytes can honestly hold. Known from the headers,
+    // before a byte of the content is written.
+    const { maxCompressionRatio: ratio, compressionRatioFloorBytes: floor } = this.limits;
+    if (this.compressed !== null && this.bytes > floor && this.bytes > this.compressed * ratio) {
+      refuse('UNPACK_TOO_LARGE', entry, `the image unpacks to more than ${ratio} times its ${this.compressed} compressed bytes (a decompression bomb)`);
+    }
     this.tree.set(path, { kind: 'file', layer: this.layer });
     return { kind: 'file', path, mode, size, mkdirs, replace };
   }

@@ -97,7 +97,7 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
       if (signal?.aborted) throw new BootosError('ABORTED', `pull of ${image} aborted`);
       const stream: BlobStream = store.blobStream(source, layer, { signal, onBytes: (n) => meter.add(n) });
       try {
-        await unpacker.layer(stream.chunks, compressions[i]!);
+        await unpacker.layer(stream.chunks, compressions[i]!, layer.size);
       } catch (err) {
         state.resumed ||= stream.resumedFrom > 0;
         // Bytes that do not decompress or untar are most often the wrong bytes: finish reading them so that the

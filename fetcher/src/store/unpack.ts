@@ -70,9 +70,13 @@ export class Unpacker {
     this.gate = new PathGate(options.limits, options.allowSetuid ?? false);
   }
 
-  /** Unpacks one layer from its (compressed) bytes. Errors are coded; the caller discards the root on any. */
-  async layer(chunks: AsyncIterable<Buffer>, compression: Compression): Promise<void> {
+  /**
+   * Unpacks one layer from its (compressed) bytes; `compressedBytes` is its signed size (for the gate's ratio
+   * check). Errors are coded; the caller discards the root on any.
+   */
+  async layer(chunks: AsyncIterable<Buffer>, compression: Compression, compressedBytes?: number): Promise<void> {
     if (this.layers++ > 0) this.gate.nextLayer();
+    if (compressedBytes !== undefined) this.gate.addCompressedBytes(compressedBytes);
     const inflate = decompressor(compression);
     const extract = tarExtract();
     const input = Readable.from(chunks, { objectMode: false, highWaterMark: 256 * 1024 });
