@@ -89,6 +89,7 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   UNPACK_ARCHIVE_INVALID: 'republish the image (wrong bytes are `DIGEST_MISMATCH`)',
   CONFIG_INVALID: 'fix the named key',
   DATA_ROOT_TIMEOUT: "check the data disk (init's lines on the console); the agent is restarted",
+  NO_SPACE: 'free space on the device (remove unused images: the store keeps only what the profile needs after gc)',
   DATA_ROOT_INVALID: 'check the data partition (mounted read-write, not full); the agent is restarted',
   APP_START_FAILED: 'see `GET /api/apps/:name/logs`',
   APP_CRASHED: 'see `error.logTail`',

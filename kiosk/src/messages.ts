@@ -75,6 +75,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   KEY_INVALID: 'A signing key is malformed, so nothing new is installed.',
   CONFIG_INVALID: "The device's settings are not valid.",
   DATA_ROOT_TIMEOUT: "The device's data disk did not become ready in time.",
+  NO_SPACE: "The device's disk is full.",
   DATA_ROOT_INVALID: "The device's data disk cannot be used.",
   // hot updates
   UPDATE_NO_SPACE: 'There is not enough free space for a safe copy of its data.',

@@ -28,6 +28,8 @@ const rows: [title: string, headers: H[], expect: string][] = [
   ['a NUL byte', [file('app/a\0b')], 'UNPACK_PATH_INVALID'],
   ['a path over PATH_MAX', [file(`a/${'x'.repeat(5000)}`)], 'UNPACK_PATH_TOO_LONG'],
   ['a path too deep', [file(`${'d/'.repeat(200)}f`)], 'UNPACK_PATH_TOO_DEEP'],
+  ['a name over NAME_MAX (255 bytes)', [file(`app/${'n'.repeat(256)}`)], 'UNPACK_PATH_TOO_LONG'],
+  ['a name of exactly 255 bytes', [file(`app/${'n'.repeat(255)}`)], 'file'],
   ['a character device', [{ name: 'dev/null', type: 'character-device' }], 'UNPACK_SPECIAL_FILE'],
   ['a block device', [{ name: 'dev/sda', type: 'block-device' }], 'UNPACK_SPECIAL_FILE'],
   ['a FIFO', [{ name: 'app/fifo', type: 'fifo' }], 'UNPACK_SPECIAL_FILE'],

@@ -81,6 +81,7 @@ export const ERRORS = {
   // device agent: configuration, data root, app lifecycle, runtime, local API
   CONFIG_INVALID: info('local', 500, 'agent', "the agent's configuration (kernel command line `bootos.*` keys or the `--config` JSON file) has an unknown key or a bad value; the message names it"),
   DATA_ROOT_TIMEOUT: info('local', 500, 'agent', 'the data root was still being mounted (`<runDir>/data-pending` still there) when `limits.dataRootWaitMs` ran out'),
+  NO_SPACE: info('local', 507, 'pull', 'the disk (the store or the data root) is full: nothing half-written is kept; free space or remove unused images'),
   DATA_ROOT_INVALID: info('local', 500, 'agent', "the data root cannot be used (its directories cannot be created or read: read-only, full, no permission); the message carries the system's words"),
   APP_UNKNOWN: info('usage', 404, 'agent', "the API was asked about an app that the device's profile does not have"),
   APP_STATE: info('usage', 409, 'agent', "the action is not possible in the app's state, e.g. stop a stopped app, freeze an app with open connections"),
@@ -144,6 +145,13 @@ export class BootosError extends Error {
     this.name = 'BootosError';
     this.code = code;
   }
+}
+
+/** Errors of the system that a user can act on, with their code: a full disk is NO_SPACE; anything else stays as it is. */
+export function systemError(err: unknown, what: string): unknown {
+  const errno = errnoCode(err);
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') return new BootosError('NO_SPACE', `${what}: the disk is full (${errno})`, { cause: err });
+  return err;
 }
 
 export function isBootosError(value: unknown, code?: ErrorCode): value is BootosError {

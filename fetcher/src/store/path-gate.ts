@@ -43,6 +43,8 @@ interface Node {
   target?: string;
 }
 
+/** Linux's NAME_MAX: the longest name of one directory entry. */
+const NAME_MAX_BYTES = 255;
 const WHITEOUT = '.wh.';
 const OPAQUE = '.wh..wh..opq';
 
@@ -90,6 +92,8 @@ export class PathGate {
     const parts = name.split('/').filter((p) => p !== '' && p !== '.');
     if (parts.includes('..')) refuse(code.traversal, entry, 'a ".." component leaves the root');
     if (parts.length > this.limits.maxPathDepth) refuse('UNPACK_PATH_TOO_DEEP', entry, `deeper than ${this.limits.maxPathDepth} components`);
+    // NAME_MAX: the filesystem would refuse it with a raw ENAMETOOLONG.
+    if (parts.some((p) => Buffer.byteLength(p) > NAME_MAX_BYTES)) refuse('UNPACK_PATH_TOO_LONG', entry, `a path component longer than ${NAME_MAX_BYTES} bytes`);
     return parts;
   }
 

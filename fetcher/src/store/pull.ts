@@ -3,7 +3,7 @@
 //   cached in the store) → each layer streamed: source → sha256 + temp file → decompress → untar → path gate →
 //   staging root → blob committed once its digest matched → root renamed into place once every layer did.
 // Concurrent calls for the same image share one pull; concurrent pulls of a blob share one download.
-import { BootosError, isBootosError } from '../core/error.js';
+import { BootosError, isBootosError, systemError } from '../core/error.js';
 import type { ImageConfig } from '../formats/image-config.js';
 import { ProgressMeter, type PullProgress } from './progress.js';
 import { channelImage, resolveImage } from '../trust/resolve.js';
@@ -122,6 +122,6 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
     return pulled(rootfs);
   } catch (err) {
     await staged.discard();
-    throw err;
+    throw systemError(err, `pull of ${image}`);
   }
 }
