@@ -10,7 +10,7 @@ import { BootosError } from '../../fetcher/src/core/error.js';
 import { ipxeRom, uefiFirmware } from './firmware.js';
 import { Qmp } from './qmp.js';
 
-import { hostArch, type Arch } from '../../fetcher/src/core/arch.js';
+import { ARCH_TABLE, hostArch, type Arch } from '../../fetcher/src/core/arch.js';
 
 export type QemuArch = Arch;
 
@@ -44,9 +44,9 @@ export interface QemuOptions {
   extraArgs?: string[];
 }
 
-const MACHINE: Record<QemuArch, { bin: string; machine: string; cpu: string }> = {
-  x86_64: { bin: 'qemu-system-x86_64', machine: 'q35', cpu: 'max' },
-  aarch64: { bin: 'qemu-system-aarch64', machine: 'virt', cpu: 'max' },
+const MACHINE: Record<QemuArch, { machine: string; cpu: string }> = {
+  x86_64: { machine: 'q35', cpu: 'max' },
+  aarch64: { machine: 'virt', cpu: 'max' },
 };
 
 /** Multiplies a timeout by BOOTOS_TIMEOUT_FACTOR (default 1) for slow machines. */
@@ -129,7 +129,7 @@ export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSock
   args.push('-device', `virtio-net-pci,netdev=net0${nic}`);
   args.push('-device', 'virtio-rng-pci');
   args.push(...(o.extraArgs ?? []));
-  return { bin: m.bin, args, setup };
+  return { bin: ARCH_TABLE[o.arch].qemu, args, setup };
 }
 
 /** The command as one line for a shell. */

@@ -8,10 +8,13 @@ import { mkdir, readdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureInRoot } from '../../bootos/src/agent/runtime/mount-points.js';
 import { isBootosError } from '../../fetcher/src/core/error.js';
+import { DEFAULT_LIMITS } from '../../fetcher/src/core/limits.js';
 import { agentEnv, json } from '../support/agent.js';
 import { makeTarGz } from '../support/make-tar.js';
 import { publishRawImage } from '../support/raw-image.js';
 import { IMAGES, tempDir, testDir } from '../support/registry.js';
+
+const HOPS = DEFAULT_LIMITS.maxSymlinkHops;
 
 /** Every path under `dir`, sorted. */
 async function tree(dir: string): Promise<string[]> {
@@ -59,10 +62,10 @@ test('links are followed as the container follows them: absolute from the root, 
   await symlink('../../../../..', join(root, 'up'));
   await symlink('loop2', join(root, 'loop1'));
   await symlink('loop1', join(root, 'loop2'));
-  t.is(await ensureInRoot(root, { path: '/abs/x/y', file: false }), join(root, outside, 'x/y'));
-  t.is(await ensureInRoot(root, { path: '/up/etc/passwd', file: true }), join(root, 'etc/passwd'));
-  t.is(await ensureInRoot(root, { path: '/a/../../../b', file: false }), join(root, 'b'));
-  const loop = await ensureInRoot(root, { path: '/loop1/x', file: false }).catch((err: unknown) => err);
+  t.is(await ensureInRoot(root, { path: '/abs/x/y', file: false }, HOPS), join(root, outside, 'x/y'));
+  t.is(await ensureInRoot(root, { path: '/up/etc/passwd', file: true }, HOPS), join(root, 'etc/passwd'));
+  t.is(await ensureInRoot(root, { path: '/a/../../../b', file: false }, HOPS), join(root, 'b'));
+  const loop = await ensureInRoot(root, { path: '/loop1/x', file: false }, HOPS).catch((err: unknown) => err);
   t.true(isBootosError(loop, 'APP_START_FAILED'), 'a symlink loop is refused with a code');
   t.deepEqual(await readdir(outside), [], 'nothing outside the root');
 });

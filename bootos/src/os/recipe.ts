@@ -8,7 +8,7 @@ import { parseYamlText } from '../../../fetcher/src/core/yaml-file.js';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { Reader } from '../../../fetcher/src/core/guard.js';
 
-import { ARCHES, type Arch } from '../../../fetcher/src/core/arch.js';
+import { ARCH_TABLE, ARCHES, type Arch } from '../../../fetcher/src/core/arch.js';
 
 export { ARCHES, type Arch };
 
@@ -91,7 +91,7 @@ export function parseRecipe(text: string, where = 'bootos.yaml', filesDir = `${R
       out[arch] = r.required(a, arch, p, (x, q) => {
         const o = r.object(x, q, ['debian', 'node', 'console', 'efi', 'modules']);
         return {
-          debian: r.required(o, 'debian', q, (y, s) => r.string(y, s, /^[a-z0-9]+$/)),
+          debian: r.required(o, 'debian', q, (y, s) => r.oneOf(y, s, [ARCH_TABLE[arch].debian] as const)),
           node: r.required(o, 'node', q, (y, s) => r.string(y, s, /^node-linux-[a-z0-9]+$/, 'expected node-linux-<arch>')),
           console: r.required(o, 'console', q, (y, s) => r.string(y, s, /^tty[A-Za-z0-9]+$/)),
           efi: r.required(o, 'efi', q, (y, s) => r.string(y, s, /^[a-z0-9]+$/)),

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP } from 'node:net';
 import { extname, join, sep } from 'node:path';
 import { BootosError, httpStatus, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import type { Limits } from '../../../../fetcher/src/core/limits.js';
 import { safeRelative } from '../../../../fetcher/src/core/static-files.js';
 
 export interface ApiBackend {
@@ -100,11 +101,7 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export interface ApiLimits {
-  maxEventStreams: number;
-  maxEventStreamsPerClient: number;
-  maxEventBacklogBytes: number;
-}
+export type ApiLimits = Pick<Limits, 'maxEventStreams' | 'maxEventStreamsPerClient' | 'maxEventBacklogBytes'>;
 
 export async function startApi(options: {
   host: string;

@@ -184,7 +184,7 @@ export async function launchInstance(o: LaunchOptions): Promise<Instance> {
     await chown(dataDir, cfg.user.uid, cfg.user.gid);
   }
   const runtimeBinds = cfg.runtime === 'node' ? await o.runtimeBinds() : [];
-  await ensureMountPoints(o.image.rootfs, mountPoints(runtimeBinds, cfg.data?.path ?? null));
+  await ensureMountPoints(o.image.rootfs, mountPoints(runtimeBinds, cfg.data?.path ?? null), limits.maxSymlinkHops);
   const spec = containerSpec({
     config: cfg,
     rootfs: o.image.rootfs,

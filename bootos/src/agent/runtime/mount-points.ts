@@ -15,9 +15,6 @@ import { lstat, mkdir, open, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 
-/** As the kernel's limit on links followed in one lookup (MAXSYMLINKS). */
-const MAX_SYMLINK_HOPS = 40;
-
 export interface MountPoint {
   /** Absolute path as the container sees it. */
   path: string;
@@ -26,10 +23,10 @@ export interface MountPoint {
 }
 
 /**
- * Makes `point` exist inside `root`, following the root's own links only within the root. Returns the host path
- * that was made or found, which always lies under `root`.
+ * Makes `point` exist inside `root`, following the root's own links only within the root (at most `maxSymlinkHops`,
+ * the path gate's limit). Returns the host path that was made or found, which always lies under `root`.
  */
-export async function ensureInRoot(root: string, point: MountPoint): Promise<string> {
+export async function ensureInRoot(root: string, point: MountPoint, maxSymlinkHops: number): Promise<string> {
   const refuse = (why: string): never => {
     throw new BootosError('APP_START_FAILED', `mount point ${point.path} in the image: ${why}`);
   };
@@ -47,7 +44,7 @@ export async function ensureInRoot(root: string, point: MountPoint): Promise<str
     const here = join(root, ...done, c);
     const st = await lstat(here).catch((err) => (errnoCode(err) === 'ENOENT' ? null : Promise.reject(err)));
     if (st?.isSymbolicLink()) {
-      if (++hops > MAX_SYMLINK_HOPS) refuse('too many levels of symbolic links');
+      if (++hops > maxSymlinkHops) refuse('too many levels of symbolic links');
       const target = await readlink(here);
       if (target.startsWith('/')) done.length = 0;
       queue.unshift(...target.split('/'));
@@ -69,6 +66,6 @@ export async function ensureInRoot(root: string, point: MountPoint): Promise<str
 }
 
 /** Every point of `points`, in order (a later one may pass through an earlier one's directories). */
-export async function ensureMountPoints(root: string, points: MountPoint[]): Promise<void> {
-  for (const point of points) await ensureInRoot(root, point);
+export async function ensureMountPoints(root: string, points: MountPoint[], maxSymlinkHops: number): Promise<void> {
+  for (const point of points) await ensureInRoot(root, point, maxSymlinkHops);
 }

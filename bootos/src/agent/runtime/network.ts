@@ -51,6 +51,12 @@ async function ownerAlive(dir: string): Promise<boolean> {
   return !text.includes(' ') || text === (await ownerStamp(pid));
 }
 
+/** A slot's namespace, veth and directory, gone. */
+async function freeSlot(slot: number): Promise<void> {
+  await removeSlotNetwork(slot);
+  await rm(join(SLOTS_DIR, String(slot)), { recursive: true, force: true });
+}
+
 /**
  * Frees every slot whose owner is gone: its namespace, veth and directory. Run at agent start-up, so that what a
  * killed agent left (say, the network of a version it was starting for a hot update) never lingers until some later
@@ -64,8 +70,7 @@ export async function reclaimDeadSlots(): Promise<number[]> {
     if (!Number.isInteger(slot) || slot < 0 || slot >= MAX_SLOTS || String(slot) !== name) continue;
     const dir = join(SLOTS_DIR, name);
     if (await ownerAlive(dir)) continue;
-    await removeSlotNetwork(slot);
-    await rm(dir, { recursive: true, force: true });
+    await freeSlot(slot);
     freed.push(slot);
   }
   return freed;
@@ -93,8 +98,7 @@ async function claimSlot(owner: string): Promise<number> {
       if (errnoCode(err) !== 'EEXIST') throw err;
       // Taken: reclaim it only if its owner is gone (a crashed or killed agent).
       if (await ownerAlive(dir)) continue;
-      await removeSlotNetwork(slot);
-      await rm(dir, { recursive: true, force: true });
+      await freeSlot(slot);
       try {
         await mkdir(dir);
       } catch {
@@ -112,10 +116,7 @@ async function claimSlot(owner: string): Promise<number> {
 export async function createIsolatedNetwork(owner: string): Promise<AppNetwork> {
   const slot = await claimSlot(owner);
   const { netns, hostIf, hostIp, appIp } = slotNames(slot);
-  const release = async () => {
-    await removeSlotNetwork(slot);
-    await rm(join(SLOTS_DIR, String(slot)), { recursive: true, force: true });
-  };
+  const release = () => freeSlot(slot);
   try {
     await removeSlotNetwork(slot);
     await ip(['netns', 'add', netns]);
