@@ -8,6 +8,10 @@ export type Network = 'none' | 'host';
 export type Runtime = 'none' | 'node';
 export type HandoverMode = 'signal' | 'exclusive' | 'none';
 
+/** Signals an app may name as its stop signal (OCI StopSignal); SIGKILL follows after the grace period. */
+export const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
+export type StopSignal = (typeof STOP_SIGNALS)[number];
+
 export interface PortSpec {
   /** Name used in logs and by the health check. */
   name: string;
@@ -45,11 +49,15 @@ export interface ImageConfig {
   data: { path: string } | null;
   handover: { mode: HandoverMode; timeoutSeconds: number };
   allowSetuid: boolean;
+  /** Sent to the app's PID 1 to stop it (the source image's StopSignal, or image.yaml's). */
+  stopSignal: StopSignal;
+  /** A minimal init (tini, bound read-only by the agent) runs as PID 1: forwards signals, reaps zombies. */
+  init: boolean;
 }
 
 const CONFIG_FIELDS = [
   'schemaVersion', 'name', 'version', 'description', 'os', 'architecture', 'runtime', 'entrypoint', 'env', 'workdir',
-  'user', 'ports', 'health', 'idle', 'resources', 'network', 'data', 'handover', 'allowSetuid',
+  'user', 'ports', 'health', 'idle', 'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init',
 ] as const;
 
 export const ABSOLUTE_PATH = /^\/([^/\0]+(\/[^/\0]+)*)?$/;
@@ -125,5 +133,7 @@ export function readImageConfig(value: unknown, where = 'image config', code: Er
       timeoutSeconds: r.required(handover, 'timeoutSeconds', 'handover', (v, p) => r.integer(v, p, 0, 3600)),
     },
     allowSetuid: req('allowSetuid', (v, p) => r.boolean(v, p)),
+    stopSignal: req('stopSignal', (v, p) => r.oneOf(v, p, STOP_SIGNALS)),
+    init: req('init', (v, p) => r.boolean(v, p)),
   };
 }

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { readYamlFile } from '../core/yaml-file.js';
 import { IMAGE_NAME, Reader } from '../core/guard.js';
-import { ABSOLUTE_PATH, readImageConfig, type ImageConfig } from './image-config.js';
+import { ABSOLUTE_PATH, STOP_SIGNALS, readImageConfig, type ImageConfig } from './image-config.js';
 
 export interface FileMapping {
   /** Folder or file relative to the image folder. */
@@ -19,7 +19,7 @@ export interface ImageSpec {
 
 const FIELDS = [
   'name', 'version', 'description', 'runtime', 'entrypoint', 'env', 'workdir', 'user', 'ports', 'health', 'idle',
-  'resources', 'network', 'data', 'handover', 'allowSetuid', 'files',
+  'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init', 'files',
 ] as const;
 
 const SIZE = /^(\d+)(Ki|Mi|Gi)?$/;
@@ -64,6 +64,7 @@ export function parseImageSpec(doc: unknown, where: string): { config: ImageConf
     typeof v === 'number' ? r.integer(v, p, 1) : r.string(v, p, SIZE, 'expected bytes or a size such as 64Mi'),
   );
 
+  const runtime = r.optional(o, 'runtime', '', (v, p) => r.oneOf(v, p, ['none', 'node'] as const)) ?? 'none';
   const config = {
     schemaVersion: 1,
     name: r.required(o, 'name', '', (v, p) => r.string(v, p, IMAGE_NAME, 'expected a lowercase name of letters, digits and -')),
@@ -71,7 +72,7 @@ export function parseImageSpec(doc: unknown, where: string): { config: ImageConf
     description: r.optional(o, 'description', '', str) ?? '',
     os: 'linux',
     architecture: 'any',
-    runtime: r.optional(o, 'runtime', '', (v, p) => r.oneOf(v, p, ['none', 'node'] as const)) ?? 'none',
+    runtime,
     entrypoint: r.required(o, 'entrypoint', '', (v, p) => r.stringArray(v, p)),
     env: Object.keys(env)
       .sort()
@@ -108,6 +109,9 @@ export function parseImageSpec(doc: unknown, where: string): { config: ImageConf
       timeoutSeconds: r.optional(handDoc, 'timeout', 'handover', (v, p) => r.integer(v, p, 0, 3600)) ?? 5,
     },
     allowSetuid: r.optional(o, 'allowSetuid', '', (v, p) => r.boolean(v, p)) ?? false,
+    stopSignal: r.optional(o, 'stopSignal', '', (v, p) => r.oneOf(v, p, STOP_SIGNALS)) ?? 'SIGTERM',
+    // A program of its own as PID 1 rarely handles signals or reaps children; the bundled Node apps do.
+    init: r.optional(o, 'init', '', (v, p) => r.boolean(v, p)) ?? runtime === 'none',
   };
   const files = (r.optional(o, 'files', '', (v, p) => r.array(v, p)) ?? [{ from: '.', to: '/app' }]).map((item, i) => {
     const f = r.object(item, `files[${i}]`, ['from', 'to']);
