@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseImageSpec } from '../../fetcher/src/formats/image-spec.js';
 import { addToIndex, initLayout, writeJsonBlob } from '../../fetcher/src/publish/layout.js';
 import { MEDIA, blobPath, type Descriptor } from '../../fetcher/src/formats/oci.js';
+import { toOciConfig } from '../../fetcher/src/formats/oci-config.js';
 
 export async function publishRawImage(
   registryDir: string,
@@ -21,12 +22,12 @@ export async function publishRawImage(
     await writeFile(join(registryDir, blobPath(digest)), bytes);
     layerDescriptors.push({ mediaType: options.mediaType ?? MEDIA.layerGzip, digest, size: bytes.length });
   }
-  const configDescriptor = await writeJsonBlob(registryDir, MEDIA.config, config);
+  const configDescriptor = await writeJsonBlob(registryDir, MEDIA.config, toOciConfig(config, layerDescriptors.map((l) => l.digest)) /* diff_ids: the device checks only their count */);
   const manifest = await writeJsonBlob(registryDir, MEDIA.manifest, { schemaVersion: 2, mediaType: MEDIA.manifest, config: configDescriptor, layers: layerDescriptors });
   const index = await writeJsonBlob(registryDir, MEDIA.index, {
     schemaVersion: 2,
     mediaType: MEDIA.index,
-    manifests: ['amd64', 'arm64'].map((architecture) => ({ ...manifest, platform: { architecture, os: 'linux' } })),
+    manifests: [{ ...manifest, platform: { architecture: config.architecture, os: 'linux' } }],
   });
   await addToIndex(registryDir, name, config.version, index);
   return { digest: index.digest, manifest, layers: layerDescriptors };

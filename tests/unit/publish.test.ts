@@ -1,9 +1,10 @@
 // What this file proves: publishing is deterministic (same folder → same digests from any path, any mtimes),
 // the registry is a valid OCI image layout, and image.yaml is strict.
 import test from 'ava';
+import { createHash } from 'node:crypto';
 import { cp, readFile, readdir, utimes, writeFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
+import { createGunzip, gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { isBootosError } from '../../fetcher/src/core/error.js';
@@ -59,7 +60,8 @@ test('layers have fixed mtimes, uid/gid 0, normalized modes, sorted entries and 
     t.is(h.uid, 0);
     t.is(h.gid, 0);
     t.is(h.mtime, 1234);
-    t.true(h.mode === 0o755 || h.mode === 0o644, `${h.name} ${h.mode.toString(8)}`);
+    if (h.name.replace(/\/$/, '') === 'tmp') t.is(h.mode, 0o1777, 'tmp is sticky and world-writable');
+    else t.true(h.mode === 0o755 || h.mode === 0o644, `${h.name} ${h.mode.toString(8)}`);
   }
   t.is(headers.find((h) => h.name === 'app/run.sh')!.mode, 0o755);
   t.is(headers.find((h) => h.name === 'app/index.html')!.mode, 0o644);
@@ -77,8 +79,23 @@ test('the registry is an OCI image layout: oci-layout, index.json, blobs named b
   t.is(imageIndex.mediaType, MEDIA.index);
   t.deepEqual(imageIndex.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture), ['amd64', 'arm64']);
   const manifest = JSON.parse(await readFile(join(registry, blobPath(imageIndex.manifests[0].digest)), 'utf8'));
-  t.is(manifest.config.mediaType, MEDIA.config);
+  t.is(manifest.config.mediaType, 'application/vnd.oci.image.config.v1+json');
   t.is(manifest.layers[0].mediaType, MEDIA.layerGzip);
+  // A standard OCI config: the platform, the process, diff_ids of the uncompressed layer; bootos's settings in a label.
+  const config = JSON.parse(await readFile(join(registry, blobPath(manifest.config.digest)), 'utf8'));
+  t.is(config.architecture, 'amd64');
+  t.is(config.os, 'linux');
+  t.deepEqual(config.config.Entrypoint, ['node', '/app/server.js']);
+  t.is(config.config.User, '1000:1000');
+  t.deepEqual(config.config.ExposedPorts, { '8080/tcp': {} });
+  t.is(config.rootfs.type, 'layers');
+  const tar = gunzipSync(await readFile(join(registry, blobPath(manifest.layers[0].digest))));
+  t.deepEqual(config.rootfs.diff_ids, [`sha256:${createHash('sha256').update(tar).digest('hex')}`]);
+  t.is(JSON.parse(config.config.Labels['dev.bootos.config']).idle.action, 'stop');
+  // The arm64 manifest has its own config (architecture arm64) over the same layer.
+  const arm = JSON.parse(await readFile(join(registry, blobPath(imageIndex.manifests[1].digest)), 'utf8'));
+  t.deepEqual(arm.layers, manifest.layers);
+  t.is(JSON.parse(await readFile(join(registry, blobPath(arm.config.digest)), 'utf8')).architecture, 'arm64');
   for (const d of [manifest.config, ...manifest.layers]) t.is((await stat(join(registry, blobPath(d.digest)))).size, d.size);
   // publishing again changes nothing
   const again = await publishImage(join(IMAGES, 'hello'), registry);

@@ -1,9 +1,9 @@
 // The one table of machine architectures: our name (the kernel's `uname -m`), OCI's (GOARCH), Debian's, Node's
-// `process.arch`, QEMU's system binary. Every other place derives its names from here.
+// `process.arch`, QEMU's system binary, the ELF header's e_machine. Every other place derives its names from here.
 
 export const ARCH_TABLE = {
-  x86_64: { oci: 'amd64', debian: 'amd64', node: 'x64', qemu: 'qemu-system-x86_64' },
-  aarch64: { oci: 'arm64', debian: 'arm64', node: 'arm64', qemu: 'qemu-system-aarch64' },
+  x86_64: { oci: 'amd64', debian: 'amd64', node: 'x64', qemu: 'qemu-system-x86_64', elf: 62 },
+  aarch64: { oci: 'arm64', debian: 'arm64', node: 'arm64', qemu: 'qemu-system-aarch64', elf: 183 },
 } as const;
 
 export type Arch = keyof typeof ARCH_TABLE;
@@ -25,4 +25,9 @@ export function hostArch(): Arch {
 
 export function isArch(value: string): value is Arch {
   return (ARCHES as readonly string[]).includes(value);
+}
+
+/** OCI's name → ours. */
+export function archOfOci(oci: OciArch): Arch {
+  return ARCHES.find((a) => ARCH_TABLE[a].oci === oci)!;
 }

@@ -34,6 +34,9 @@ export const ERRORS = {
   SCHEMA_INVALID: info('refused', 400, 'publish', 'image.yaml, profiles.yaml, the OS recipe or its lockfile has an unknown field or a bad value; the message names the field'),
   YAML_INVALID: info('refused', 400, 'publish', 'a YAML file does not parse'),
   IMAGE_INVALID: info('refused', 400, 'publish', 'an image folder cannot be published (missing files, a path twice, special files)'),
+  IMAGE_SOURCE_INVALID: info('refused', 400, 'publish', "a `from:` source image cannot be read: missing, not an OCI or Docker image, no such tag, or a blob that does not match its digest"),
+  IMAGE_ARCH_MISMATCH: info('refused', 400, 'publish', 'a native program or library in an `architecture: any` image, or one built for another architecture than its platform'),
+  IMAGE_ENTRYPOINT_MISSING: info('refused', 400, 'publish', "the entrypoint is not an executable file in the image of a platform (looked up in the image's PATH)"),
   // trust (device side): each one is an attack or a mistake that the device refuses
   SIGNATURE_INVALID: info('refused', 502, 'trust', 'a signature by a listed key does not verify: the signed bytes were altered or the signature forged'),
   THRESHOLD_NOT_MET: info('refused', 502, 'trust', "fewer valid signatures from distinct keys than the role's threshold"),

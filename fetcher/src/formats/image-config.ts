@@ -1,7 +1,9 @@
-// The bootos image config (media type application/vnd.bootos.image.config.v1+json): how the agent runs an image.
-// Written by the publisher from image.yaml, read by the device from the registry. One guard serves both.
+// The bootos image config: how the agent runs an image. Built by the publisher from image.yaml (and a source
+// image's config), carried in a standard OCI image config (oci-config.ts), read back by the device. One guard
+// serves both.
 import type { ErrorCode } from '../core/error.js';
 import { Reader, IMAGE_NAME } from '../core/guard.js';
+import { OCI_ARCHES, type OciArch } from '../core/arch.js';
 
 export type IdleAction = 'stop' | 'freeze';
 export type Network = 'none' | 'host';
@@ -35,7 +37,8 @@ export interface ImageConfig {
   version: string;
   description: string;
   os: 'linux';
-  architecture: 'any' | 'amd64' | 'arm64';
+  /** The platform of the manifest that carries this config. */
+  architecture: OciArch;
   runtime: Runtime;
   entrypoint: string[];
   env: string[];
@@ -99,7 +102,7 @@ export function readImageConfig(value: unknown, where = 'image config', code: Er
     version: req('version', (v, p) => r.string(v, p, /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/)),
     description: req('description', (v, p) => r.string(v, p)),
     os: req('os', (v, p) => r.oneOf(v, p, ['linux'] as const)),
-    architecture: req('architecture', (v, p) => r.oneOf(v, p, ['any', 'amd64', 'arm64'] as const)),
+    architecture: req('architecture', (v, p) => r.oneOf(v, p, OCI_ARCHES)),
     runtime: req('runtime', (v, p) => r.oneOf(v, p, ['none', 'node'] as const)),
     entrypoint: req('entrypoint', (v, p) => {
       const list = r.stringArray(v, p);

@@ -2,6 +2,8 @@
 import { join } from 'node:path';
 import { readYamlFile } from '../core/yaml-file.js';
 import { IMAGE_NAME, Reader } from '../core/guard.js';
+import { OCI_ARCHES, ociArch, type OciArch } from '../core/arch.js';
+import { isOciUrl } from './registry-url.js';
 import { ABSOLUTE_PATH, STOP_SIGNALS, readImageConfig, type ImageConfig } from './image-config.js';
 
 export interface FileMapping {
@@ -11,14 +13,32 @@ export interface FileMapping {
   to: string;
 }
 
-export interface ImageSpec {
-  dir: string;
+/** Where an image's base layers come from (`from:`), in skopeo's transport syntax. */
+export type ImageSource =
+  | { kind: 'oci'; path: string; ref: string | null }
+  | { kind: 'oci-archive'; path: string; ref: string | null }
+  | { kind: 'docker-archive'; path: string; ref: string | null }
+  | { kind: 'registry'; location: string; ref: string };
+
+/** The process fields image.yaml set itself: with `from:`, the others come from the source image's config. */
+export type ExplicitFields = Partial<Pick<ImageConfig, 'entrypoint' | 'env' | 'workdir' | 'user' | 'ports' | 'stopSignal'>>;
+
+export interface ParsedSpec {
+  /** With `from:`, a template: the publisher fills in the source's defaults and checks it again (compose.ts). */
   config: ImageConfig;
   files: FileMapping[];
+  /** 'any': one layer set for every platform (no native code); else the platforms to publish. */
+  architecture: 'any' | OciArch[] | null;
+  from: ImageSource | null;
+  explicit: ExplicitFields;
+}
+
+export interface ImageSpec extends ParsedSpec {
+  dir: string;
 }
 
 const FIELDS = [
-  'name', 'version', 'description', 'runtime', 'entrypoint', 'env', 'workdir', 'user', 'ports', 'health', 'idle',
+  'from', 'architecture', 'name', 'version', 'description', 'runtime', 'entrypoint', 'env', 'workdir', 'user', 'ports', 'health', 'idle',
   'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init', 'files',
 ] as const;
 
@@ -30,7 +50,7 @@ export async function loadImageSpec(dir: string): Promise<ImageSpec> {
   return { dir, ...parseImageSpec(await readYamlFile(file, 'an image folder holds an image.yaml'), file) };
 }
 
-export function parseImageSpec(doc: unknown, where: string): { config: ImageConfig; files: FileMapping[] } {
+export function parseImageSpec(doc: unknown, where: string): ParsedSpec {
   const r = new Reader('SCHEMA_INVALID', where);
   const o = r.object(doc, '', FIELDS);
   const str = (v: unknown, p: string) => r.string(v, p);
@@ -56,9 +76,17 @@ export function parseImageSpec(doc: unknown, where: string): { config: ImageConf
   const resDoc = r.optional(o, 'resources', '', (v, p) => r.object(v, p, ['memory', 'pids', 'cpuWeight'])) ?? {};
   const handDoc = r.optional(o, 'handover', '', (v, p) => r.object(v, p, ['mode', 'timeout'])) ?? {};
   const env = r.optional(o, 'env', '', (v, p) => r.object(v, p)) ?? {};
-  const user = r.optional(o, 'user', '', (v, p) => r.string(v, p, /^\d+:\d+$/, 'expected UID:GID, e.g. 1000:1000')) ?? '1000:1000';
-  const [uid, gid] = user.split(':').map(Number) as [number, number];
+  const userText = r.optional(o, 'user', '', (v, p) => r.string(v, p, /^\d+:\d+$/, 'expected UID:GID, e.g. 1000:1000'));
+  const [uid, gid] = (userText ?? '1000:1000').split(':').map(Number) as [number, number];
   if (uid === 0) r.fail('user', 'apps never run as root (uid 0)');
+  const from = r.optional(o, 'from', '', (v, p) => parseImageSource(r, r.string(v, p), p));
+  const architecture = r.optional(o, 'architecture', '', (v, p) => {
+    if (v === 'any') return 'any' as const;
+    const list = Array.isArray(v) ? r.stringArray(v, p) : [r.string(v, p)];
+    if (list.length === 0) r.fail(p, 'names no platform');
+    const arches = list.map((a, i) => ociArch(a) ?? r.fail(Array.isArray(v) ? `${p}[${i}]` : p, `unknown architecture ${a}: use any, amd64 or arm64`));
+    return OCI_ARCHES.filter((a) => arches.includes(a));
+  });
   const data = r.optional(o, 'data', '', (v, p) => (v === false ? null : v === true ? '/data' : r.string(v, p, ABSOLUTE_PATH)));
   const memory = r.optional(resDoc, 'memory', 'resources', (v, p) =>
     typeof v === 'number' ? r.integer(v, p, 1) : r.string(v, p, SIZE, 'expected bytes or a size such as 64Mi'),
@@ -70,10 +98,10 @@ export function parseImageSpec(doc: unknown, where: string): { config: ImageConf
     name: r.required(o, 'name', '', (v, p) => r.string(v, p, IMAGE_NAME, 'expected a lowercase name of letters, digits and -')),
     version: r.required(o, 'version', '', (v, p) => r.string(v, p, /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/, 'expected a version such as 1.2.0')),
     description: r.optional(o, 'description', '', str) ?? '',
-    os: 'linux',
-    architecture: 'any',
+    os: 'linux' as const,
+    architecture: 'amd64' as OciArch,
     runtime,
-    entrypoint: r.required(o, 'entrypoint', '', (v, p) => r.stringArray(v, p)),
+    entrypoint: from ? (r.optional(o, 'entrypoint', '', (v, p) => r.stringArray(v, p)) ?? []) : r.required(o, 'entrypoint', '', (v, p) => r.stringArray(v, p)),
     env: Object.keys(env)
       .sort()
       .map((key) => {
@@ -119,8 +147,31 @@ export function parseImageSpec(doc: unknown, where: string): { config: ImageConf
     if (from.startsWith('/') || from.split('/').includes('..')) r.fail(`files[${i}].from`, 'must stay inside the image folder');
     return { from, to: r.required(f, 'to', `files[${i}]`, (v, p) => r.string(v, p, ABSOLUTE_PATH, 'expected an absolute path')) };
   });
-  // The same guard the device uses: whatever the publisher writes, the device accepts.
-  return { config: readImageConfig(config, where, 'SCHEMA_INVALID'), files };
+  const explicit: ExplicitFields = {};
+  if (o.entrypoint !== undefined) explicit.entrypoint = config.entrypoint;
+  if (o.env !== undefined) explicit.env = config.env;
+  if (o.workdir !== undefined) explicit.workdir = config.workdir;
+  if (userText !== undefined) explicit.user = config.user;
+  if (o.ports !== undefined) explicit.ports = config.ports;
+  if (o.stopSignal !== undefined) explicit.stopSignal = config.stopSignal;
+  // The same guard the device uses: whatever the publisher writes, the device accepts. With `from:`, the check
+  // waits until the source's defaults are in (publish/compose.ts).
+  return { config: from ? (config as ImageConfig) : readImageConfig(config, where, 'SCHEMA_INVALID'), files, architecture: architecture ?? null, from: from ?? null, explicit };
+}
+
+/**
+ * `from:` in skopeo's syntax: oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF], or a registry
+ * reference oci://HOST/REPO:TAG (also @sha256:…; oci+http:// for plain HTTP). Paths are relative to the image folder.
+ */
+export function parseImageSource(r: Reader, text: string, path: string): ImageSource {
+  if (isOciUrl(text)) {
+    const m = /^(oci(?:\+http)?:\/\/[^/]+\/[^:@]+)(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,127})|@(sha256:[0-9a-f]{64}))$/.exec(text);
+    if (!m) r.fail(path, `${text}: expected oci://HOST/REPOSITORY:TAG or …@sha256:DIGEST`);
+    return { kind: 'registry', location: m[1]!, ref: m[2] ?? m[3]! };
+  }
+  const m = /^(oci|oci-archive|docker-archive):([^:]+)(?::(.+))?$/.exec(text);
+  if (!m) r.fail(path, `${text}: expected oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or oci://HOST/REPOSITORY:TAG`);
+  return { kind: m[1] as 'oci' | 'oci-archive' | 'docker-archive', path: m[2]!, ref: m[3] ?? null };
 }
 
 function parseSize(text: string): number {

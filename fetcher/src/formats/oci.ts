@@ -7,7 +7,8 @@ export const MEDIA = {
   manifest: 'application/vnd.oci.image.manifest.v1+json',
   layerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
   layerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-  config: 'application/vnd.bootos.image.config.v1+json',
+  layerTar: 'application/vnd.oci.image.layer.v1.tar',
+  config: 'application/vnd.oci.image.config.v1+json',
 } as const;
 
 export const ANNOTATION = {

@@ -8,7 +8,7 @@ import type { BodyInit, Response } from 'node-fetch';
 import { BootosError } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
 import { withLimits, type Limits } from '../core/limits.js';
-import { discard, readCapped } from './http-body.js';
+import { bodyChunks, discard, readCapped } from './http-body.js';
 import { RegistryAuth, credentialsFromEnv, type Credentials } from './oci-auth.js';
 import { isLoopbackHost, parseRegistryUrl, type RegistryUrl } from '../formats/registry-url.js';
 import { Transport } from './transport.js';
@@ -187,6 +187,21 @@ export class OciClient {
     if (response.status === 404) return null;
     if (!response.ok) return this.fail(response, `HEAD ${this.endpoint(`manifests/${reference}`)}`);
     return response.headers.get('docker-content-digest');
+  }
+
+  /** A manifest or index by tag or digest, with the media type the registry names (capped at maxManifestBytes). */
+  async getManifest(reference: string, accept: string[]): Promise<{ bytes: Buffer; mediaType: string }> {
+    const response = await this.send('GET', `manifests/${reference}`, { headers: { accept: accept.join(', ') } });
+    if (!response.ok) return this.fail(response, `GET ${this.endpoint(`manifests/${reference}`)}`);
+    const bytes = await readCapped(response, this.limits.maxManifestBytes, `manifest ${reference}`, this.transport.bodyOptions);
+    return { bytes, mediaType: (response.headers.get('content-type') ?? '').split(';')[0]!.trim() };
+  }
+
+  /** A blob's bytes as they arrive (the caller checks its digest). */
+  async *blobChunks(digest: string, size: number): AsyncGenerator<Buffer> {
+    const response = await this.send('GET', `blobs/${digest}`, { bodyBytes: size });
+    if (!response.ok) return this.fail(response, `GET ${this.endpoint(`blobs/${digest}`)}`);
+    yield* bodyChunks(response, this.transport.bodyOptions);
   }
 
   private async exists(method: string, rel: string, headers: Record<string, string>): Promise<boolean> {

@@ -25,7 +25,7 @@ export function zstdAvailable(): boolean {
 export function compressionOf(mediaType: string): Compression {
   if (mediaType === MEDIA.layerGzip || mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return 'gzip';
   if (mediaType === MEDIA.layerZstd) return 'zstd';
-  if (mediaType === 'application/vnd.oci.image.layer.v1.tar') return 'none';
+  if (mediaType === MEDIA.layerTar) return 'none';
   throw new BootosError('MEDIA_TYPE', `layer media type ${mediaType} is not unpacked (gzip, zstd or plain tar layers only)`);
 }
 

@@ -1,7 +1,8 @@
 // From a verified channel to one image's manifest and config, verifying every hop by digest and size.
 import { BootosError } from '../core/error.js';
 import { parseJson } from '../core/guard.js';
-import { readImageConfig, type ImageConfig } from '../formats/image-config.js';
+import type { ImageConfig } from '../formats/image-config.js';
+import { readOciConfig } from '../formats/oci-config.js';
 import { withLimits, type Limits } from '../core/limits.js';
 import { ARCH_TABLE, hostArch, ociArch } from '../core/arch.js';
 import { MEDIA, readIndex, readManifest, type Descriptor, type ImageManifest } from '../formats/oci.js';
@@ -44,7 +45,8 @@ export async function resolveImage(
     manifestDescriptor = { mediaType: MEDIA.manifest, ...pinned };
   } else {
     const index = readIndex(top, `${name} index`);
-    const match = index.manifests.find((d) => d.mediaType === MEDIA.manifest && (d.platform === undefined || (d.platform.architecture === want && d.platform.os === 'linux')));
+    // Only a manifest that names this platform: one without a platform is not taken as "any".
+    const match = index.manifests.find((d) => d.mediaType === MEDIA.manifest && d.platform?.architecture === want && d.platform.os === 'linux');
     if (!match) throw new BootosError('PLATFORM_NOT_FOUND', `${name}: no manifest for linux/${want}`);
     manifestDescriptor = match;
   }
@@ -54,12 +56,13 @@ export async function resolveImage(
     throw new BootosError('MEDIA_TYPE', `${name}: config media type is ${manifest.config.mediaType}, expected ${MEDIA.config}`);
   }
   for (const layer of manifest.layers) {
-    if (layer.mediaType !== MEDIA.layerGzip && layer.mediaType !== MEDIA.layerZstd) {
-      throw new BootosError('MEDIA_TYPE', `${name}: layer ${layer.digest} has media type ${layer.mediaType}; bootos reads gzip or zstd tar layers`);
+    if (layer.mediaType !== MEDIA.layerGzip && layer.mediaType !== MEDIA.layerZstd && layer.mediaType !== MEDIA.layerTar) {
+      throw new BootosError('MEDIA_TYPE', `${name}: layer ${layer.digest} has media type ${layer.mediaType}; bootos reads tar layers, plain, gzip or zstd`);
     }
   }
   if (manifest.config.size > limits.maxConfigBytes) throw new BootosError('DOCUMENT_TOO_LARGE', `${name}: its config is larger than the ${limits.maxConfigBytes}-byte cap`);
-  const config = readImageConfig(parseJson(await fetchVerifiedBlob(source, manifest.config, `${name} config`), `${name} config`), `${name} config`);
+  const config = readOciConfig(parseJson(await fetchVerifiedBlob(source, manifest.config, `${name} config`), `${name} config`), manifest.layers.length, `${name} config`);
+  if (config.architecture !== want) throw new BootosError('PLATFORM_NOT_FOUND', `${name}: the manifest for linux/${want} leads to a config for linux/${config.architecture}`);
   if (config.name !== name) throw new BootosError('REGISTRY_INVALID', `${name}: the channel's digest leads to an image named ${config.name}`);
   return { name, digest: pinned.digest, manifestDescriptor, manifest, config };
 }
