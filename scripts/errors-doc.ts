@@ -84,7 +84,6 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   UNPACK_NOT_A_DIRECTORY: 'fix the layer',
   UNPACK_HARDLINK_ESCAPE: 'link to a file inside the image',
   UNPACK_HARDLINK_MISSING: 'order the target before the link',
-  UNPACK_SPECIAL_FILE: 'images carry no device nodes; the runtime provides /dev',
   UNPACK_ENTRY_TYPE: 'use files, directories, symlinks and hardlinks',
   UNPACK_REPLACES_DIRECTORY: 'remove the directory with an OCI whiteout first',
   UNPACK_TOO_MANY_ENTRIES: 'raise the limit or split the image',

@@ -62,6 +62,7 @@ export const pullCommand = defineCommand({
       }
       if (values.json) console.log(JSON.stringify({ name: pulled.name, digest: pulled.digest, manifestDigest: pulled.manifestDigest, rootfs: pulled.rootfs }));
       else console.log(pulled.rootfs);
+      if (pulled.skipped.length) status(`skipped ${pulled.skipped.length} device node(s) or FIFO(s), never created: ${pulled.skipped.join(', ')}`);
       status(`pulled ${pulled.name} ${pulled.config.version} (${pulled.manifestDigest}) in ${((Date.now() - started) / 1000).toFixed(2)} s`);
     } finally {
       // HttpSource and OciSource keep connections alive; close them so that the process exits at once.

@@ -75,7 +75,6 @@ export const ERRORS = {
   UNPACK_NOT_A_DIRECTORY: info('refused', 502, 'pull', 'an entry under a path that is a file, or a directory where a file or link was extracted'),
   UNPACK_HARDLINK_ESCAPE: info('refused', 502, 'pull', 'a hardlink target that is absolute, has `..`, or goes through a symlink'),
   UNPACK_HARDLINK_MISSING: info('refused', 502, 'pull', 'a hardlink to something not (yet) extracted as a regular file in this image'),
-  UNPACK_SPECIAL_FILE: info('refused', 502, 'pull', 'a character or block device or a FIFO'),
   UNPACK_ENTRY_TYPE: info('refused', 502, 'pull', 'a tar entry type that is not unpacked (sparse, unknown flags)'),
   UNPACK_REPLACES_DIRECTORY: info('refused', 502, 'pull', 'an entry replaces an extracted directory with a file or a link'),
   UNPACK_TOO_MANY_ENTRIES: info('refused', 502, 'pull', 'more than `maxEntries` (500 000) entries over all layers'),

@@ -1,11 +1,12 @@
 // The one path gate for unpacking. Every tar entry of every layer passes through `admit()` before a byte of it
 // touches the disk; it refuses, with a coded error, anything that could write outside the extraction root or
 // plant something dangerous inside it (node-tar's [CHECKPATH], with the checks that its CVE history taught):
-//   `..` components, absolute paths, over-long or over-deep paths, device nodes and FIFOs, unknown entry types,
+//   `..` components, absolute paths, over-long or over-deep paths, unknown entry types,
 //   writes through a symlink (a parent component that is a link), symlinks whose target leaves the root,
 //   hardlinks to anything but an already extracted regular file inside the root, an entry that replaces a
 //   directory with something else, too many entries, too many bytes (decompression bomb).
-// setuid/setgid bits are stripped unless the image config allows them.
+// Device nodes and FIFOs are skipped (never created) and listed in `skipped`. setuid/setgid bits are stripped
+// unless the image config allows them.
 //
 // The gate keeps its own map of what has been extracted: the staging directory is private and fresh, so the map is
 // the truth about it, and no check has to trust what lstat() says about a path an archive could have raced.
@@ -54,6 +55,8 @@ function refuse(code: ErrorCode, entry: string, why: string): never {
 
 export class PathGate {
   private readonly tree = new Map<string, Node>();
+  /** Device nodes and FIFOs that were not created, as "path (type)". */
+  readonly skipped: string[] = [];
   private entries = 0;
   private bytes = 0;
   /** Compressed bytes of the layers so far, as signed in the manifest (null: unknown, no ratio check). */
@@ -119,10 +122,8 @@ export class PathGate {
     if (++this.entries > this.limits.maxEntries) refuse('UNPACK_TOO_MANY_ENTRIES', entry, `more than ${this.limits.maxEntries} entries`);
     const type = header.type ?? 'unknown';
     if (type === 'pax-global-header') return { kind: 'skip' };
-    if (type === 'character-device' || type === 'block-device' || type === 'fifo') {
-      refuse('UNPACK_SPECIAL_FILE', entry, `a ${type}; images carry no device nodes or FIFOs`);
-    }
-    if (type !== 'file' && type !== 'contiguous-file' && type !== 'directory' && type !== 'symlink' && type !== 'link') {
+    const special = type === 'character-device' || type === 'block-device' || type === 'fifo';
+    if (!special && type !== 'file' && type !== 'contiguous-file' && type !== 'directory' && type !== 'symlink' && type !== 'link') {
       refuse('UNPACK_ENTRY_TYPE', entry, `entry type ${type} is not unpacked`);
     }
     const parts = this.components(entry, entry, { absolute: 'UNPACK_ABSOLUTE_PATH', traversal: 'UNPACK_PATH_TRAVERSAL' });
@@ -131,6 +132,12 @@ export class PathGate {
       refuse('UNPACK_PATH_INVALID', entry, 'a non-directory entry for the root itself');
     }
     const path = parts.join('/');
+    // Device nodes and FIFOs are never created (the runtime provides /dev): skipped and reported, since images
+    // built from a Debian or distribution root often carry a few in dev/.
+    if (special) {
+      this.skipped.push(`${path} (${type})`);
+      return { kind: 'skip' };
+    }
     const base = parts[parts.length - 1]!;
     const mkdirs = this.parents(parts, entry);
 

@@ -22,6 +22,8 @@ export interface PulledImage {
   config: ImageConfig;
   /** The unpacked root filesystem (Store.rootOf(manifestDigest)). */
   rootfs: string;
+  /** Device nodes and FIFOs of the layers that this unpack skipped (none when the root was already there). */
+  skipped: string[];
 }
 
 export interface PullOptions {
@@ -82,7 +84,7 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
   const manifestDigest = resolved.manifestDescriptor.digest;
   const totalBytes = manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
   const meter = new ProgressMeter(image, totalBytes, emit);
-  const pulled = (rootfs: string): PulledImage => ({ name: image, digest: resolved.digest, manifestDigest, config, rootfs });
+  const pulled = (rootfs: string, skipped: string[] = []): PulledImage => ({ name: image, digest: resolved.digest, manifestDigest, config, rootfs, skipped });
 
   const existing = await store.rootOf(manifestDigest);
   if (existing) {
@@ -119,7 +121,7 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
       blobs: [resolved.digest, manifestDigest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)],
     });
     meter.complete();
-    return pulled(rootfs);
+    return pulled(rootfs, unpacker.gate.skipped);
   } catch (err) {
     await staged.discard();
     throw systemError(err, `pull of ${image}`);

@@ -106,6 +106,8 @@ export class Starter {
     }
     app.progress = null;
     if (!cached) this.ctx.step(app.name, `downloaded ${app.image.version}`);
+    const { skipped } = this.pulled;
+    if (skipped.length) this.ctx.step(app.name, `skipped ${skipped.length} device node(s) of the image (the runtime provides /dev): ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? ', …' : ''}`);
     return this.pulled;
   }
 
