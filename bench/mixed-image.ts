@@ -45,7 +45,7 @@ export async function writeMixedImage(dir: string, totalBytes: number, name = 'b
   await mkdir(join(dir, 'data'), { recursive: true });
   await writeFile(
     join(dir, 'image.yaml'),
-    `name: ${name}\nversion: ${version}\ndescription: benchmark image with mixed files\nruntime: none\nentrypoint: [/bin/true]\nfiles:\n  - from: data\n    to: /data\n`,
+    `name: ${name}\nversion: ${version}\ndescription: benchmark image with mixed files\nruntime: node\nentrypoint: [node, -e, "0"]\nfiles:\n  - from: data\n    to: /data\n`,
   );
   // Byte shares: 40% small files (4–64 KiB), 35% medium (256 KiB–2 MiB), 25% large (8 MiB).
   const plan: { share: number; min: number; max: number }[] = [

@@ -71,7 +71,7 @@ async function generateImage(dir: string, mib: number): Promise<{ files: number;
     bytes += size;
     files++;
   }
-  await writeFile(join(dir, 'image.yaml'), `name: bench\nversion: 1.0.0\nentrypoint: [/bin/true]\nfiles:\n  - from: files\n    to: /app\n`);
+  await writeFile(join(dir, 'image.yaml'), `name: bench\nversion: 1.0.0\nruntime: node\nentrypoint: [node, -e, "0"]\nfiles:\n  - from: files\n    to: /app\n`);
   await writeFile(join(dir, '..', 'profiles.yaml'), 'profiles:\n  office:\n    - bench\n');
   return { files, bytes };
 }

@@ -26,7 +26,7 @@ test.before(async () => {
   registry = await startDockerRegistry();
   const dir = await makeImageDir(
     { 'srv/payload.txt': payload, 'srv/hello.txt': 'hello from the registry\n' },
-    'name: files\nversion: 1.0.0\nruntime: none\nentrypoint: [/bin/true]\nfiles:\n  - from: srv\n    to: /srv\n',
+    'name: files\nversion: 1.0.0\nruntime: node\nentrypoint: [node, -e, "0"]\nfiles:\n  - from: srv\n    to: /srv\n',
   );
   layout = await makeRegistry({ images: [dir] });
   await pushRegistry(layout.dir, registry.url('pulls'));

@@ -30,7 +30,7 @@ test.before(async () => {
   registry = await startDockerRegistry();
   const big = await makeImageDir(
     { 'data/a.bin': randomBytes(150_000).toString('base64'), 'data/b.txt': 'hello world\n'.repeat(5000) },
-    'name: data\nversion: 2.0.0\nruntime: none\nentrypoint: [/bin/true]\nfiles:\n  - from: data\n    to: /srv\n',
+    'name: data\nversion: 2.0.0\nruntime: node\nentrypoint: [node, -e, "0"]\nfiles:\n  - from: data\n    to: /srv\n',
   );
   layout = await makeRegistry({ images: ['hello', big] });
 });

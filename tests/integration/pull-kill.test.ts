@@ -22,7 +22,7 @@ async function imageDir(): Promise<{ dir: string; files: Map<string, Buffer> }> 
     await mkdir(join(dir, 'files', name, '..'), { recursive: true });
     await writeFile(join(dir, 'files', name), bytes);
   }
-  await writeFile(join(dir, 'image.yaml'), 'name: big\nversion: 1.0.0\nentrypoint: [/app/run]\nfiles:\n  - from: files\n    to: /app\n');
+  await writeFile(join(dir, 'image.yaml'), 'name: big\nversion: 1.0.0\nruntime: node\nentrypoint: [node, -e, "0"]\nfiles:\n  - from: files\n    to: /app\n');
   return { dir, files };
 }
 

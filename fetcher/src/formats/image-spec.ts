@@ -116,7 +116,8 @@ export function parseImageSpec(doc: unknown, where: string): ParsedSpec {
     health: healthDoc
       ? {
           ...(healthDoc.http !== undefined ? { http: r.string(healthDoc.http, 'health.http') } : {}),
-          port: r.optional(healthDoc, 'port', 'health', str) ?? ports[0]?.name ?? r.fail('health', 'needs a port to check'),
+          // With `from:` and no ports, the source's first exposed port will be named http (publish/compose.ts).
+          port: r.optional(healthDoc, 'port', 'health', str) ?? ports[0]?.name ?? (o.from !== undefined ? 'http' : r.fail('health', 'needs a port to check')),
           intervalMs: r.optional(healthDoc, 'intervalMs', 'health', (v, p) => r.integer(v, p, 1)) ?? 50,
           timeoutMs: r.optional(healthDoc, 'timeoutMs', 'health', (v, p) => r.integer(v, p, 1)) ?? 10_000,
         }
