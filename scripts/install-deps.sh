@@ -9,7 +9,7 @@ APT_PACKAGES=(
   curl ca-certificates openssl nginx runc busybox-static cpio zstd squashfs-tools icu-devtools
   qemu-system-x86 qemu-system-arm qemu-utils ovmf qemu-efi-aarch64 ipxe-qemu
   mtools dosfstools e2fsprogs fdisk
-  docker-registry skopeo containerd apache2-utils iproute2
+  docker-registry skopeo containerd apache2-utils iproute2 podman umoci tini
   chromium
 )
 

@@ -2,18 +2,21 @@
 // Debian's static busybox — a device node in the first layer, a whiteout in the second, the process in the config
 // (Entrypoint + Cmd, ExposedPorts, WorkingDir; User left as root). Published with `from: oci:DIR:REF`, its layers
 // keep their digests; the agent on the host serves it through runc: the first request starts it, it stops when
-// idle, the next request starts it again. Also: the publisher's refusals (native code in an `any` image, an
+// idle, the next request starts it again; podman runs the published image from the registry directory. Also: the publisher's refusals (native code in an `any` image, an
 // entrypoint that is missing or not executable, a source tag that is not there) and a docker-archive source.
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { isBootosError } from '../../fetcher/src/core/error.js';
 import { publishImage } from '../../fetcher/src/publish/publish.js';
 import { blobPath } from '../../fetcher/src/formats/oci.js';
 import { agentEnv, json, until } from '../support/agent.js';
 import { tempDir } from '../support/registry.js';
+import { startDockerRegistry } from '../support/docker-registry.js';
 
 const run = promisify(execFile);
 
@@ -152,4 +155,48 @@ test.serial('a docker-archive (skopeo copy oci: → docker-archive:) gives the s
   const result = await publishImage(dir, join(work, 'registry-docker'));
   t.is(result.layers.length, 3, 'two source layers and our own skeleton layer');
   t.deepEqual(result.platforms.map((p) => p.architecture), ['amd64']);
+});
+
+test.serial('podman runs a bootos-published image straight from the registry directory (an OCI layout)', async (t) => {
+  const dir = await imageFolder('web-podman', 'from: oci:../layout:web\n');
+  // podman names an oci: image after its path, which must then be lowercase.
+  const registry = join(tmpdir(), `bootos-podman-${randomBytes(4).toString('hex')}`);
+  t.teardown(() => rm(registry, { recursive: true, force: true }));
+  await publishImage(dir, registry);
+  const storage = join(work, 'podman');
+  const podman = (...args: string[]) => run('podman', ['--root', join(storage, 'root'), '--runroot', join(storage, 'run'), '--storage-driver', 'vfs', ...args], { timeout: 120_000 });
+  const port = 18_000 + Math.floor(Math.random() * 1000);
+  // Low ulimits: podman's defaults are above what this machine lets a container raise them to.
+  const { stdout } = await podman('run', '-d', '--rm', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024', '-p', `127.0.0.1:${port}:8080`, `oci:${registry}:web-podman-1.0.0`);
+  const id = stdout.trim().split('\n').pop()!;
+  try {
+    const inspect = JSON.parse((await podman('inspect', id)).stdout)[0];
+    t.is(inspect.Config.User, '1000:1000', "the bootos config's user, from the standard field");
+    let body = '';
+    for (let i = 0; i < 50 && !body; i++) {
+      body = await fetch(`http://127.0.0.1:${port}/index.html`).then((r) => r.text(), () => '');
+      if (!body) await new Promise((r) => setTimeout(r, 200));
+    }
+    t.is(body, 'hello from an OCI image\n');
+  } finally {
+    await podman('rm', '-f', id).catch(() => {});
+    await rm(storage, { recursive: true, force: true });
+  }
+});
+
+test.serial('from: a registry reference (oci+http://HOST/REPO:TAG) carries the same layers', async (t) => {
+  const registry = await startDockerRegistry();
+  try {
+    const ref = `${registry.url('src').replace(/^oci\+http:\/\//, '')}/web:1`;
+    await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${join(work, 'layout')}:web`, `docker://${ref}`]);
+    const dir = await imageFolder('web-registry', `from: oci+http://${ref}\n`);
+    const result = await publishImage(dir, join(work, 'registry-from-registry'));
+    t.deepEqual(result.layers.slice(0, 2).map((l) => l.digest), sourceLayers);
+    const missing = await imageFolder('web-registry-missing', `from: oci+http://${ref.replace(/:1$/, ':2')}\n`);
+    const err = await t.throwsAsync(publishImage(missing, join(work, 'registry-from-registry')));
+    t.true(isBootosError(err, 'HTTP_ERROR'), String(err));
+    t.regex(err!.message, /manifests\/2: HTTP 404/);
+  } finally {
+    await registry.stop();
+  }
 });

@@ -188,8 +188,10 @@ test('skopeo reads our layout and what we pushed', async (t) => {
   // Our registry directory is an OCI layout: skopeo finds the image by its ref name and reads the index and config.
   const raw = (await run('skopeo', ['inspect', '--raw', ref])).stdout;
   t.is(raw, (await readFile(join(layout.dir, blobPath(hello.digest)))).toString());
+  // …and the config is a standard OCI config, with bootos's settings in a label.
   const config = JSON.parse((await run('skopeo', ['inspect', '--config', '--raw', ref])).stdout);
-  t.is(config.name, 'hello');
+  t.deepEqual(config.config.Entrypoint, ['node', '/app/server.js']);
+  t.is(JSON.parse(config.config.Labels['dev.bootos.config']).name, 'hello');
   // skopeo copies the whole index from the layout into the registry; the digest is preserved.
   await run('skopeo', ['copy', '--all', '--dest-tls-verify=false', ref, `docker://${registry.host}/skopeo:hello-1.0.0`]);
   const copied = (await run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/skopeo:hello-1.0.0`])).stdout;
