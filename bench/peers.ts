@@ -93,9 +93,9 @@ let failed = false;
 try {
   const url = registry.url('bench');
   const bench = await prepareBenchRegistry(work, MIB, url, log);
-  const imageRef = `${bench.image.name}-${bench.image.version}`;
+  const imageRef = bench.tag;
   const layerUrl = `http://${registry.host}/v2/bench/blobs/${bench.layer.digest}`;
-  log(`registry ${url}: ${imageRef} (${bench.files} files), companion ${bench.ociTag}; ${RUNS} run(s) per tool`);
+  log(`registry ${url}: ${imageRef} (${bench.files} files); ${RUNS} run(s) per tool`);
 
   const fresh = async (name: string) => {
     const dir = join(work, 'runs', name);
@@ -125,7 +125,7 @@ try {
         const dir = await fresh(`containerd-${i}`);
         const { socket, daemon } = await startContainerd(join(dir, 'containerd'));
         try {
-          return await timed(() => sh('ctr', ['-a', socket, '-n', 'bench', 'image', 'pull', '--plain-http', `${registry.host}/bench:${bench.ociTag}`]));
+          return await timed(() => sh('ctr', ['-a', socket, '-n', 'bench', 'image', 'pull', '--plain-http', `${registry.host}/bench:${bench.tag}`]));
         } finally {
           await daemon.stop();
           // Snapshots are overlay directories; nothing is mounted after the pull.
@@ -138,7 +138,7 @@ try {
       run: async (i) => {
         const dir = await fresh(`skopeo-${i}`);
         return timed(async () => {
-          await sh('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/bench:${bench.ociTag}`, `oci:${join(dir, 'layout')}:img`]);
+          await sh('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/bench:${bench.tag}`, `oci:${join(dir, 'layout')}:img`]);
           await mkdir(join(dir, 'rootfs'));
           const blobs = join(dir, 'layout', 'blobs', 'sha256');
           const layer = bench.layer.digest.slice('sha256:'.length);
