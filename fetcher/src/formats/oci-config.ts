@@ -7,6 +7,7 @@
 import type { ErrorCode } from '../core/error.js';
 import { Reader, SHA256_DIGEST, parseJson } from '../core/guard.js';
 import { OCI_ARCHES } from '../core/arch.js';
+import { canonicalBytes } from '../core/canonical-json.js';
 import { readImageConfig, type ImageConfig } from './image-config.js';
 
 export const BOOTOS_CONFIG_LABEL = 'dev.bootos.config';
@@ -49,7 +50,7 @@ export function toOciConfig(config: ImageConfig, diffIds: string[], created?: st
       WorkingDir: config.workdir,
       ExposedPorts: Object.fromEntries(config.ports.map((p) => [`${p.port}/tcp`, {}])),
       StopSignal: config.stopSignal,
-      Labels: { [BOOTOS_CONFIG_LABEL]: JSON.stringify(label) },
+      Labels: { [BOOTOS_CONFIG_LABEL]: canonicalBytes(label).toString('utf8') },
     },
     rootfs: { type: 'layers', diff_ids: diffIds },
   };
