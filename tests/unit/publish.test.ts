@@ -59,7 +59,8 @@ test('layers have fixed mtimes, uid/gid 0, normalized modes, sorted entries and 
     t.is(h.uid, 0);
     t.is(h.gid, 0);
     t.is(h.mtime, 1234);
-    t.true(h.mode === 0o755 || h.mode === 0o644, `${h.name} ${h.mode.toString(8)}`);
+    if (h.name === 'tmp') t.is(h.mode, 0o1777, 'tmp is world-writable and sticky, as on any Linux system');
+    else t.true(h.mode === 0o755 || h.mode === 0o644, `${h.name} ${h.mode.toString(8)}`);
   }
   t.is(headers.find((h) => h.name === 'app/run.sh')!.mode, 0o755);
   t.is(headers.find((h) => h.name === 'app/index.html')!.mode, 0o644);

@@ -1,6 +1,6 @@
 // Deterministic gzip tar layers: the same files give the same bytes on any machine, from any path, at any time.
 // Entries sorted by path; mtime = SOURCE_DATE_EPOCH (core/source-date.ts: default 2024-01-01); uid/gid 0 with empty names; modes normalized to
-// 0755 (directories, executables), 0644 (other files), 0777 (symlinks); gzip by fflate with a fixed header.
+// 0755 (directories unless the entry gives a mode, executables), 0644 (other files), 0777 (symlinks); gzip by fflate with a fixed header.
 // fflate's output depends on how its input is chunked, so the tar stream is re-cut into fixed blocks first.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -13,7 +13,7 @@ import { sourceDateEpoch } from '../core/source-date.js';
 import { tempPathFor } from '../core/fs.js';
 
 export type LayerEntry =
-  | { path: string; type: 'directory' }
+  | { path: string; type: 'directory'; /** default 0755 */ mode?: number }
   | { path: string; type: 'file'; source: string; size: number; executable: boolean }
   | { path: string; type: 'symlink'; target: string };
 
@@ -110,7 +110,7 @@ export async function writeLayer(entries: LayerEntry[], dir: string, epoch = sou
     for (const entry of normalizeEntries(entries)) {
       const header = { name: entry.path, mtime, uid: 0, gid: 0, uname: '', gname: '' };
       if (entry.type === 'directory') {
-        tar.entry({ ...header, type: 'directory', mode: 0o755 });
+        tar.entry({ ...header, type: 'directory', mode: entry.mode ?? 0o755 });
       } else if (entry.type === 'symlink') {
         tar.entry({ ...header, type: 'symlink', mode: 0o777, linkname: entry.target });
       } else {

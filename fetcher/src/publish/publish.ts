@@ -34,7 +34,8 @@ export async function publishImage(imageDir: string, registryDir: string, option
   const { config } = spec;
   await initLayout(registryDir);
 
-  const entries: LayerEntry[] = IMAGE_SKELETON.map((path) => ({ path, type: 'directory' }));
+  // /tmp 1777 as on any Linux system: a tmpfs over it takes its mode (runc), and a non-root app must write there.
+  const entries: LayerEntry[] = IMAGE_SKELETON.map((path) => ({ path, type: 'directory', ...(path === 'tmp' ? { mode: 0o1777 } : {}) }));
   for (const { from, to } of spec.files) {
     const source = resolve(imageDir, from);
     try {
