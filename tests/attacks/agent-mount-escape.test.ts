@@ -2,9 +2,10 @@
 // its binds (the bundled Node, /data) need. The attack is a validly signed layer holding only absolute symlinks into
 // a host directory (`lib64 -> /host/dir/lib64`, `lib`, `usr`, `data`): the path gate admits them, because inside
 // the container they resolve inside the root, but a host-side mkdir -p or open() would follow them into the host.
-// The mount points must be made inside the root, where runc binds them, so the app starts and answers.
+// The mount points must be made inside the root, where runc binds them, so the app starts and answers. The same holds
+// for /tmp, whose mode the agent sets to 1777 (a link named tmp changes the root's directory, not the host's).
 import test from 'ava';
-import { mkdir, readdir, rm, symlink } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ensureInRoot } from '../../bootos/src/agent/runtime/mount-points.js';
 import { isBootosError } from '../../fetcher/src/core/error.js';
@@ -68,4 +69,21 @@ test('links are followed as the container follows them: absolute from the root, 
   const loop = await ensureInRoot(root, { path: '/loop1/x', file: false }, HOPS).catch((err: unknown) => err);
   t.true(isBootosError(loop, 'APP_START_FAILED'), 'a symlink loop is refused with a code');
   t.deepEqual(await readdir(outside), [], 'nothing outside the root');
+});
+
+test('/tmp made 1777 inside the root: a tmp link to a host directory changes the root\'s copy, never the host\'s', async (t) => {
+  const root = await testDir(t, 'bootos-root-');
+  // Not under /tmp, where the root itself lies: a link named tmp to /tmp/… would be a loop in the root.
+  const outside = await mkdtemp('/var/tmp/bootos-outside-');
+  t.teardown(() => rm(outside, { recursive: true, force: true }));
+  await chmod(outside, 0o755);
+  await symlink(outside, join(root, 'tmp'));
+  const made = await ensureInRoot(root, { path: '/tmp', file: false, mode: 0o1777 }, HOPS);
+  t.is(made, join(root, outside));
+  t.is((await stat(made)).mode & 0o7777, 0o1777);
+  t.is((await stat(outside)).mode & 0o7777, 0o755, 'the host directory the link names keeps its mode');
+  const plain = await testDir(t, 'bootos-root-');
+  await writeFile(join(plain, 'tmp'), 'a file where /tmp should be');
+  const refused = await ensureInRoot(plain, { path: '/tmp', file: false, mode: 0o1777 }, HOPS).catch((err: unknown) => err);
+  t.true(isBootosError(refused, 'APP_START_FAILED'), 'a file at /tmp is refused with a code');
 });

@@ -7,7 +7,9 @@ import { readImageConfig } from '../../fetcher/src/formats/image-config.js';
 import { loadImageSpec } from '../../fetcher/src/formats/image-spec.js';
 import { hostAllowed, mayChangeState } from '../../bootos/src/agent/api/api.js';
 import { MemoryPressureWatch, memAvailableBytes, pressureVictims } from '../../bootos/src/agent/app/idle.js';
-import { containerSpec, sharesFromWeight } from '../../bootos/src/agent/runtime/runc.js';
+import { DEFAULT_ENV, INIT_TARGET, containerSpec, locateInit, mergeEnv, mountPoints, sharesFromWeight, type ContainerSpecInput } from '../../bootos/src/agent/runtime/runc.js';
+import { parseImageSpec } from '../../fetcher/src/formats/image-spec.js';
+import { isBootosError } from '../../fetcher/src/core/error.js';
 import { FIXTURES } from '../support/agent.js';
 import { tempDir } from '../support/registry.js';
 
@@ -56,6 +58,7 @@ test('the OCI config: namespaces, read-only root, no capabilities, limits, secco
     dataDir: '/var/lib/bootos/data/probe',
     netnsPath: '/run/netns/bootos-1',
     runtimeBinds: [{ source: '/usr/bin/node', target: '/usr/bin/node' }],
+    initBinary: null,
     cgroupsPath: 'bootos/a-probe-1',
     arch: 'x86_64',
     tmpBytes: 1024,
@@ -80,6 +83,64 @@ test('the OCI config: namespaces, read-only root, no capabilities, limits, secco
   t.true(node.options.includes('ro'));
   t.is(sharesFromWeight(1), 2);
   t.is(sharesFromWeight(10000), 262144);
+});
+
+/** The spec of a runtime-none image given as image.yaml fields (init on by default). */
+function specOf(fields: Record<string, unknown>, input: Partial<ContainerSpecInput> = {}): any {
+  const { config } = parseImageSpec({ name: 'plain', version: '1.0.0', entrypoint: ['/app/run', '--flag'], ...fields }, 'test image');
+  return containerSpec({
+    config: readImageConfig(JSON.parse(JSON.stringify(config))),
+    rootfs: '/store/rootfs/x',
+    hostname: 'plain',
+    dataDir: null,
+    netnsPath: null,
+    runtimeBinds: [],
+    initBinary: '/usr/bin/tini-static',
+    cgroupsPath: 'bootos/a-plain-1',
+    arch: 'x86_64',
+    tmpBytes: 1024,
+    maxOpenFiles: 64,
+    extraEnv: ['BOOTOS_APP=plain'],
+    ...input,
+  });
+}
+
+test('init: tini is PID 1, bound read-only at /dev/init, and runs the entrypoint; without init the entrypoint is PID 1', async (t) => {
+  const spec = specOf({});
+  t.deepEqual(spec.process.args, [INIT_TARGET, '--', '/app/run', '--flag']);
+  const init = spec.mounts.find((m: { destination: string }) => m.destination === INIT_TARGET);
+  t.deepEqual(init, { destination: '/dev/init', type: 'bind', source: '/usr/bin/tini-static', options: ['bind', 'ro', 'nosuid', 'nodev'] });
+  const order = spec.mounts.map((m: { destination: string }) => m.destination);
+  t.true(order.indexOf('/dev') < order.indexOf(INIT_TARGET), '/dev (a tmpfs) is mounted before the bind into it');
+  const off = specOf({ init: false });
+  t.deepEqual(off.process.args, ['/app/run', '--flag']);
+  t.false(off.mounts.some((m: { destination: string }) => m.destination === INIT_TARGET));
+  t.deepEqual(specOf({ runtime: 'node', entrypoint: ['node', '/app/a.js'] }, { initBinary: null }).process.args, ['node', '/app/a.js'], 'node images: no init by default');
+  const missing = t.throws(() => specOf({}, { initBinary: null }));
+  t.true(isBootosError(missing, 'APP_INIT_MISSING'));
+});
+
+test('locateInit: the host binary, or APP_INIT_MISSING (never a run without init)', async (t) => {
+  t.regex(await locateInit('/usr/bin/tini-static'), /tini-static$/);
+  const dir = await tempDir();
+  await writeFile(join(dir, 'tini'), 'not executable', { mode: 0o644 });
+  for (const path of [join(dir, 'none'), join(dir, 'tini'), dir]) {
+    const err = await t.throwsAsync(locateInit(path));
+    t.true(isBootosError(err, 'APP_INIT_MISSING'), path);
+  }
+});
+
+test('env: the OCI default PATH and HOME=/tmp, the image overrides them, the agent overrides the image; each name once', (t) => {
+  t.deepEqual(specOf({}).process.env, [...DEFAULT_ENV, 'BOOTOS_APP=plain']);
+  t.is(DEFAULT_ENV[0], 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  const env: string[] = specOf({ env: { PATH: '/app/bin:/bin', HOME: '/data', LANG: 'C.UTF-8', BOOTOS_APP: 'spoofed' } }).process.env;
+  t.deepEqual(env, ['PATH=/app/bin:/bin', 'HOME=/data', 'BOOTOS_APP=plain', 'LANG=C.UTF-8'], 'a name keeps the place where it first appeared');
+  t.deepEqual(mergeEnv(['A=1', 'B=2'], ['A=3', 'C='], ['B=4']), ['A=3', 'B=4', 'C=']);
+});
+
+test('/tmp: a 1777 mount point comes first, so that runc gives the tmpfs mode 1777', (t) => {
+  t.deepEqual(mountPoints([], null)[0], { path: '/tmp', file: false, mode: 0o1777 });
+  t.is(specOf({}).mounts.find((m: { destination: string }) => m.destination === '/tmp').options.includes('mode=1777'), true);
 });
 
 test('who may change state: loopback peer, loopback Host on the API port, kiosk origin only', (t) => {

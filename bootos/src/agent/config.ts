@@ -9,6 +9,7 @@ import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
 import { parseRegistryLocation } from '../../../fetcher/src/formats/registry-url.js';
 import { LIMIT_NAMES, withLimits, type Limits } from '../../../fetcher/src/core/limits.js';
 import { CHANNEL_NAME } from '../../../fetcher/src/formats/trust-docs.js';
+import { DEFAULT_INIT_BINARY } from './runtime/runc.js';
 
 /** The agent's limits are the one table of every limit (fetcher/src/core/limits.ts): the agent's own and those of the
  * Store, Trust and the registry source that it builds. */
@@ -36,6 +37,8 @@ export interface AgentConfig {
   /** x86_64 | aarch64 */
   arch: string;
   runc: string;
+  /** The static tini bound as PID 1 into images that ask for an init (`init` in the JSON file). */
+  initBinary: string;
   /** The kiosk's static files (index.html …), served at `/`. */
   kioskDir: string;
   debug: boolean;
@@ -66,6 +69,7 @@ function defaults(dataRoot: string): Omit<AgentConfig, 'registry'> {
     appHost: '0.0.0.0',
     arch: hostArch(),
     runc: 'runc',
+    initBinary: DEFAULT_INIT_BINARY,
     kioskDir: defaultKioskDir(),
     debug: false,
     limits: withLimits(),
@@ -140,7 +144,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
 
 const FILE_FIELDS = [
   'registry', 'channel', 'profile', 'root', 'dataRoot', 'stateDir', 'storeDir', 'appDataRoot', 'runDir', 'apiHost',
-  'apiPort', 'appHost', 'arch', 'runc', 'kioskDir', 'debug', 'limits',
+  'apiPort', 'appHost', 'arch', 'runc', 'init', 'kioskDir', 'debug', 'limits',
 ] as const;
 
 /**
@@ -174,6 +178,7 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   set('appHost', r.optional(o, 'appHost', '', (v, p) => r.string(v, p, /^[0-9a-fA-F.:]+$|^localhost$/, 'expected an IP address')));
   set('arch', r.optional(o, 'arch', '', (v, p) => r.oneOf(v, p, ARCHES)));
   set('runc', r.optional(o, 'runc', '', (v, p) => r.string(v, p, /^[^\0]+$/)));
+  set('initBinary', r.optional(o, 'init', '', path));
   set('kioskDir', r.optional(o, 'kioskDir', '', path));
   set('debug', r.optional(o, 'debug', '', (v, p) => r.boolean(v, p)));
   const limits: Partial<Limits> = {};

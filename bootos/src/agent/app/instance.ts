@@ -7,7 +7,7 @@ import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
 import type { AgentConfig } from '../config.js';
 import type { AppNetwork } from '../runtime/network.js';
 import { ensureMountPoints } from '../runtime/mount-points.js';
-import { containerSpec, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from '../runtime/runc.js';
+import { containerSpec, locateInit, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
 
 /**
@@ -104,8 +104,8 @@ export class Instance {
   }
 
   /**
-   * SIGTERM, up to graceMs, SIGKILL (graceMs 0: SIGKILL at once); resolves once the container is gone. `onKill` is
-   * told when the grace period ran out.
+   * The image's stop signal (SIGTERM unless its config names another), up to graceMs, SIGKILL (graceMs 0: SIGKILL at
+   * once); resolves once the container is gone. `onKill` is told when the grace period ran out.
    */
   async stop(graceMs: number, onKill: () => void): Promise<void> {
     this.stopping = true;
@@ -115,7 +115,7 @@ export class Instance {
       this.frozen = false;
     }
     if (graceMs > 0) {
-      await runc.kill(this.id, 'TERM').catch(() => {});
+      await runc.kill(this.id, this.image.config.stopSignal).catch(() => {});
       const grace = sleep(graceMs).then(() => 'timeout' as const);
       if ((await Promise.race([this.container.exited.then(() => 'exited' as const), grace])) === 'timeout') {
         onKill();
@@ -184,6 +184,7 @@ export async function launchInstance(o: LaunchOptions): Promise<Instance> {
     await chown(dataDir, cfg.user.uid, cfg.user.gid);
   }
   const runtimeBinds = cfg.runtime === 'node' ? await o.runtimeBinds() : [];
+  const initBinary = cfg.init ? await locateInit(o.config.initBinary) : null;
   await ensureMountPoints(o.image.rootfs, mountPoints(runtimeBinds, cfg.data?.path ?? null), limits.maxSymlinkHops);
   const spec = containerSpec({
     config: cfg,
@@ -192,6 +193,7 @@ export async function launchInstance(o: LaunchOptions): Promise<Instance> {
     dataDir,
     netnsPath: cfg.network === 'host' ? null : o.network.netnsPath,
     runtimeBinds,
+    initBinary,
     cgroupsPath,
     arch: o.config.arch,
     tmpBytes: limits.tmpBytes,

@@ -20,6 +20,8 @@ export interface MountPoint {
   path: string;
   /** A regular file (the target of a file bind) rather than a directory. */
   file: boolean;
+  /** A directory's mode, set whether it was made or found (e.g. 0o1777 for /tmp); without it a new one is 0755. */
+  mode?: number;
 }
 
 /**
@@ -57,12 +59,24 @@ export async function ensureInRoot(root: string, point: MountPoint, maxSymlinkHo
       } else {
         await mkdir(here, { mode: 0o755 });
       }
-    } else if (!last && !st.isDirectory()) {
+    } else if (!st.isDirectory() && (!last || !point.file)) {
       refuse(`${join('/', ...done, c)} is not a directory`);
     }
     done.push(c);
   }
-  return join(root, ...done);
+  const made = join(root, ...done);
+  if (point.mode !== undefined && !point.file) await setDirMode(made, point.mode);
+  return made;
+}
+
+/** chmod of a directory that the walk found or made, through a descriptor opened without following a link. */
+async function setDirMode(path: string, mode: number): Promise<void> {
+  const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    if (((await dir.stat()).mode & 0o7777) !== mode) await dir.chmod(mode);
+  } finally {
+    await dir.close();
+  }
 }
 
 /** Every point of `points`, in order (a later one may pass through an earlier one's directories). */

@@ -3,14 +3,14 @@
 // (this host's hybrid mode) and v2 (the device) alike. The only cgroup access is a read of the OOM-kill counter
 // of a stopped container (runc keeps its cgroup until `runc delete` because the agent runs it with --keep).
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { existsSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { constants, existsSync, realpathSync, statSync } from 'node:fs';
+import { access, mkdir, readFile, readdir, realpath, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 import { run } from '../../../../fetcher/src/core/proc.js';
 import { DEFAULT_LIMITS } from '../../../../fetcher/src/core/limits.js';
-import type { ImageConfig } from '../../../../fetcher/src/formats/image-config.js';
+import type { ImageConfig, StopSignal } from '../../../../fetcher/src/formats/image-config.js';
 import type { MountPoint } from './mount-points.js';
 import { seccompProfile } from './seccomp.js';
 
@@ -31,12 +31,71 @@ export interface ContainerSpecInput {
   netnsPath: string | null;
   /** Read-only binds of the bundled runtime (Node) when the image asks for it. */
   runtimeBinds: Bind[];
+  /** The host's static tini (locateInit), bound at INIT_TARGET when the image asks for an init; else null. */
+  initBinary: string | null;
   /** cgroupsPath, relative: runc places it under its own cgroup. */
   cgroupsPath: string;
   arch: string;
   tmpBytes: number;
   maxOpenFiles: number;
   extraEnv: string[];
+}
+
+/**
+ * Where the init is bound in the container. /dev is a tmpfs that runc mounts before the binds, so it makes the file
+ * there itself: nothing is created in the (read-only) image root, and the path never clashes with the image's files.
+ */
+export const INIT_TARGET = '/dev/init';
+
+/** Where the agent finds tini on the host and on the device (the OS image ships Debian's tini, bootos/os/bootos.yaml). */
+export const DEFAULT_INIT_BINARY = '/usr/bin/tini-static';
+
+/**
+ * PATH when the image sets none: the OCI/Docker default. HOME: /tmp, the one place an app can always write to.
+ * The image's env overrides both, and the agent's BOOTOS_* variables override the image's.
+ */
+export const DEFAULT_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/tmp'];
+
+/** NAME=value lists merged in order, a later NAME replacing an earlier one in its place: each name appears once. */
+export function mergeEnv(...lists: string[][]): string[] {
+  const byName = new Map<string, string>();
+  for (const list of lists) {
+    for (const pair of list) {
+      const at = pair.indexOf('=');
+      byName.set(at < 0 ? pair : pair.slice(0, at), pair);
+    }
+  }
+  return [...byName.values()];
+}
+
+/**
+ * The process's argv. With an init, tini is PID 1 and runs the entrypoint as its only child: it forwards every signal
+ * it gets (runc kill's stop signal, the hand-over's SIGUSR1/SIGUSR2) to that child, reaps every orphan that the
+ * kernel hands to PID 1, and exits with the child's status (128+N if a signal N ended it). Flags left out on purpose:
+ *   -s   subreaper: only needed when tini is not PID 1; here it always is.
+ *   -g   signal the child's whole process group: the hand-over's SIGUSR1 would then kill every helper process of the
+ *        app that has no handler for it. Only the entrypoint gets signals, as when it was PID 1 itself.
+ *   -e N count exit status N as 0: the agent knows it asked for a stop and records the true status (143 after a
+ *        SIGTERM stop, 137 after the SIGKILL that ends the grace period); remapping would hide an app that exits 143
+ *        on its own.
+ */
+export function processArgs(config: ImageConfig): string[] {
+  return config.init ? [INIT_TARGET, '--', ...config.entrypoint] : config.entrypoint;
+}
+
+/**
+ * The init binary to bind: `path` must be an executable regular file (a static one, so that it runs in any image,
+ * glibc or musl or none). APP_INIT_MISSING otherwise: an app that asks for an init never runs without one.
+ */
+export async function locateInit(path = DEFAULT_INIT_BINARY): Promise<string> {
+  try {
+    const real = await realpath(path);
+    if (!(await stat(real)).isFile()) throw new Error('not a regular file');
+    await access(real, constants.X_OK);
+    return real;
+  } catch (err) {
+    throw new BootosError('APP_INIT_MISSING', `the image asks for an init (init: true) and ${path} cannot be used: ${(err as Error).message}; install Debian's tini (it has tini-static)`, { cause: err });
+  }
 }
 
 /** cpu.weight (1..10000, cgroup v2) → cpu.shares (2..262144), the inverse of runc's conversion on v2. */
@@ -61,16 +120,21 @@ export function containerSpec(input: ContainerSpecInput): Record<string, unknown
   if (input.dataDir && config.data) {
     mounts.push({ destination: config.data.path, type: 'bind', source: input.dataDir, options: ['rbind', 'rw', 'nosuid', 'nodev'] });
   }
-  for (const bind of input.runtimeBinds) {
+  const binds = [...input.runtimeBinds];
+  if (config.init) {
+    if (!input.initBinary) throw new BootosError('APP_INIT_MISSING', `${config.name} asks for an init (init: true) and none was given`);
+    binds.push({ source: input.initBinary, target: INIT_TARGET });
+  }
+  for (const bind of binds) {
     mounts.push({ destination: bind.target, type: 'bind', source: bind.source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   }
-  const env = ['PATH=/usr/local/bin:/usr/bin:/bin', 'HOME=/tmp', ...config.env, ...input.extraEnv];
+  const env = mergeEnv(DEFAULT_ENV, config.env, input.extraEnv);
   return {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
       user: { uid: config.user.uid, gid: config.user.gid, additionalGids: [] },
-      args: config.entrypoint,
+      args: processArgs(config),
       env,
       cwd: config.workdir,
       // No capabilities at all, in any set.
@@ -125,9 +189,14 @@ export async function nodeRuntimeBinds(nodePath = process.execPath): Promise<Bin
   return binds;
 }
 
-/** The mount points that the binds and the data path need inside the image root. */
+/**
+ * The mount points that /tmp, the binds and the data path need inside the image root. runc gives a tmpfs the mode of
+ * the directory it covers (runc 1.1 chmods the mount to it, whatever mode= says), and images often have a 0755 /tmp
+ * or none (then runc makes one, 0755, for the next start): /tmp is made or set 1777 so that the app's uid can write.
+ */
 export function mountPoints(binds: Bind[], dataPath: string | null): MountPoint[] {
-  const points = binds.map((b) => ({ path: b.target, file: !isDir(b.source) }));
+  const points: MountPoint[] = [{ path: '/tmp', file: false, mode: 0o1777 }];
+  points.push(...binds.map((b) => ({ path: b.target, file: !isDir(b.source) })));
   if (dataPath) points.push({ path: dataPath, file: false });
   return points;
 }
@@ -139,6 +208,9 @@ function isDir(path: string): boolean {
     return false;
   }
 }
+
+/** Signals the agent sends: a stop signal of the image, the hand-over's USR1/USR2, TERM and KILL. */
+export type RuncSignal = StopSignal | 'TERM' | 'KILL' | 'USR1' | 'USR2';
 
 export interface ExitStatus {
   /** Exit code of the app (runc run reports 128+N for a signal N). */
@@ -185,7 +257,8 @@ export class Runc {
     return { id, process: child, exited };
   }
 
-  kill(id: string, signal: 'TERM' | 'KILL' | 'USR1' | 'USR2'): Promise<string> {
+  /** runc kill takes a signal's name with or without SIG (runc 1.1: strings.TrimPrefix(name, "SIG")). */
+  kill(id: string, signal: RuncSignal): Promise<string> {
     return this.cmd(['kill', id, signal], `kill ${id} ${signal}`);
   }
 
