@@ -56,7 +56,7 @@ wait
 async function busyboxImage(name: string, port: number, script: string, extra: string): Promise<string> {
   const dir = await makeImageDir(
     { 'run.sh': script, 'www/index.html': 'ok\n' },
-    `name: ${name}\nversion: 1.0.0\ndescription: process environment probe\nruntime: none\nentrypoint: [/app/busybox, sh, /app/run.sh]\nports:\n  - port: 8080\n    public: ${port}\nresources: { memory: 32Mi, pids: 16 }\n${extra}`,
+    `name: ${name}\nversion: 1.0.0\ndescription: process environment probe\nruntime: none\narchitecture: amd64\nentrypoint: [/app/busybox, sh, /app/run.sh]\nports:\n  - port: 8080\n    public: ${port}\nresources: { memory: 32Mi, pids: 16 }\n${extra}`,
   );
   await copyFile(BUSYBOX, join(dir, 'busybox'));
   return dir;
