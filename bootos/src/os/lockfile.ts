@@ -5,8 +5,8 @@ import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../../fetcher/src/core/fs.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
-import { Apt, type DebPin } from './apt.js';
-import { cachedBlob, commitBlob, sha256File } from './cache.js';
+import { Apt, type DebPin } from '../../../fetcher/src/debian/apt.js';
+import { cachedBlob, commitBlob, sha256File } from '../../../fetcher/src/debian/cache.js';
 import { newestNode, packNode } from './npm-node.js';
 import { ARCHES, RECIPE_DIR, debianPackages, forArch, type Arch, type Recipe } from './recipe.js';
 

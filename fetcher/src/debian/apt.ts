@@ -2,9 +2,9 @@
 // apt gets its own lists, cache and (empty) status file under the bootos cache, and reads the host's sources.
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError } from '../../../fetcher/src/core/error.js';
+import { BootosError } from '../core/error.js';
 import { cacheDir } from './cache.js';
-import { run } from '../../../fetcher/src/core/proc.js';
+import { run } from '../core/proc.js';
 
 export interface DebPin {
   version: string;
