@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { readYamlFile } from '../core/yaml-file.js';
 import { IMAGE_NAME, Reader } from '../core/guard.js';
 import { ABSOLUTE_PATH, STOP_SIGNALS, readImageConfig, type ImageConfig } from './image-config.js';
+import { DEB_NAME } from './deb-pin.js';
 
 export interface FileMapping {
   /** Folder or file relative to the image folder. */
@@ -11,15 +12,27 @@ export interface FileMapping {
   to: string;
 }
 
+/** What of a package's `usr/share` an image keeps; everything else there is dropped unless kept. */
+export const DEBIAN_KEEP = ['docs', 'man', 'info', 'locales', 'lintian'] as const;
+export type DebianKeep = (typeof DEBIAN_KEEP)[number];
+
+export interface DebianSpec {
+  /** Debian package names, as asked (their dependencies come from the lock, image.lock.json). */
+  packages: string[];
+  keep: DebianKeep[];
+}
+
 export interface ImageSpec {
   dir: string;
   config: ImageConfig;
   files: FileMapping[];
+  /** Debian packages unpacked under the image's own files, or null. Not part of the signed config. */
+  debian: DebianSpec | null;
 }
 
 const FIELDS = [
   'name', 'version', 'description', 'runtime', 'entrypoint', 'env', 'workdir', 'user', 'ports', 'health', 'idle',
-  'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init', 'files',
+  'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init', 'files', 'debian',
 ] as const;
 
 const SIZE = /^(\d+)(Ki|Mi|Gi)?$/;
@@ -30,7 +43,7 @@ export async function loadImageSpec(dir: string): Promise<ImageSpec> {
   return { dir, ...parseImageSpec(await readYamlFile(file, 'an image folder holds an image.yaml'), file) };
 }
 
-export function parseImageSpec(doc: unknown, where: string): { config: ImageConfig; files: FileMapping[] } {
+export function parseImageSpec(doc: unknown, where: string): Omit<ImageSpec, 'dir'> {
   const r = new Reader('SCHEMA_INVALID', where);
   const o = r.object(doc, '', FIELDS);
   const str = (v: unknown, p: string) => r.string(v, p);
@@ -119,8 +132,24 @@ export function parseImageSpec(doc: unknown, where: string): { config: ImageConf
     if (from.startsWith('/') || from.split('/').includes('..')) r.fail(`files[${i}].from`, 'must stay inside the image folder');
     return { from, to: r.required(f, 'to', `files[${i}]`, (v, p) => r.string(v, p, ABSOLUTE_PATH, 'expected an absolute path')) };
   });
+  const debian = r.optional(o, 'debian', '', (v, p) => readDebian(r, v, p)) ?? null;
   // The same guard the device uses: whatever the publisher writes, the device accepts.
-  return { config: readImageConfig(config, where, 'SCHEMA_INVALID'), files };
+  return { config: readImageConfig(config, where, 'SCHEMA_INVALID'), files, debian };
+}
+
+/** `debian: [python3]` or `debian: { packages: [python3], keep: [docs] }`. */
+function readDebian(r: Reader, value: unknown, path: string): DebianSpec {
+  const o = Array.isArray(value) ? { packages: value } : r.object(value, path, ['packages', 'keep']);
+  const at = Array.isArray(value) ? path : `${path}.packages`;
+  const packages = Array.isArray(value) ? r.stringArray(value, path) : r.required(o, 'packages', path, (v, p) => r.stringArray(v, p));
+  if (!packages.length) r.fail(at, 'name at least one package, or leave debian out');
+  packages.forEach((name, i) => {
+    // Versions come from the lock, never from image.yaml: `python3=3.11…` or `python3 (>= 3)` is refused.
+    if (!DEB_NAME.test(name)) r.fail(`${at}[${i}]`, `${JSON.stringify(name)} is not a Debian package name (lowercase letters, digits, + - .)`);
+    if (packages.indexOf(name) !== i) r.fail(`${at}[${i}]`, `duplicate package: ${name}`);
+  });
+  const keep = (r.optional(o, 'keep', path, (v, p) => r.array(v, p)) ?? []).map((k, i) => r.oneOf(k, `${path}.keep[${i}]`, DEBIAN_KEEP));
+  return { packages, keep: [...new Set(keep)].sort() };
 }
 
 function parseSize(text: string): number {
