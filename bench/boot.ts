@@ -14,7 +14,7 @@ import { writeInitramfs } from '../bootos/src/os/initramfs.js';
 import { fetchInputs, loadLockfile } from '../bootos/src/os/lockfile.js';
 import { loadRecipe, type Arch } from '../bootos/src/os/recipe.js';
 import { Tree } from '../bootos/src/os/tree.js';
-import { unpackDeb } from '../bootos/src/os/unpack.js';
+import { unpackDeb } from '../fetcher/src/debian/unpack-deb.js';
 import { freePort, Guest } from '../qemu/src/guest.js';
 import { Qemu } from '../qemu/src/qemu.js';
 import { E2eRegistry, e2eImage, getOnce, HELLO_PORT } from '../tests/support/e2e.js';

@@ -40,7 +40,8 @@ const SECTIONS: Record<ErrorArea, { title: string; before?: string; after?: stri
   agent: { title: 'Device agent', before: 'Raised by the agent (`bootos/src/agent/`) and answered by its API (docs/api.md).' },
   update: { title: 'Hot updates' },
   build: {
-    title: 'OS image builder and QEMU harness',
+    title: 'OS image builder, Debian packages and QEMU harness',
+    before: 'Raised by `bootos build` and `bootos lock`, and by `bootos publish` for the `debian:` packages of an image.',
     after:
       'Downloads that do not match their pin fail with `DIGEST_MISMATCH` / `SIZE_MISMATCH`, a bad `--root` with the trust\n' +
       'codes (`JSON_INVALID`, `DOCUMENT_TYPE`, `SCHEMA_INVALID`, …).',
@@ -104,8 +105,8 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   FORBIDDEN: 'docs/security.md',
   UPDATE_NO_SPACE: "free space on the data partition, or shrink the app's data (copy-on-write filesystems need only metadata)",
   UPDATE_SKIPPED: "publish a fixed version; the failure's reason is in `apps[].update.error`",
-  OS_LOCK_STALE: 'run `bootos lock`',
-  OS_PIN_GONE: 'run `bootos lock` and commit the new lockfile',
+  OS_LOCK_STALE: 'run `bootos lock` (an image: `bootos lock --image DIR`, as the message says)',
+  OS_PIN_GONE: 'run `bootos lock` (an image: `bootos lock --image DIR`) and commit the new lockfile',
   OS_FETCH_FAILED: "check the network and the host's apt sources",
   OS_TOOL_FAILED: '`bash scripts/install-deps.sh`',
   OS_MODULE_NOT_FOUND: 'fix `kernel.modules` in bootos.yaml',

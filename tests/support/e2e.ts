@@ -6,7 +6,7 @@ import { get } from 'node:http';
 import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cachedBuild, type CachedBuild } from '../../bootos/src/os/cached-build.js';
-import { cacheDir } from '../../bootos/src/os/cache.js';
+import { cacheDir } from '../../fetcher/src/debian/cache.js';
 import { exists } from '../../fetcher/src/core/fs.js';
 import type { Arch } from '../../bootos/src/os/recipe.js';
 import { errnoCode } from '../../fetcher/src/core/error.js';

@@ -1,5 +1,5 @@
 // Proves the layering of the code: no import cycles; imports between parts run one way only (the CLI → qemu, the
-// agent, the OS builder → the fetcher; inside the fetcher core ← formats ← source ← trust ← store ← publish/cli);
+// agent, the OS builder → the fetcher; inside the fetcher core ← formats ← source ← trust ← store ← debian ← publish/cli);
 // and nothing reachable from the device bundle's entry (bootos/src/agent/main.ts) is publisher, CLI, OS-builder or
 // QEMU code. Each rule is also checked against a graph with one bad edge added, so a rule that cannot fail fails.
 import test from 'ava';
@@ -14,13 +14,15 @@ const RANKS: [prefix: string, rank: number][] = [
   ['fetcher/src/source/', 2],
   ['fetcher/src/trust/', 3],
   ['fetcher/src/store/', 4],
-  ['fetcher/src/publish/', 5],
-  ['fetcher/src/cli/', 6],
-  ['bootos/src/agent/', 7],
-  ['bootos/src/os/', 7],
-  ['qemu/src/', 8],
-  ['kiosk/src/', 8],
-  ['bootos/src/cli/', 9],
+  // Debian packages (apt with private state, the input cache, unpacking): for the publisher and the OS builder.
+  ['fetcher/src/debian/', 5],
+  ['fetcher/src/publish/', 6],
+  ['fetcher/src/cli/', 7],
+  ['bootos/src/agent/', 8],
+  ['bootos/src/os/', 8],
+  ['qemu/src/', 9],
+  ['kiosk/src/', 9],
+  ['bootos/src/cli/', 10],
 ];
 
 function partOf(file: string): [string, number] {
@@ -45,7 +47,7 @@ function wrongWay(graph: Graph): string[] {
  * What the device must not carry. The one CLI file it may: the flag parser (fetcher/src/cli/kit.ts), because the
  * agent is itself a command (`bootos agent --config …`).
  */
-const NOT_ON_DEVICE = [/^fetcher\/src\/publish\//, /^fetcher\/src\/cli\/(?!kit\.ts$)/, /^bootos\/src\/cli\//, /^bootos\/src\/os\//, /^qemu\//, /^kiosk\//];
+const NOT_ON_DEVICE = [/^fetcher\/src\/publish\//, /^fetcher\/src\/debian\//, /^fetcher\/src\/cli\/(?!kit\.ts$)/, /^bootos\/src\/cli\//, /^bootos\/src\/os\//, /^qemu\//, /^kiosk\//];
 
 function publisherCodeOnDevice(graph: Graph): string[] {
   return [...reachable(graph, AGENT_ENTRY)].filter(([file]) => NOT_ON_DEVICE.some((re) => re.test(file))).map(([, chain]) => chain.join(' → '));

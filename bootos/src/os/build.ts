@@ -7,7 +7,7 @@ import { sourceDateEpoch } from '../../../fetcher/src/core/source-date.js';
 import { BootosError } from '../../../fetcher/src/core/error.js';
 import { parseJson } from '../../../fetcher/src/core/guard.js';
 import { readRoot } from '../../../fetcher/src/formats/trust-docs.js';
-import { sha256File } from './cache.js';
+import { sha256File } from '../../../fetcher/src/debian/cache.js';
 import { exists } from '../../../fetcher/src/core/fs.js';
 import { buildDisk } from './disk.js';
 import { writeInitramfs } from './initramfs.js';
@@ -17,7 +17,7 @@ import { REPO_DIR as REPO, loadRecipe, forArch, type Arch, type Recipe } from '.
 import { assembleRootfs } from './rootfs.js';
 import { buildSquashfs, squashfsOptions } from './squashfs.js';
 import { Tree } from './tree.js';
-import { unpackDeb } from './unpack.js';
+import { unpackDeb } from '../../../fetcher/src/debian/unpack-deb.js';
 
 
 

@@ -8,7 +8,7 @@ import { tempPathFor } from '../../../fetcher/src/core/fs.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { sourceDateEpoch } from '../../../fetcher/src/core/source-date.js';
 import { buildImage } from './build.js';
-import { cacheDir } from './cache.js';
+import { cacheDir } from '../../../fetcher/src/debian/cache.js';
 import { exists } from '../../../fetcher/src/core/fs.js';
 import { REPO_DIR, type Arch } from './recipe.js';
 
@@ -58,6 +58,7 @@ export async function buildKey(o: CachedBuildOptions): Promise<string> {
   const inputs = [
     ...(await filesUnder(join(repo, 'bootos', 'os'))),
     ...(await filesUnder(join(repo, 'bootos', 'src', 'os'))),
+    ...(await filesUnder(join(repo, 'fetcher', 'src', 'debian'))),
     bundle,
     ...(await filesUnder(join(repo, 'dist', 'agent-chunks'))),
     ...(await filesUnder(join(repo, 'dist', 'kiosk'))),

@@ -1,6 +1,8 @@
-// The OS builder's verbs: `bootos build` and `bootos lock`.
+// The OS builder's verbs: `bootos build` and `bootos lock` (the OS recipe's lockfile, or images' with --image).
 import { readFileOrFail } from '../../../fetcher/src/core/fs.js';
 import { defineCommand, required, status, usageError } from '../../../fetcher/src/cli/kit.js';
+import { IMAGE_LOCK_FILE } from '../../../fetcher/src/formats/image-lock.js';
+import { debianImageDirs, lockImages } from '../../../fetcher/src/debian/lock-image.js';
 import { buildImage } from './build.js';
 import { LOCK_PATH, lockRecipe } from './lockfile.js';
 import { ARCHES, loadRecipe, type Arch } from './recipe.js';
@@ -44,13 +46,36 @@ icu-devtools (icupkg), mtools, dosfstools, e2fsprogs and fdisk; no root.`,
 
 export const lockCommand = defineCommand({
   name: 'lock',
-  summary: 'refresh bootos/os/bootos.lock.json: pin the newest version and sha256 of every OS input',
-  usage: '[--json]',
-  options: { json: { type: 'boolean' } },
-  help: { json: 'print the new lockfile' },
-  details: `Resolves every Debian package of bootos/os/bootos.yaml for amd64 and arm64 through apt-get (with private
-lists, the host's dpkg state is untouched) and node-linux-<arch> through npm, then writes ${LOCK_PATH}.`,
+  summary: 'refresh a lockfile: pin the newest version and sha256 of every OS input, or of an image\'s Debian packages',
+  usage: '[--image IMAGE_DIR]... [--images DIR] [--json]',
+  options: {
+    image: { type: 'string', multiple: true },
+    images: { type: 'string' },
+    json: { type: 'boolean' },
+  },
+  help: {
+    image: 'lock this image folder\'s debian: packages into IMAGE_DIR/image.lock.json (repeatable)',
+    images: 'lock every image folder under DIR whose image.yaml has a debian: field',
+    json: 'print the new lockfile(s)',
+  },
+  details: `Without --image or --images: resolves every Debian package of bootos/os/bootos.yaml for amd64 and arm64
+through apt-get (with private lists, the host's dpkg state is untouched) and node-linux-<arch> through npm, then
+writes ${LOCK_PATH}.
+With --image/--images: resolves each image's debian: packages with all their dependencies (no recommends) for amd64
+and arm64 the same way, and writes IMAGE_DIR/${IMAGE_LOCK_FILE}; the OS lockfile is left alone.`,
   async run(values) {
+    const dirs = [...(values.image ?? [])];
+    if (values.images !== undefined) {
+      const found = await debianImageDirs(values.images);
+      if (!found.length) throw usageError(`no image folder under ${values.images} has a debian: field`);
+      dirs.push(...found.filter((d) => !dirs.includes(d)));
+    }
+    if (dirs.length) {
+      const locked = await lockImages(dirs, { progress: status });
+      if (values.json) console.log(JSON.stringify(Object.fromEntries(locked.map((l) => [l.dir, l.lock])), null, 2));
+      for (const l of locked) status(`wrote ${l.path}`);
+      return;
+    }
     const lock = await lockRecipe(await loadRecipe(), { progress: status });
     if (values.json) console.log(JSON.stringify(lock, null, 2));
     status(`wrote ${LOCK_PATH}`);

@@ -7,7 +7,7 @@ import { copyFile, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempPathFor } from '../../../fetcher/src/core/fs.js';
 import { BootosError } from '../../../fetcher/src/core/error.js';
-import { cacheDir } from './cache.js';
+import { cacheDir } from '../../../fetcher/src/debian/cache.js';
 import { exists } from '../../../fetcher/src/core/fs.js';
 import { writeCpio } from './cpio.js';
 import type { Tree } from './tree.js';

@@ -5,8 +5,10 @@ import { dirname } from 'node:path';
 import { writeFileAtomic } from '../../../fetcher/src/core/fs.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
-import { Apt, type DebPin } from './apt.js';
-import { cachedBlob, commitBlob, sha256File } from './cache.js';
+import { Apt } from '../../../fetcher/src/debian/apt.js';
+import { fetchDebs } from '../../../fetcher/src/debian/fetch-debs.js';
+import { readDebPins, type DebPin } from '../../../fetcher/src/formats/deb-pin.js';
+import { cachedBlob, commitBlob, sha256File } from '../../../fetcher/src/debian/cache.js';
 import { newestNode, packNode } from './npm-node.js';
 import { ARCHES, RECIPE_DIR, debianPackages, forArch, type Arch, type Recipe } from './recipe.js';
 
@@ -47,18 +49,7 @@ export function parseLockfile(bytes: Buffer | string, where = 'bootos.lock.json'
         const k = r.object(x, q, ['metapackage', 'package']);
         return { metapackage: r.required(k, 'metapackage', q, (y, s) => r.string(y, s)), package: r.required(k, 'package', q, (y, s) => r.string(y, s)) };
       });
-      const debian: Record<string, DebPin> = {};
-      const d = r.required(a, 'debian', p, (x, q) => r.object(x, q));
-      for (const [name, pin] of Object.entries(d)) {
-        const q = `${p}.debian.${name}`;
-        const o = r.object(pin, q, ['version', 'filename', 'size', 'sha256']);
-        debian[name] = {
-          version: r.required(o, 'version', q, (y, s) => r.string(y, s)),
-          filename: r.required(o, 'filename', q, (y, s) => r.string(y, s, /^[A-Za-z0-9.+~_:-]+\.deb$/)),
-          size: r.required(o, 'size', q, (y, s) => r.integer(y, s, 1)),
-          sha256: r.required(o, 'sha256', q, (y, s) => r.string(y, s, HEX64, 'expected 64 hex digits')),
-        };
-      }
+      const debian = r.required(a, 'debian', p, (x, q) => readDebPins(r, x, q));
       const node = r.required(a, 'node', p, (x, q) => {
         const o = r.object(x, q, ['package', 'version', 'size', 'sha256', 'integrity']);
         return {
@@ -143,22 +134,7 @@ export interface Inputs {
 
 /** Every pinned input for `arch`, from the cache or downloaded and verified against the lockfile. */
 export async function fetchInputs(lock: Lockfile, arch: Arch, debArch: string, progress: (line: string) => void = () => {}): Promise<Inputs> {
-  const a = lock.arches[arch];
-  const apt = new Apt(debArch);
-  const debs: Record<string, string> = {};
-  for (const [name, pin] of Object.entries(a.debian)) {
-    let path = await cachedBlob(pin.sha256);
-    if (!path) {
-      progress(`fetch ${arch}: apt-get download ${name}=${pin.version}`);
-      const file = await apt.download(name, pin.version);
-      try {
-        path = await commitBlob(file, pin, `${name} ${pin.version} (${debArch})`);
-      } finally {
-        await rm(dirname(file), { recursive: true, force: true });
-      }
-    }
-    debs[name] = path;
-  }
+  const debs = await fetchDebs(lock.arches[arch].debian, debArch, { progress });
   return { debs, node: await fetchNode(lock, arch, progress) };
 }
 

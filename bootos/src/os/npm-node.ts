@@ -2,7 +2,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootosError } from '../../../fetcher/src/core/error.js';
-import { cacheDir } from './cache.js';
+import { cacheDir } from '../../../fetcher/src/debian/cache.js';
 import { run } from '../../../fetcher/src/core/proc.js';
 
 function compareVersions(a: string, b: string): number {

@@ -9,7 +9,8 @@ import { selectModules, type ModuleSet } from './modules.js';
 import type { Arch, Recipe } from './recipe.js';
 import { kernelModules } from './recipe.js';
 import { Tree } from './tree.js';
-import { busyboxApplets, unpackDeb, unpackNode } from './unpack.js';
+import { busyboxApplets, unpackNode } from './unpack.js';
+import { unpackDeb } from '../../../fetcher/src/debian/unpack-deb.js';
 
 export interface RootfsInputs {
   recipe: Recipe;

@@ -8,7 +8,7 @@ import { chmod, copyFile, mkdir, rename, rm, stat, symlink, writeFile } from 'no
 import { join } from 'node:path';
 import { tempPathFor } from '../../../fetcher/src/core/fs.js';
 import { BootosError } from '../../../fetcher/src/core/error.js';
-import { cacheDir } from './cache.js';
+import { cacheDir } from '../../../fetcher/src/debian/cache.js';
 import { exists } from '../../../fetcher/src/core/fs.js';
 import { writeCpio } from './cpio.js';
 import type { Arch } from './recipe.js';

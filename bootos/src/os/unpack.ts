@@ -1,6 +1,5 @@
-// Unpacked inputs, cached by the sha256 of the package: .deb files through `dpkg-deb -x` (no root needed) and the
-// Node binary from its npm tarball (optionally with its ICU data trimmed to English and stripped of what no loader
-// reads).
+// The Node binary from its npm tarball, cached by the sha256 of the tarball (optionally with its ICU data trimmed to
+// English and stripped of what no loader reads). Debian packages are unpacked by fetcher/src/debian/unpack-deb.ts.
 import { createReadStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,18 +7,10 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BootosError } from '../../../fetcher/src/core/error.js';
-import { cachedDir, sha256File } from './cache.js';
+import { cachedDir, sha256File } from '../../../fetcher/src/debian/cache.js';
 import { stripExecutable } from './elf.js';
 import { ICU_SMALL_TAG, trimNodeIcu } from './icu.js';
 import type { NodeIcu } from './recipe.js';
-import { run } from '../../../fetcher/src/core/proc.js';
-
-export async function unpackDeb(deb: string): Promise<string> {
-  const { sha256 } = await sha256File(deb);
-  return cachedDir('unpacked', sha256, async (dir) => {
-    await run('dpkg-deb', ['-x', deb, dir]);
-  });
-}
 
 /** Path of bin/node from a node-linux-<arch> tarball (ICU data trimmed, then stripped, when asked). */
 export async function unpackNode(tgz: string, options: { strip: boolean; icu: NodeIcu }): Promise<string> {

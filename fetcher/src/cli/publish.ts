@@ -7,13 +7,19 @@ export const publish = defineCommand({
   summary: 'pack an image folder into the registry (deterministic digests)',
   usage: 'IMAGE_DIR --registry DIR',
   options: { registry: { type: 'string' }, json: { type: 'boolean' } },
-  help: { registry: 'registry directory (created if missing)', json: 'print the result as JSON' },
-  details: 'Prints the image digest. Same folder ⇒ same digest on any machine (mtimes = SOURCE_DATE_EPOCH, default 2024-01-01).',
+  help: {
+    registry: 'registry directory (created if missing)',
+    json: 'print the result as JSON',
+  },
+  details:
+    'Prints the image digest. One manifest per platform of `architecture:` in image.yaml (any: amd64 and arm64 over the same layers). ' +
+    'Same folder ⇒ same digest on any machine (mtimes = SOURCE_DATE_EPOCH, default 2024-01-01).',
   positionals: { min: 1, max: 1 },
   async run(values, [dir]) {
     const result = await publishImage(dir!, required(values.registry, 'registry'), { onProgress: status });
     if (values.json) console.log(JSON.stringify(result));
     else console.log(result.digest);
-    status(`published ${result.name} ${result.version}: ${result.digest} (layer ${result.layers[0]!.size} bytes)`);
+    const platforms = result.platforms.map((p) => `${p.architecture}: layers ${p.layers.map((l) => l.size).join(' + ')} bytes`).join('; ');
+    status(`published ${result.name} ${result.version}: ${result.digest} (${platforms})`);
   },
 });

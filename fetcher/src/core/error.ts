@@ -33,7 +33,7 @@ export const ERRORS = {
   // publishing: image folders and the files that describe them
   SCHEMA_INVALID: info('refused', 400, 'publish', 'image.yaml, profiles.yaml, the OS recipe or its lockfile has an unknown field or a bad value; the message names the field'),
   YAML_INVALID: info('refused', 400, 'publish', 'a YAML file does not parse'),
-  IMAGE_INVALID: info('refused', 400, 'publish', 'an image folder cannot be published (missing files, a path twice, special files)'),
+  IMAGE_INVALID: info('refused', 400, 'publish', 'an image folder cannot be published (missing files, a path twice, special files; a file in two of its Debian packages, a package apt does not know)'),
   IMAGE_SOURCE_INVALID: info('refused', 400, 'publish', "a `from:` source image cannot be read: missing, not an OCI or Docker image, no such tag, or a blob that does not match its digest"),
   IMAGE_ARCH_MISMATCH: info('refused', 400, 'publish', 'a native program or library in an `architecture: any` image, or one built for another architecture than its platform'),
   IMAGE_ENTRYPOINT_MISSING: info('refused', 400, 'publish', "the entrypoint is not an executable file in the image of a platform (looked up in the image's PATH)"),
@@ -99,10 +99,10 @@ export const ERRORS = {
   // hot updates
   UPDATE_NO_SPACE: info('local', 507, 'update', "a hot update was refused before touching the running version: the data root has too little free space for a snapshot of the app's `/data`"),
   UPDATE_SKIPPED: info('refused', 409, 'update', 'the channel pins a version that already failed an update on this device; it is not tried again (a later version is)'),
-  // OS image builder (bootos build / lock) and the QEMU harness
-  OS_LOCK_STALE: info('refused', 400, 'build', 'bootos.lock.json is missing or does not pin something bootos.yaml names'),
-  OS_PIN_GONE: info('refused', 502, 'build', 'a pinned Debian version has left the archive'),
-  OS_FETCH_FAILED: info('transient', 502, 'build', 'apt-get or npm could not resolve or download an input'),
+  // OS image builder (bootos build / lock), the Debian packages of images (bootos lock --image, publish), QEMU
+  OS_LOCK_STALE: info('refused', 400, 'build', "bootos.lock.json is missing or does not pin something bootos.yaml names; or an image's image.lock.json is missing or was not made for its image.yaml's `debian:` packages"),
+  OS_PIN_GONE: info('refused', 502, 'build', 'a Debian version pinned in bootos.lock.json or an image.lock.json has left the archive'),
+  OS_FETCH_FAILED: info('transient', 502, 'build', "apt-get or npm could not resolve or download an input (of the OS, or an image's Debian packages)"),
   OS_TOOL_FAILED: info('local', 500, 'build', 'a build tool (dpkg-deb, zstd, mksquashfs, icupkg, mkfs.fat, mtools, mkfs.ext4, sfdisk) failed or is missing'),
   OS_MODULE_NOT_FOUND: info('refused', 400, 'build', 'a kernel module in the recipe is neither a module nor built in'),
   OS_TREE_INVALID: info('refused', 400, 'build', 'the image tree is wrong: a path outside the root, a duplicate, a dangling link, a bad ELF, a Node binary without valid ICU data'),

@@ -5,12 +5,23 @@ import { IMAGE_NAME, Reader } from '../core/guard.js';
 import { OCI_ARCHES, ociArch, type OciArch } from '../core/arch.js';
 import { isOciUrl } from './registry-url.js';
 import { ABSOLUTE_PATH, STOP_SIGNALS, readImageConfig, type ImageConfig } from './image-config.js';
+import { DEB_NAME } from './deb-pin.js';
 
 export interface FileMapping {
   /** Folder or file relative to the image folder. */
   from: string;
   /** Absolute path inside the image. */
   to: string;
+}
+
+/** What of a package's `usr/share` an image keeps; everything else there is dropped unless kept. */
+export const DEBIAN_KEEP = ['docs', 'man', 'info', 'locales', 'lintian'] as const;
+export type DebianKeep = (typeof DEBIAN_KEEP)[number];
+
+export interface DebianSpec {
+  /** Debian package names, as asked (their dependencies come from the lock, image.lock.json). */
+  packages: string[];
+  keep: DebianKeep[];
 }
 
 /** Where an image's base layers come from (`from:`), in skopeo's transport syntax. */
@@ -31,6 +42,8 @@ export interface ParsedSpec {
   architecture: 'any' | OciArch[] | null;
   from: ImageSource | null;
   explicit: ExplicitFields;
+  /** Debian packages unpacked under the image's own files, or null. Not part of the signed config. */
+  debian: DebianSpec | null;
 }
 
 export interface ImageSpec extends ParsedSpec {
@@ -39,7 +52,7 @@ export interface ImageSpec extends ParsedSpec {
 
 const FIELDS = [
   'from', 'architecture', 'name', 'version', 'description', 'runtime', 'entrypoint', 'env', 'workdir', 'user', 'ports', 'health', 'idle',
-  'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init', 'files',
+  'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init', 'files', 'debian',
 ] as const;
 
 const SIZE = /^(\d+)(Ki|Mi|Gi)?$/;
@@ -157,7 +170,8 @@ export function parseImageSpec(doc: unknown, where: string): ParsedSpec {
   if (o.stopSignal !== undefined) explicit.stopSignal = config.stopSignal;
   // The same guard the device uses: whatever the publisher writes, the device accepts. With `from:`, the check
   // waits until the source's defaults are in (publish/compose.ts).
-  return { config: from ? (config as ImageConfig) : readImageConfig(config, where, 'SCHEMA_INVALID'), files, architecture: architecture ?? null, from: from ?? null, explicit };
+  const debian = r.optional(o, 'debian', '', (v, p) => readDebian(r, v, p)) ?? null;
+  return { config: from ? (config as ImageConfig) : readImageConfig(config, where, 'SCHEMA_INVALID'), files, architecture: architecture ?? null, from: from ?? null, explicit, debian };
 }
 
 /**
@@ -173,6 +187,21 @@ export function parseImageSource(r: Reader, text: string, path: string): ImageSo
   const m = /^(oci|oci-archive|docker-archive):([^:]+)(?::(.+))?$/.exec(text);
   if (!m) r.fail(path, `${text}: expected oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:REF] or oci://HOST/REPOSITORY:TAG`);
   return { kind: m[1] as 'oci' | 'oci-archive' | 'docker-archive', path: m[2]!, ref: m[3] ?? null };
+}
+
+/** `debian: [python3]` or `debian: { packages: [python3], keep: [docs] }`. */
+function readDebian(r: Reader, value: unknown, path: string): DebianSpec {
+  const o = Array.isArray(value) ? { packages: value } : r.object(value, path, ['packages', 'keep']);
+  const at = Array.isArray(value) ? path : `${path}.packages`;
+  const packages = Array.isArray(value) ? r.stringArray(value, path) : r.required(o, 'packages', path, (v, p) => r.stringArray(v, p));
+  if (!packages.length) r.fail(at, 'name at least one package, or leave debian out');
+  packages.forEach((name, i) => {
+    // Versions come from the lock, never from image.yaml: `python3=3.11…` or `python3 (>= 3)` is refused.
+    if (!DEB_NAME.test(name)) r.fail(`${at}[${i}]`, `${JSON.stringify(name)} is not a Debian package name (lowercase letters, digits, + - .)`);
+    if (packages.indexOf(name) !== i) r.fail(`${at}[${i}]`, `duplicate package: ${name}`);
+  });
+  const keep = (r.optional(o, 'keep', path, (v, p) => r.array(v, p)) ?? []).map((k, i) => r.oneOf(k, `${path}.keep[${i}]`, DEBIAN_KEEP));
+  return { packages, keep: [...new Set(keep)].sort() };
 }
 
 function parseSize(text: string): number {

@@ -1,6 +1,7 @@
 // The publisher: images/<name>/ → layers, OCI configs, one manifest per platform and an index, in the registry
-// directory. Each platform's layers are, bottom up: the `from:` source's (byte for byte), then the image's own
-// files (with the mount-point skeleton) — one deterministic layer. Every platform's merged root is read back
+// directory. Each platform's layers are, bottom up: the `from:` source's (byte for byte), the `debian:` packages
+// of that platform (one deterministic layer, from image.lock.json), then the image's own files (with the
+// mount-point skeleton) — one deterministic layer. Every platform's merged root is read back
 // (image-tree.ts) to check its native code and its entrypoint before anything is added to the index.
 // Deterministic: the same folder gives the same digests on any machine, from any path, at any time.
 import { resolve, join } from 'node:path';
@@ -16,6 +17,8 @@ import { ANNOTATION, MEDIA, blobPath, type Descriptor } from '../formats/oci.js'
 import { ImageTree } from './image-tree.js';
 import { checkNative, composeConfig } from './compose.js';
 import { openImageSource, type OpenedSource, type SourcePlatform } from './source-image.js';
+import { debianLayerEntries } from './debian-layer.js';
+import { IMAGE_LOCK_FILE } from '../formats/image-lock.js';
 
 /**
  * Mount points every image carries, so that the runtime never has to create them in a read-only root; /tmp is
@@ -27,7 +30,7 @@ export const IMAGE_SKELETON: { path: string; mode: number }[] = [
 ];
 
 /** Files of an image folder that describe the image and are not part of it. */
-const RECIPE_FILES = new Set(['image.yaml', 'image.lock.json']);
+const RECIPE_FILES = new Set(['image.yaml', IMAGE_LOCK_FILE]);
 
 export interface PublishResult {
   name: string;
@@ -71,6 +74,14 @@ export async function publishImage(imageDir: string, registryDir: string, option
         }
         if (tree.skipped.length) progress(`${architecture}: devices skip ${tree.skipped.length} device node(s) of the source: ${tree.skipped.slice(0, 5).join(', ')}${tree.skipped.length > 5 ? ', …' : ''}`);
       }
+      if (spec.debian) {
+        const debian = await debianLayerEntries(imageDir, spec, architecture, progress);
+        progress(`${architecture}: ${Object.keys(debian.packages).length} Debian packages (${debian.entries.length} entries, ${debian.unpackedBytes} bytes)`);
+        const written = await writeLayer(debian.entries, join(registryDir, 'blobs', 'sha256'), epoch);
+        await commitBlobFile(registryDir, written.path, written.digest);
+        layers.push({ mediaType: MEDIA.layerGzip, digest: written.digest, size: written.size });
+        diffIds.push(await tree.addLayer(join(registryDir, blobPath(written.digest)), MEDIA.layerGzip));
+      }
       // The skeleton's mount points that the layers below do not already have.
       const entries: LayerEntry[] = [
         ...IMAGE_SKELETON.filter((d) => !tree.entries.has(d.path)).map((d): LayerEntry => ({ path: d.path, type: 'directory', mode: d.mode })),
@@ -84,7 +95,7 @@ export async function publishImage(imageDir: string, registryDir: string, option
       }
       const where = join(imageDir, 'image.yaml');
       // Without `architecture:`, an image of its own files only is `any`: it may hold no native code at all.
-      const any = spec.architecture === 'any' || (spec.architecture === null && !source);
+      const any = spec.architecture === 'any' || (spec.architecture === null && !source && !spec.debian);
       checkNative(tree, any ? null : architecture, where);
       const platformConfig = composeConfig(spec, architecture, source && from ? { display: source.display, process: from.process } : null, tree, progress);
       const configDescriptor = await writeJsonBlob(registryDir, MEDIA.config, toOciConfig(platformConfig, diffIds, new Date(epoch * 1000).toISOString()));
@@ -117,8 +128,8 @@ function annotationsOf(spec: ImageSpec): Record<string, string> {
 }
 
 /**
- * The platforms to publish: `architecture:` as given (any → every platform bootos runs), else the source's; with a
- * source, each must be one the source has.
+ * The platforms to publish: `architecture:` as given (any → every platform bootos runs), else the source's, else
+ * every platform (Debian packages are locked for each); with a source, each must be one the source has.
  */
 function choosePlatforms(spec: ImageSpec, source: OpenedSource | null): { architecture: OciArch; from: SourcePlatform | null }[] {
   const where = join(spec.dir, 'image.yaml');

@@ -5,8 +5,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { BootosError } from '../../../fetcher/src/core/error.js';
-import { exists, tempPathFor } from '../../../fetcher/src/core/fs.js';
+import { BootosError } from '../core/error.js';
+import { exists, tempPathFor } from '../core/fs.js';
 
 export function cacheDir(): string {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');

@@ -2,16 +2,23 @@
 // apt gets its own lists, cache and (empty) status file under the bootos cache, and reads the host's sources.
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError } from '../../../fetcher/src/core/error.js';
+import { BootosError } from '../core/error.js';
+import type { DebPin } from '../formats/deb-pin.js';
 import { cacheDir } from './cache.js';
-import { run } from '../../../fetcher/src/core/proc.js';
+import { run } from '../core/proc.js';
 
-export interface DebPin {
-  version: string;
-  filename: string;
-  size: number;
-  sha256: string;
+export type { DebPin };
+
+/** Which lockfile pins a package, and the command that refreshes it: what an OS_PIN_GONE message tells to run. */
+export interface LockRef {
+  file: string;
+  command: string;
 }
+
+// The hash install --print-uris prints is not always the strongest one the lists carry (MD5Sum was seen): force it.
+const CLOSURE_OPTIONS = ['-o', 'Acquire::ForceHash=SHA256', '--print-uris', '-qq', 'install', '--no-install-recommends'];
+
+export const OS_LOCK: LockRef = { file: 'bootos.lock.json', command: 'bootos lock' };
 
 /** Lists older than this are refreshed before resolving new pins (`bootos lock`). */
 const LISTS_MAX_AGE_MS = 6 * 3600_000;
@@ -72,6 +79,36 @@ export class Apt {
     return { version: parts[1]!, filename, size: Number(m[2]), sha256: m[3]! };
   }
 
+  /**
+   * The candidates of `names` with every package they need, recommends left out, as apt would install them on an
+   * empty system (the private status file lists nothing installed). Essential packages come only when depended upon.
+   * A name apt does not know is IMAGE_INVALID, naming `where` (the file that asked for it).
+   */
+  async closure(names: readonly string[], where: string): Promise<Record<string, DebPin>> {
+    let stdout: string;
+    try {
+      ({ stdout } = await run('apt-get', [...this.options(), ...CLOSURE_OPTIONS, ...names], { code: 'OS_FETCH_FAILED' }));
+    } catch (err) {
+      const m = /(Unable to locate package \S+|Package '?\S+'? has no installation candidate|Unable to correct problems.*|\S+ : Depends: .*)/.exec((err as Error).message);
+      if (m) throw new BootosError('IMAGE_INVALID', `${where}: debian: ${m[1]} (${this.debArch})`, { cause: err });
+      throw err;
+    }
+    const pins: Record<string, DebPin> = {};
+    for (const line of stdout.split('\n').filter(Boolean)) {
+      // 'http://…/zlib1g_1%3a1.2.13.dfsg-1%2bdeb12u1_amd64.deb' zlib1g_1%3a1.2.13.dfsg-1+deb12u1_amd64.deb 86880 SHA256:…
+      const m = line.match(/^'\S+' (\S+) (\d+) SHA256:([0-9a-f]{64})$/);
+      if (!m) throw new BootosError('OS_FETCH_FAILED', `apt-get --print-uris install (${this.debArch}): unexpected line: ${line}`);
+      const filename = decodeURIComponent(m[1]!);
+      const parts = filename.replace(/\.deb$/, '').split('_');
+      if (parts.length !== 3) throw new BootosError('OS_FETCH_FAILED', `unexpected package file name ${filename}`);
+      pins[parts[0]!] = { version: parts[1]!, filename, size: Number(m[2]), sha256: m[3]! };
+    }
+    for (const name of names) {
+      if (!pins[name]) throw new BootosError('OS_FETCH_FAILED', `apt-get install ${name} (${this.debArch}) would download no ${name}: is it a virtual package?`);
+    }
+    return Object.fromEntries(Object.entries(pins).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
   /** Names of the packages the candidate of `name` depends on (first alternative of each). */
   async depends(name: string): Promise<string[]> {
     const { stdout } = await run('apt-cache', [...this.options(), 'show', '--no-all-versions', name], { code: 'OS_FETCH_FAILED' });
@@ -86,9 +123,9 @@ export class Apt {
 
   /**
    * Downloads exactly `name=version` into a temp file and returns its path. A version that has left the archive is
-   * OS_PIN_GONE (after one refresh of the lists).
+   * OS_PIN_GONE (after one refresh of the lists), naming the lockfile that pins it and the command that refreshes it.
    */
-  async download(name: string, version: string): Promise<string> {
+  async download(name: string, version: string, lock: LockRef = OS_LOCK): Promise<string> {
     await this.ensureLists();
     const work = join(this.dir, 'download');
     await mkdir(work, { recursive: true });
@@ -106,7 +143,7 @@ export class Apt {
           if (!/not found|Unable to locate|Can't find a source/i.test((again as Error).message)) throw again;
           throw new BootosError(
             'OS_PIN_GONE',
-            `${name} ${version} (${this.debArch}) is pinned in bootos.lock.json but is no longer in the Debian archive; run \`bootos lock\` to refresh the pins`,
+            `${name} ${version} (${this.debArch}) is pinned in ${lock.file} but is no longer in the Debian archive; run \`${lock.command}\` to refresh the pins`,
             { cause: again },
           );
         }

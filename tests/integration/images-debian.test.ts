@@ -1,0 +1,69 @@
+// What this file proves, against Debian's archive: publishing an image with `debian:` packages (python-web) from
+// two copies of its folder in two places gives the same digests (the packages' layer and the files' layer), the
+// layer holds what the app runs (python3 under merged /usr, no docs) and no shell; and a pin that has left the
+// archive fails fast with OS_PIN_GONE naming the image's lock and `bootos lock --image DIR`.
+import test from 'ava';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { extract } from 'tar-stream';
+import { isBootosError } from '../../fetcher/src/core/error.js';
+import { blobPath } from '../../fetcher/src/formats/oci.js';
+import { publishImage } from '../../fetcher/src/publish/publish.js';
+import { IMAGES, testDir } from '../support/registry.js';
+
+async function layerPaths(registry: string, digest: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const ex = extract();
+  ex.on('entry', (header, stream, next) => {
+    out.set(header.name, header.type ?? 'file');
+    stream.on('end', next);
+    stream.resume();
+  });
+  const bytes = await readFile(join(registry, blobPath(digest)));
+  await new Promise<void>((resolve, reject) => Readable.from(bytes).pipe(createGunzip()).pipe(ex).on('finish', () => resolve()).on('error', reject));
+  return out;
+}
+
+test('python-web published from two copies of its folder gives the same digests; its layer runs python, no shell', async (t) => {
+  t.timeout(10 * 60_000);
+  const a = join(await testDir(t), 'one', 'python-web');
+  const b = join(await testDir(t), 'somewhere', 'else', 'python-web');
+  await cp(join(IMAGES, 'python-web'), a, { recursive: true });
+  await cp(join(IMAGES, 'python-web'), b, { recursive: true });
+  const one = await publishImage(a, join(a, '..', 'registry'));
+  const two = await publishImage(b, join(b, '..', 'registry'));
+  t.is(one.digest, two.digest);
+  t.deepEqual(one.layers, two.layers);
+  t.is(one.layers.length, 2, 'the packages\' layer, then the files\' layer');
+  const paths = await layerPaths(join(a, '..', 'registry'), one.layers[0]!.digest);
+  t.is(paths.get('usr/bin/python3'), 'symlink');
+  t.is(paths.get('usr/bin/python3.11'), 'file');
+  t.is(paths.get('lib64'), 'symlink');
+  t.true(paths.has('usr/lib/python3.11/http/server.py'));
+  t.true(paths.has('usr/share/doc/python3.11/copyright'));
+  t.false([...paths.keys()].some((p) => p.startsWith('usr/share/man/') || p.endsWith('changelog.Debian.gz')));
+  t.false(paths.has('usr/bin/sh') || paths.has('usr/bin/dash'), 'no shell unless asked for');
+  const files = await layerPaths(join(a, '..', 'registry'), one.layers[1]!.digest);
+  t.true(files.has('app/server.py'));
+  t.false(files.has('app/image.lock.json'), 'the lock describes the image; it is not in it');
+});
+
+test('a pin that left the archive is OS_PIN_GONE naming the lock and `bootos lock --image`, without a long retry', async (t) => {
+  t.timeout(3 * 60_000);
+  const dir = join(await testDir(t), 'python-web');
+  await cp(join(IMAGES, 'python-web'), dir, { recursive: true });
+  const lock = JSON.parse(await readFile(join(dir, 'image.lock.json'), 'utf8'));
+  const pins = lock.arches.amd64.debian;
+  // The first package fetched (sorted by name), so that nothing else is downloaded first.
+  const first = Object.keys(pins).sort()[0]!;
+  pins[first] = { ...pins[first], version: '0.0.1-gone', sha256: 'f'.repeat(64) };
+  await writeFile(join(dir, 'image.lock.json'), JSON.stringify(lock));
+  const started = Date.now();
+  const err = await t.throwsAsync(publishImage(dir, join(dir, '..', 'registry')));
+  t.true(isBootosError(err, 'OS_PIN_GONE'), String(err));
+  t.regex(err!.message, new RegExp(`${first} 0\\.0\\.1-gone \\(amd64\\) is pinned in .*image\\.lock\\.json`));
+  t.regex(err!.message, /run `bootos lock --image .*python-web`/);
+  t.true(Date.now() - started < 60_000, `failed after ${Date.now() - started} ms`);
+});
