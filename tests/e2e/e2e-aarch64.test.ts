@@ -1,5 +1,6 @@
 // End to end on aarch64 (QEMU virt, emulated under TCG: about three times slower than x86_64 here), kernel and
-// initramfs booted directly: verify, first request starts hello, idle stop, update, poweroff.
+// initramfs booted directly: verify, first request starts hello, idle stop, update, python-web (arm64 Debian
+// packages) answers, poweroff.
 import test from 'ava';
 import { e2eImage, fullFlow } from '../support/e2e.js';
 
@@ -9,7 +10,7 @@ test.before(async (t) => {
   t.log(`image ${image.key}${image.cached ? ' (cached)' : ' (built)'}`);
 });
 
-test.serial('aarch64 direct boot: verify, first request starts hello, idle stop, update, poweroff', async (t) => {
+test.serial('aarch64 direct boot: verify, first request starts hello, idle stop, update, python-web answers, poweroff', async (t) => {
   t.timeout(15 * 60_000);
-  await fullFlow(t, { arch: 'aarch64', mode: 'direct' });
+  await fullFlow(t, { arch: 'aarch64', mode: 'direct', python: true });
 });

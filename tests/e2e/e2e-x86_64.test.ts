@@ -1,5 +1,5 @@
 // End to end on x86_64, kernel + initramfs booted directly by QEMU (TCG here): the whole chain (boot, verify, pull on
-// the first request, idle stop, update, poweroff), and the two ways it can go wrong at boot: a channel signed by a
+// the first request, idle stop, update, python-web on Debian packages, poweroff), and the two ways it can go wrong at boot: a channel signed by a
 // key the device does not trust, and a registry that is not there yet. One image (cached by input hash) for all.
 import test from 'ava';
 import { E2eRegistry, e2eImage, fullFlow, getOnce, HELLO_PORT, passed, waitForApps } from '../support/e2e.js';
@@ -11,9 +11,9 @@ test.before(async (t) => {
   t.log(`image ${image.key}${image.cached ? ' (cached)' : ' (built)'}`);
 });
 
-test.serial('x86_64 direct boot: verify, first request starts hello, idle stop, update, poweroff', async (t) => {
+test.serial('x86_64 direct boot: verify, first request starts hello, idle stop, update, python-web answers, poweroff', async (t) => {
   t.timeout(8 * 60_000);
-  await fullFlow(t, { arch: 'x86_64', mode: 'direct' });
+  await fullFlow(t, { arch: 'x86_64', mode: 'direct', python: true });
 });
 
 test.serial('a channel signed by an unknown key: the device refuses it, /api/apps and the kiosk say why', async (t) => {

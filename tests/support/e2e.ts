@@ -28,6 +28,8 @@ export const E2E_PROFILES = join(REPO, 'tests', 'fixtures', 'e2e', 'profiles.yam
 /** The idle time of hello in E2E_PROFILES. */
 export const E2E_IDLE_SECONDS = 5;
 export const HELLO_PORT = 8081;
+/** images/python-web's public port. */
+export const PYTHON_WEB_PORT = 8084;
 
 /** The e2e trust root and its key, made once and kept in the cache (images built for it are cached too). */
 export async function e2eTrust(): Promise<{ key: SecretKey; rootBytes: Buffer }> {
@@ -230,24 +232,26 @@ export const E2E_START_TIMEOUT_ARG = `bootos.limit.startTimeoutMs=${scaledTimeou
  */
 export async function fullFlow(
   t: import('ava').ExecutionContext,
-  options: { arch: Arch; mode: 'direct' | 'uefi' | 'pxe'; via?: RegistryVia },
+  /** python: python-web (Debian's python3, runtime none, PID 1 tini) is in the profile too, and must answer. */
+  options: { arch: Arch; mode: 'direct' | 'uefi' | 'pxe'; via?: RegistryVia; python?: boolean },
 ): Promise<void> {
   const { Guest } = await import('../../qemu/src/guest.js');
   const started = Date.now();
   const via = options.via ?? 'http';
   const name = `e2e ${options.arch} ${options.mode}${via === 'http' ? '' : ` via ${via}`}`;
   const image = await e2eImage(options.arch, (l) => t.log(l));
-  const registry = await E2eRegistry.create(['hello']);
+  const registry = await E2eRegistry.create(options.python ? ['hello', 'python-web'] : ['hello']);
   registry.via = via;
   t.teardown(() => registry.close());
-  await registry.sign();
+  const profiles = options.python ? { office: [...(await loadProfiles(E2E_PROFILES)).office!, 'python-web'] } : undefined;
+  await registry.sign(profiles);
   await registry.start();
   const v2 = await helloVersion('2.0.0');
   t.teardown(() => v2.cleanup());
 
   const booted = Date.now();
   const guest = await Guest.boot(
-    { arch: options.arch, mode: options.mode, imageDir: image.dir, registry: registry.url, cmdline: [`bootos.poll_seconds=${E2E_POLL_SECONDS}`, E2E_START_TIMEOUT_ARG], forward: [{ guestPort: HELLO_PORT }] },
+    { arch: options.arch, mode: options.mode, imageDir: image.dir, registry: registry.url, cmdline: [`bootos.poll_seconds=${E2E_POLL_SECONDS}`, E2E_START_TIMEOUT_ARG], forward: [{ guestPort: HELLO_PORT }, ...(options.python ? [{ guestPort: PYTHON_WEB_PORT }] : [])] },
     (l) => t.log(l),
   );
   t.teardown(() => guest.close());
@@ -260,7 +264,7 @@ export async function fullFlow(
     if (options.mode === 'uefi') await guest.vm.expect(/bootos-init: data root \/dev\/vda2/, 60_000);
 
     const verified = await waitForApps(guest, 'channel stable version 1 verified', (v) => v.channel.state === 'ok' && v.channel.version === 1, 60_000);
-    t.deepEqual(verified.apps.map((a) => [a.name, a.version, a.state]), [['hello', '1.0.0', 'available']]);
+    t.deepEqual(verified.apps.map((a) => [a.name, a.version, a.state]), [['hello', '1.0.0', 'available'], ...(options.python ? [['python-web', '1.0.0', 'available']] : [])]);
 
     const requested = Date.now();
     const first = await getOnce(guest.url(HELLO_PORT, '/'), 120_000);
@@ -276,7 +280,7 @@ export async function fullFlow(
     await guest.vm.expect(/bootos-agent: hello: stopped/, 10_000);
 
     await registry.publish(v2.dir);
-    await registry.sign();
+    await registry.sign(profiles);
     // The agent's channel watcher sees version 2 within a poll and its updater moves hello to 2.0.0 (pulled while
     // hello is stopped; a request during the download would start 1.0.0 and be handed over to 2.0.0 after).
     await waitForApps(guest, 'channel version 2 verified', (v) => v.channel.version === 2 && v.channel.state === 'ok', (E2E_POLL_SECONDS + 60) * 1000);
@@ -286,6 +290,17 @@ export async function fullFlow(
     t.is(second.headers['x-app-version'], '2.0.0');
     const updated = await guest.api<AppsView>('/api/apps');
     t.like(updated.apps[0], { name: 'hello', version: '2.0.0', state: 'running' });
+
+    if (options.python) {
+      // The device's own platform of a Debian-package image: pulled (about 18 MB), unpacked, started under tini.
+      const asked = Date.now();
+      const health = await getOnce(guest.url(PYTHON_WEB_PORT, '/health'), 300_000);
+      t.is(health.status, 200, health.body);
+      const entries = await getOnce(guest.url(PYTHON_WEB_PORT, '/api/entries'), 60_000);
+      t.is(entries.status, 200);
+      t.is(JSON.parse(entries.body).count, 0);
+      t.log(`${name}: python-web answered ${((Date.now() - asked) / 1000).toFixed(1)} s after its first request (download, unpack, start)`);
+    }
 
     if (via === 'office-cache') {
       // Every byte came from docker-registry through nginx: the device's blob and tag reads are in the cache's log.
