@@ -25,7 +25,7 @@ test('key → root init → publish → channel sign → serve → verify', asyn
   const digest = await ok(['publish', join(IMAGES, 'hello'), '--registry', reg]);
   t.regex(digest, /^sha256:[0-9a-f]{64}$/);
   // profile office (images/profiles.yaml) names every sample image, so all of them are published before signing
-  for (const image of ['calc', 'notes']) await ok(['publish', join(IMAGES, image), '--registry', reg]);
+  for (const image of ['calc', 'notes', 'python-web', 'nginx-static']) await ok(['publish', join(IMAGES, image), '--registry', reg]);
   t.is(await ok(['channel', 'sign', '--registry', reg, '--channel', 'stable', '--profiles', join(IMAGES, 'profiles.yaml'), '--sign', 'dev.key']), join(reg, 'channels', 'stable.json'));
   // a second signing bumps the version
   await ok(['channel', 'sign', '--registry', reg, '--channel', 'stable', '--profiles', join(IMAGES, 'profiles.yaml'), '--sign', 'dev.key']);

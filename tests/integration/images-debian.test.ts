@@ -1,5 +1,6 @@
-// What this file proves, against Debian's archive: publishing an image with `debian:` packages (python-web) from
-// two copies of its folder in two places gives the same digests (the packages' layer and the files' layer), the
+// What this file proves, against Debian's archive: publishing an image with `debian:` packages (python-web,
+// nginx-static) from two copies of its folder in two places, once from the layer cache and once afresh, gives the
+// same digests for both platforms (the packages' layer and the files' layer), the
 // layer holds what the app runs (python3 under merged /usr, no docs) and no shell; and a pin that has left the
 // archive fails fast with OS_PIN_GONE naming the image's lock and `bootos lock --image DIR`.
 import test from 'ava';
@@ -11,6 +12,7 @@ import { extract } from 'tar-stream';
 import { isBootosError } from '../../fetcher/src/core/error.js';
 import { blobPath } from '../../fetcher/src/formats/oci.js';
 import { publishImage } from '../../fetcher/src/publish/publish.js';
+import { NO_LAYER_CACHE_ENV } from '../../fetcher/src/publish/layer-cache.js';
 import { IMAGES, testDir } from '../support/registry.js';
 
 async function layerPaths(registry: string, digest: string): Promise<Map<string, string>> {
@@ -33,7 +35,9 @@ test('python-web published from two copies of its folder gives the same digests;
   await cp(join(IMAGES, 'python-web'), a, { recursive: true });
   await cp(join(IMAGES, 'python-web'), b, { recursive: true });
   const one = await publishImage(a, join(a, '..', 'registry'));
-  const two = await publishImage(b, join(b, '..', 'registry'));
+  // The second without the layer cache: a layer written afresh must be the cached one, byte for byte.
+  process.env[NO_LAYER_CACHE_ENV] = '1';
+  const two = await publishImage(b, join(b, '..', 'registry')).finally(() => delete process.env[NO_LAYER_CACHE_ENV]);
   t.is(one.digest, two.digest);
   t.deepEqual(one.layers, two.layers);
   t.is(one.layers.length, 2, 'the packages\' layer, then the files\' layer');
@@ -48,6 +52,22 @@ test('python-web published from two copies of its folder gives the same digests;
   const files = await layerPaths(join(a, '..', 'registry'), one.layers[1]!.digest);
   t.true(files.has('app/server.py'));
   t.false(files.has('app/image.lock.json'), 'the lock describes the image; it is not in it');
+});
+
+test('nginx-static published from two copies of its folder, one without the layer cache: the same index digest, amd64 and arm64', async (t) => {
+  t.timeout(10 * 60_000);
+  const a = join(await testDir(t), 'one', 'nginx-static');
+  const b = join(await testDir(t), 'two', 'deeper', 'nginx-static');
+  await cp(join(IMAGES, 'nginx-static'), a, { recursive: true });
+  await cp(join(IMAGES, 'nginx-static'), b, { recursive: true });
+  const one = await publishImage(a, join(a, '..', 'registry'));
+  process.env[NO_LAYER_CACHE_ENV] = '1';
+  const two = await publishImage(b, join(b, '..', 'registry')).finally(() => delete process.env[NO_LAYER_CACHE_ENV]);
+  t.is(one.digest, two.digest);
+  t.deepEqual(one.platforms.map((p) => p.architecture), ['amd64', 'arm64']);
+  t.deepEqual(one.platforms, two.platforms);
+  t.notDeepEqual(one.platforms[0]!.layers[0], one.platforms[1]!.layers[0], "each platform has its own packages' layer");
+  t.deepEqual(one.platforms[0]!.layers[1], one.platforms[1]!.layers[1], "and the same files' layer");
 });
 
 test('a pin that left the archive is OS_PIN_GONE naming the lock and `bootos lock --image`, without a long retry', async (t) => {

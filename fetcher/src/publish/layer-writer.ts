@@ -13,6 +13,9 @@ import { BootosError } from '../core/error.js';
 import { sourceDateEpoch } from '../core/source-date.js';
 import { tempPathFor } from '../core/fs.js';
 
+/** Bump when the bytes written for the same entries change (layer-cache.ts keys cached layers by it). */
+export const LAYER_FORMAT = 1;
+
 export type LayerEntry =
   | { path: string; type: 'directory'; mode?: number }
   | { path: string; type: 'file'; source: string; size: number; executable: boolean }

@@ -18,6 +18,7 @@ import { ImageTree } from './image-tree.js';
 import { checkNative, composeConfig } from './compose.js';
 import { openImageSource, type OpenedSource, type SourcePlatform } from './source-image.js';
 import { debianLayerEntries } from './debian-layer.js';
+import { writeCachedLayer } from './layer-cache.js';
 import { IMAGE_LOCK_FILE } from '../formats/image-lock.js';
 
 /**
@@ -77,8 +78,7 @@ export async function publishImage(imageDir: string, registryDir: string, option
       if (spec.debian) {
         const debian = await debianLayerEntries(imageDir, spec, architecture, progress);
         progress(`${architecture}: ${Object.keys(debian.packages).length} Debian packages (${debian.entries.length} entries, ${debian.unpackedBytes} bytes)`);
-        const written = await writeLayer(debian.entries, join(registryDir, 'blobs', 'sha256'), epoch);
-        await commitBlobFile(registryDir, written.path, written.digest);
+        const written = await writeCachedLayer(debian.entries, registryDir, epoch);
         layers.push({ mediaType: MEDIA.layerGzip, digest: written.digest, size: written.size });
         diffIds.push(await tree.addLayer(join(registryDir, blobPath(written.digest)), MEDIA.layerGzip));
       }
