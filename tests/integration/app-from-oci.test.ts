@@ -3,19 +3,22 @@
 // (Entrypoint + Cmd, ExposedPorts, WorkingDir; User left as root). Published with `from: oci:DIR:REF`, its layers
 // keep their digests; the agent on the host serves it through runc: the first request starts it, it stops when
 // idle, the next request starts it again; podman runs the published image from the registry directory. Also: the publisher's refusals (native code in an `any` image, an
-// entrypoint that is missing or not executable, a source tag that is not there) and a docker-archive source.
+// entrypoint that is missing or not executable, a source tag that is not there), a docker-archive source, a
+// registry source and a multi-platform source (an index of amd64 and arm64 images).
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { copyFile, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { isBootosError } from '../../fetcher/src/core/error.js';
 import { publishImage } from '../../fetcher/src/publish/publish.js';
 import { blobPath } from '../../fetcher/src/formats/oci.js';
 import { agentEnv, json, until } from '../support/agent.js';
-import { tempDir } from '../support/registry.js';
+import { REPO, tempDir } from '../support/registry.js';
+import { fetchDebs } from '../../fetcher/src/debian/fetch-debs.js';
+import { unpackDeb } from '../../fetcher/src/debian/unpack-deb.js';
 import { startDockerRegistry } from '../support/docker-registry.js';
 
 const run = promisify(execFile);
@@ -199,4 +202,38 @@ test.serial('from: a registry reference (oci+http://HOST/REPO:TAG) carries the s
   } finally {
     await registry.stop();
   }
+});
+
+test.serial('a multi-platform source (an OCI index of amd64 and arm64) gives a bootos image for both platforms', async (t) => {
+  // The arm64 image holds Debian's arm64 static busybox (as pinned for the OS image), so that it passes the check.
+  const lock = JSON.parse(await readFile(join(REPO, 'bootos', 'os', 'bootos.lock.json'), 'utf8'));
+  const pin = lock.arches.aarch64.debian['busybox-static'];
+  const debs = await fetchDebs({ 'busybox-static': pin }, 'arm64');
+  const unpacked = await unpackDeb(debs['busybox-static']!);
+  const layout = join(work, 'layout');
+  const bundle = join(work, 'bundle-arm');
+  await run('umoci', ['new', '--image', `${layout}:web-arm`]);
+  await run('umoci', ['config', '--image', `${layout}:web-arm`, '--architecture', 'arm64', '--config.entrypoint', '/bin/busybox', '--config.cmd', 'httpd']);
+  await run('umoci', ['unpack', '--image', `${layout}:web-arm`, bundle]);
+  await mkdir(join(bundle, 'rootfs', 'bin'), { recursive: true });
+  await copyFile(join(unpacked, 'bin', 'busybox'), join(bundle, 'rootfs', 'bin', 'busybox'));
+  await run('umoci', ['repack', '--image', `${layout}:web-arm`, bundle]);
+  // An index of the two, under the ref "multi", as a multi-platform build tool writes it.
+  const index = JSON.parse(await readFile(join(layout, 'index.json'), 'utf8'));
+  const byRef = (ref: string) => index.manifests.find((m: { annotations?: Record<string, string> }) => m.annotations?.['org.opencontainers.image.ref.name'] === ref);
+  const platformOf = (d: { mediaType: string; digest: string; size: number }, architecture: string) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, platform: { architecture, os: 'linux' } });
+  const multi = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [platformOf(byRef('web'), 'amd64'), platformOf(byRef('web-arm'), 'arm64')] }));
+  const digest = `sha256:${createHash('sha256').update(multi).digest('hex')}`;
+  await writeFile(join(layout, blobPath(digest)), multi);
+  index.manifests.push({ mediaType: 'application/vnd.oci.image.index.v1+json', digest, size: multi.length, annotations: { 'org.opencontainers.image.ref.name': 'multi' } });
+  await writeFile(join(layout, 'index.json'), JSON.stringify(index));
+
+  const dir = await imageFolder('web-multi', 'from: oci:../layout:multi\n');
+  const result = await publishImage(dir, join(work, 'registry-multi'));
+  t.deepEqual(result.platforms.map((p) => p.architecture), ['amd64', 'arm64']);
+  const armManifest = JSON.parse(await readFile(join(layout, blobPath(byRef('web-arm').digest)), 'utf8'));
+  t.deepEqual(result.platforms[1]!.layers.slice(0, -1).map((l) => l.digest), armManifest.layers.map((l: { digest: string }) => l.digest));
+  t.deepEqual(result.platforms[0]!.layers.slice(0, 2).map((l) => l.digest), sourceLayers);
+  const armConfig = JSON.parse(await readFile(join(work, 'registry-multi', blobPath(JSON.parse(await readFile(join(work, 'registry-multi', blobPath(result.platforms[1]!.manifest.digest)), 'utf8')).config.digest)), 'utf8'));
+  t.is(armConfig.architecture, 'arm64');
 });
