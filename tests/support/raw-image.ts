@@ -12,7 +12,16 @@ export async function publishRawImage(
   registryDir: string,
   name: string,
   layers: Buffer[],
-  options: { allowSetuid?: boolean; version?: string; mediaType?: string; spec?: Record<string, unknown> } = {},
+  options: {
+    allowSetuid?: boolean;
+    version?: string;
+    mediaType?: string;
+    spec?: Record<string, unknown>;
+    /** The index entry's platform (default: the config's); null: an entry without one. */
+    platform?: string | null;
+    /** The config's architecture (default amd64). */
+    configArchitecture?: 'amd64' | 'arm64';
+  } = {},
 ): Promise<{ digest: string; manifest: Descriptor; layers: Descriptor[] }> {
   await initLayout(registryDir);
   const { config } = parseImageSpec({ name, version: options.version ?? '1.0.0', entrypoint: ['/app/run'], allowSetuid: options.allowSetuid ?? false, ...options.spec }, 'test image');
@@ -22,12 +31,13 @@ export async function publishRawImage(
     await writeFile(join(registryDir, blobPath(digest)), bytes);
     layerDescriptors.push({ mediaType: options.mediaType ?? MEDIA.layerGzip, digest, size: bytes.length });
   }
+  if (options.configArchitecture) config.architecture = options.configArchitecture;
   const configDescriptor = await writeJsonBlob(registryDir, MEDIA.config, toOciConfig(config, layerDescriptors.map((l) => l.digest)) /* diff_ids: the device checks only their count */);
   const manifest = await writeJsonBlob(registryDir, MEDIA.manifest, { schemaVersion: 2, mediaType: MEDIA.manifest, config: configDescriptor, layers: layerDescriptors });
   const index = await writeJsonBlob(registryDir, MEDIA.index, {
     schemaVersion: 2,
     mediaType: MEDIA.index,
-    manifests: [{ ...manifest, platform: { architecture: config.architecture, os: 'linux' } }],
+    manifests: [options.platform === null ? manifest : { ...manifest, platform: { architecture: options.platform ?? config.architecture, os: 'linux' } }],
   });
   await addToIndex(registryDir, name, config.version, index);
   return { digest: index.digest, manifest, layers: layerDescriptors };
