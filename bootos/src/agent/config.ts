@@ -1,9 +1,11 @@
 // The agent's configuration: from the kernel command line on the device (`bootos.*` keys), or from a JSON file for
 // host runs. Everything is checked here, at the boundary; every limit (the agent's and those it hands to Store, Trust,
 // the source and the watcher) is a field of `limits`, the one table in fetcher/src/core/limits.ts.
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { ARCHES, hostArch } from '../../../fetcher/src/core/arch.js';
+import { didYouMean } from '../../../fetcher/src/core/did-you-mean.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
 import { parseRegistryLocation } from '../../../fetcher/src/formats/registry-url.js';
@@ -86,10 +88,10 @@ const CMDLINE_LIMIT = 'limit.';
 const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait'];
 
 /** A registry location by the one grammar of formats/registry-url.ts; directories only in a host's JSON config. */
-function registryOf(r: Reader, value: unknown, path: string, directories: boolean): string {
+function registryOf(r: Reader, value: unknown, path: string, directories: boolean, baseDir = '.'): string {
   const text = r.string(value, path);
   try {
-    parseRegistryLocation(text, { directories });
+    parseRegistryLocation(text, { directories, isDirectory: (dir) => statSync(resolve(baseDir, dir), { throwIfNoEntry: false })?.isDirectory() === true });
   } catch (err) {
     r.fail(path, (err as Error).message);
   }
@@ -108,14 +110,14 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     if (INIT_CMDLINE_KEYS.includes(key)) continue;
     if (key.startsWith(CMDLINE_LIMIT)) {
       const name = key.slice(CMDLINE_LIMIT.length);
-      if (!(LIMIT_NAMES as string[]).includes(name)) r.fail(`bootos.${key}`, `unknown limit (known: ${LIMIT_NAMES.join(', ')})`);
+      if (!(LIMIT_NAMES as string[]).includes(name)) r.fail(`bootos.${key}`, `unknown limit${didYouMean(name, LIMIT_NAMES, (k) => `bootos.limit.${k}`)} (known: ${LIMIT_NAMES.join(', ')})`);
       if (name in limits) r.fail(`bootos.${key}`, 'given twice');
       const text = eq < 0 ? '' : word.slice(eq + 1);
       if (!/^\d{1,16}$/.test(text)) r.fail(`bootos.${key}`, 'expected a non-negative integer');
       limits[name as keyof Limits] = Number(text);
       continue;
     }
-    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${[...CMDLINE_KEYS, `${CMDLINE_LIMIT}NAME`].map((k) => `bootos.${k}`).join(', ')})`);
+    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key${didYouMean(key, CMDLINE_KEYS, (k) => `bootos.${k}`)} (known: ${[...CMDLINE_KEYS, `${CMDLINE_LIMIT}NAME`].map((k) => `bootos.${k}`).join(', ')})`);
     if (key in values) r.fail(`bootos.${key}`, 'given twice');
     values[key] = eq < 0 ? '1' : word.slice(eq + 1);
   }
@@ -158,7 +160,7 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   const dataRoot = r.optional(o, 'dataRoot', '', path) ?? DEVICE_DATA_ROOT;
   const config: AgentConfig = {
     registry: r.required(o, 'registry', '', (v, p) => {
-      const text = registryOf(r, v, p, true);
+      const text = registryOf(r, v, p, true, baseDir);
       return /^[a-z][a-z0-9+.-]*:\/\//i.test(text) || isAbsolute(text) ? text : resolve(baseDir, text);
     }),
     ...defaults(dataRoot),

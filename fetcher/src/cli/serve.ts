@@ -2,6 +2,7 @@
 import { resolve } from 'node:path';
 import { defineCommand, registryArgument, status, usageError } from './kit.js';
 import { startServer } from '../publish/serve.js';
+import { listenError } from '../core/error.js';
 
 export const serve = defineCommand({
   name: 'serve',
@@ -14,7 +15,10 @@ export const serve = defineCommand({
     const dir = registryArgument('serve', values.registry, positionals, 0).registry;
     const port = values.port === undefined ? 8080 : Number(values.port);
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--port must be 0 to 65535, got ${values.port}`);
-    const { url, close } = await startServer({ dir: dir, host: values.host ?? '127.0.0.1', port, log: values.quiet ? () => {} : undefined });
+    const host = values.host ?? '127.0.0.1';
+    const { url, close } = await startServer({ dir: dir, host, port, log: values.quiet ? () => {} : undefined }).catch((err: unknown) => {
+      throw listenError(err, `${host.includes(':') ? `[${host}]` : host}:${port}`, 'choose another with --port N (--port 0 picks a free one), or stop the program that holds it');
+    });
     console.log(url);
     status(`serving ${resolve(dir)} at ${url} (Ctrl-C to stop)`);
     await new Promise<void>((done) => {
