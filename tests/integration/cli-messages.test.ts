@@ -169,3 +169,17 @@ for (const c of cases) {
     t.is(result.stdout, '');
   });
 }
+
+// Not an error, but the first thing to look at when one is not understood: what the agent would use, defaults filled in.
+test('agent --print-config: a host config answers loopback and writes beside the file; the device keeps its places', async (t) => {
+  await writeFile(join(dir, 'lab.json'), JSON.stringify({ registry: 'http://127.0.0.1:8080/', root: 'reg/root.json' }));
+  const host = await runCli(['agent', '--config', join(dir, 'lab.json'), '--print-config']);
+  t.is(host.code, 0, host.stderr);
+  const c = JSON.parse(host.stdout);
+  t.like(c, { apiHost: '127.0.0.1', appHost: '127.0.0.1', apiPort: 8080, rootFile: root(), stateDir: join(dir, 'lab-data', 'state'), runDir: join(dir, 'lab-data', 'run') });
+  t.is(c.limits.channelPollIntervalMs, 300_000);
+  await writeFile(join(dir, 'cmdline'), 'console=ttyS0 bootos.registry=http://10.0.2.2:8080/ bootos.poll_seconds=60\n');
+  const device = await runCli(['agent', '--cmdline', '--cmdline-file', join(dir, 'cmdline'), '--print-config']);
+  t.is(device.code, 0, device.stderr);
+  t.like(JSON.parse(device.stdout), { apiHost: '0.0.0.0', stateDir: '/var/lib/bootos/state', runDir: '/run/bootos', limits: { channelPollIntervalMs: 60_000 } });
+});
