@@ -2,7 +2,8 @@
 // (bin/bootos.mjs; `npm run build` first). For each case: the exit code (2 usage, 1 failure), the code in
 // `error CODE:`, the hint that says what to do, and no stack trace. A busy port is PORT_IN_USE naming --port; a
 // misspelt flag or verb names the nearest one; a JSON or YAML error names its file; a registry that is down is named
-// by the URL the user gave, not by an internal document; a registry without its scheme is refused with http://….
+// by the URL the user gave, not by an internal document; a registry without its scheme is refused with http://…,
+// by the verbs that read one and by those that write one.
 import test from 'ava';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -155,6 +156,20 @@ const cases: Case[] = [
     exit: 2,
     code: 'USAGE',
     says: /registry\.example\.com\/bootos has no scheme and is not a directory: write http:\/\/registry\.example\.com\/bootos\//,
+  },
+  {
+    name: 'root init into HOST/PATH: refused, not a new folder named after it',
+    args: () => ['root', 'init', '--registry', 'registry.example.com/bootos', '--key', join(dir, 'dev.pub'), '--sign', join(dir, 'none.key')],
+    exit: 2,
+    code: 'USAGE',
+    says: /write http:\/\/registry\.example\.com\/bootos\/ or oci:\/\/registry\.example\.com\/bootos, or \.\/registry\.example\.com\/bootos for a new directory/,
+  },
+  {
+    name: 'publish to a URL',
+    args: () => ['publish', join(dir, 'img'), '--registry', 'http://127.0.0.1:8080/'],
+    exit: 2,
+    code: 'USAGE',
+    says: /--registry http:\/\/127\.0\.0\.1:8080\/: this verb needs a registry directory, not a URL \(bootos serve makes/,
   },
 ];
 

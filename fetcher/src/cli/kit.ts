@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BootosError } from '../core/error.js';
 import { didYouMean } from '../core/did-you-mean.js';
+import { parseRegistryLocation } from '../formats/registry-url.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -126,4 +127,15 @@ export function registryArgument(verb: string, flag: string | undefined, positio
     return { registry: positionals[0]!, rest: positionals.slice(1) };
   }
   throw usageError('--registry is required');
+}
+
+/**
+ * A registry directory that a verb writes or serves (root, publish, channel sign, serve, push's source), read by the
+ * one grammar of registry locations: a URL, HOST:PORT or HOST/PATH is refused with a hint instead of becoming a new
+ * folder named after it.
+ */
+export function registryDirectory(location: string): string {
+  const parsed = parseRegistryLocation(location);
+  if (parsed.kind !== 'dir') throw usageError(`--registry ${location}: this verb needs a registry directory, not a URL (bootos serve makes a directory an http:// registry, bootos push copies one to an OCI registry)`);
+  return parsed.path;
 }
