@@ -73,7 +73,9 @@ class HttpStatusError extends BootosError {
  */
 function named(err: unknown, registry: string, path: string): unknown {
   if (!isBootosError(err) || !isTransient(err.code) || err.message.startsWith('registry ')) return err;
-  const reason = err.message.replace(/^(?:[A-Z]+ )?https?:\/\/\S*?: /, '');
+  // The reason without the URL or path that the lower layers put first (the body reader names the path).
+  const stripped = err.message.replace(/^(?:[A-Z]+ )?https?:\/\/\S*?: /, '');
+  const reason = stripped.startsWith(`${path}: `) ? stripped.slice(path.length + 2) : stripped;
   return new BootosError(err.code, `registry ${registry}: ${reason} (${path})`, { cause: err });
 }
 
