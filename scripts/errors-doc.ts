@@ -53,6 +53,7 @@ const ORDER: ErrorArea[] = ['common', 'publish', 'trust', 'registry', 'pull', 'a
 const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   USAGE: 'see `bootos <verb> --help`',
   KEY_INVALID: 'regenerate with `bootos key generate`',
+  PORT_IN_USE: 'choose another port (`bootos serve --port N`, agent.json `apiPort`; 0 picks a free one), or stop the program that holds it',
   SCHEMA_INVALID: 'fix the named field',
   YAML_INVALID: 'fix the syntax at the line given',
   IMAGE_SOURCE_INVALID: 'check the `from:` reference (`oci:DIR:REF`, `oci-archive:FILE`, `docker-archive:FILE`, `oci://HOST/REPO:TAG`)',

@@ -72,6 +72,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   // the device itself
   USAGE: 'The device did not understand that request.',
   FILE_NOT_FOUND: 'A file the device needs is missing.',
+  PORT_IN_USE: 'A port the device needs is taken by another program.',
   KEY_INVALID: 'A signing key is malformed, so nothing new is installed.',
   CONFIG_INVALID: "The device's settings are not valid.",
   DATA_ROOT_TIMEOUT: "The device's data disk did not become ready in time.",

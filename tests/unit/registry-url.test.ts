@@ -27,6 +27,10 @@ const refused: [string, RegExp][] = [
   ['ftp://x/', /unknown scheme ftp/],
   ['oci://x/', /needs a namespace/],
   ['oci://x/UPPER', /invalid namespace/],
+  // HOST/PATH that is no directory here: a URL without its scheme, not a directory that never appears
+  ['registry.example.com/bootos', /no scheme and is not a directory: write http:\/\/registry\.example\.com\/bootos\/ or oci:\/\/registry\.example\.com\/bootos, or \.\/registry\.example\.com\/bootos/],
+  ['10.0.2.2/reg', /write http:\/\/10\.0\.2\.2\/reg\//],
+  ['localhost/reg/', /write http:\/\/localhost\/reg\/ or/],
 ];
 
 for (const [text, hint] of refused) {
@@ -46,4 +50,17 @@ test('a device accepts every URL form openSource accepts, and no directory', (t)
   t.true(isBootosError(dir, 'CONFIG_INVALID'));
   const noScheme = t.throws(() => configFromCmdline('bootos.registry=10.0.2.2:8080'));
   t.regex(noScheme!.message, /write http:\/\/10\.0\.2\.2:8080\//);
+});
+
+test('HOST/PATH is a directory when one is there, or when written ./HOST/PATH', (t) => {
+  t.deepEqual(parseRegistryLocation('registry.example.com/bootos', { isDirectory: (p) => p === 'registry.example.com/bootos' }), { kind: 'dir', path: 'registry.example.com/bootos' });
+  t.is(parseRegistryLocation('./registry.example.com/bootos', { isDirectory: () => false }).kind, 'dir');
+  t.is(parseRegistryLocation('images.old', { isDirectory: () => false }).kind, 'dir', 'a name with a dot but no path is a directory');
+  // a device has no directories: the hint is the URL alone
+  const err = t.throws(() => parseRegistryLocation('registry.example.com/bootos', { directories: false, isDirectory: () => true }));
+  t.notRegex(err!.message, /new directory/);
+  // agent.json: relative to the file's folder
+  const config = t.throws(() => configFromJson({ registry: 'registry.example.com/bootos' }, 'a.json', '/nonexistent'));
+  t.true(isBootosError(config, 'CONFIG_INVALID'));
+  t.regex(config!.message, /^a\.json: registry: registry\.example\.com\/bootos has no scheme/);
 });

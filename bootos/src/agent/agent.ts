@@ -4,7 +4,7 @@
 // trust state in it are opened in the background while the API already answers.
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BootosError, isBootosError } from '../../../fetcher/src/core/error.js';
+import { BootosError, isBootosError, listenError } from '../../../fetcher/src/core/error.js';
 import { reclaimDeadSlots } from './runtime/network.js';
 import { openSource } from '../../../fetcher/src/source/open-source.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
@@ -121,7 +121,10 @@ export class Agent {
       throw new BootosError('FILE_NOT_FOUND', `trusted root not found: ${c.rootFile}`, { cause: err });
     }
     // The API and the kiosk need nothing from the data root: they answer while /init may still be mounting it.
-    this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), limits: c.limits, log: this.log });
+    this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), limits: c.limits, log: this.log }).catch((err: unknown) => {
+      const where = `${c.apiHost.includes(':') ? `[${c.apiHost}]` : c.apiHost}:${c.apiPort}`;
+      throw listenError(err, `the API's address ${where}`, 'choose another with `apiPort` in agent.json or bootos.api_port= on the kernel command line (0 picks a free one)');
+    });
     mark('listening');
     this.memory.start();
     const opening = this.openData(rootBytes).then(
@@ -145,7 +148,7 @@ export class Agent {
     if (waited > 0) this.step('agent', `data root ready after ${waited} ms`);
     for (const dir of [c.stateDir, c.storeDir, c.dataRoot]) await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
-    this.trust = await Trust.open({ initialRoot: rootBytes, stateDir: c.stateDir, limits: c.limits });
+    this.trust = await Trust.open({ initialRoot: rootBytes, initialRootName: `trusted root ${c.rootFile}`, stateDir: c.stateDir, limits: c.limits });
     mark('store opened');
   }
 

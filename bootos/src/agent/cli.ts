@@ -8,18 +8,22 @@ import { mark, printTiming } from './timing.js';
 export const agentCommand = defineCommand({
   name: 'agent',
   summary: 'run the device agent: verify the channel, start apps on demand under runc, serve the local API',
-  usage: '--config FILE | --cmdline [--cmdline-file FILE]',
+  usage: '--config FILE | --cmdline [--cmdline-file FILE] [--print-config]',
   options: {
     config: { type: 'string' },
     cmdline: { type: 'boolean' },
     'cmdline-file': { type: 'string' },
+    'print-config': { type: 'boolean' },
   },
   help: {
-    config: 'JSON configuration for host runs (registry, channel, profile, root, dataRoot, apiPort, …)',
+    config: 'agent.json for host runs; every field with its type and default: docs/api.md, "Agent configuration"',
     cmdline: 'read bootos.* keys from the kernel command line (/proc/cmdline): how the device runs it',
     'cmdline-file': 'with --cmdline: read this file instead of /proc/cmdline',
+    'print-config': 'print the effective configuration (every field and limit, defaults filled in) as JSON and exit',
   },
-  details: `Prints "bootos-agent: ready …" on stdout once the API listens; progress and app events go to stderr.
+  details: `Prints "bootos-agent: ready …" on stdout once the API listens; where it writes, progress and app events go to
+stderr. With --config, it answers on 127.0.0.1 and writes under <folder of FILE>/<name of FILE>-data/ unless the file
+says otherwise; with --cmdline (the device), on 0.0.0.0 and under /var/lib/bootos and /run/bootos.
 Kernel command line keys: bootos.registry=URL (required), bootos.channel (stable), bootos.profile (office),
 bootos.debug=1, bootos.api_port (8080), bootos.poll_seconds (300), bootos.limit.NAME=INTEGER (any limit of
 fetcher/src/core/limits.ts, e.g. bootos.limit.maxUnpackedBytes). Must run as root (runc, network namespaces). docs/api.md: the API.`,
@@ -29,6 +33,11 @@ fetcher/src/core/limits.ts, e.g. bootos.limit.maxUnpackedBytes). Must run as roo
     if (values['cmdline-file'] !== undefined && !values.cmdline) throw usageError('--cmdline-file needs --cmdline');
     const config = values.config !== undefined ? await loadConfigFile(values.config) : await loadCmdline(values['cmdline-file']);
     mark('config read');
+    if (values['print-config']) {
+      process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+      return;
+    }
+    status(`bootos-agent: writing trust state to ${config.stateDir}, images to ${config.storeDir}, app data to ${config.dataRoot}, runtime state to ${config.runDir}`);
     if (config.debug) printTiming();
     const agent = await Agent.start(config);
     const host = config.apiHost.includes(':') ? `[${config.apiHost}]` : config.apiHost;

@@ -1,9 +1,11 @@
 // The agent's configuration: from the kernel command line on the device (`bootos.*` keys), or from a JSON file for
 // host runs. Everything is checked here, at the boundary; every limit (the agent's and those it hands to Store, Trust,
 // the source and the watcher) is a field of `limits`, the one table in fetcher/src/core/limits.ts.
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { ARCHES, hostArch } from '../../../fetcher/src/core/arch.js';
+import { didYouMean } from '../../../fetcher/src/core/did-you-mean.js';
 import { BootosError, errnoCode } from '../../../fetcher/src/core/error.js';
 import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
 import { parseRegistryLocation } from '../../../fetcher/src/formats/registry-url.js';
@@ -55,18 +57,41 @@ export function defaultKioskDir(): string {
   return new URL(/\/agent-chunks\/[^/]+$/.test(here) ? '../kiosk/' : './kiosk/', here).pathname;
 }
 
-function defaults(dataRoot: string): Omit<AgentConfig, 'registry'> {
+/**
+ * Where the agent writes and whom it answers. The device (kernel command line) keeps its data on the data partition
+ * at /var/lib/bootos, runtime state on the tmpfs /run/bootos, and answers the LAN (0.0.0.0). A host run
+ * (`--config FILE`) answers loopback only and writes everything under one folder beside the file,
+ * `<folder>/<name>-data/` (agent.json → agent-data/): a try-out never writes to /var/lib or /run, two configs in one
+ * folder do not share a store, and removing that folder removes all of it. (Not $XDG_STATE_HOME: the agent runs as
+ * root, whose XDG variables are rarely set, and a folder one can see beside the file is easier to find and clean.)
+ */
+interface Placement {
+  /** Holds state/, store/ and data/ unless stateDir, storeDir or appDataRoot say otherwise. */
+  dataRoot: string;
+  runDir: string;
+  /** apiHost and appHost. */
+  listenHost: string;
+}
+
+const DEVICE_PLACEMENT: Placement = { dataRoot: DEVICE_DATA_ROOT, runDir: '/run/bootos', listenHost: '0.0.0.0' };
+
+/** The folder a host run writes under, for a config file named `file` in `baseDir`: `<baseDir>/<name>-data`. */
+export function hostDataRoot(file: string, baseDir: string): string {
+  return join(baseDir, `${basename(file).replace(/\.json$/i, '')}-data`);
+}
+
+function defaults(place: Placement): Omit<AgentConfig, 'registry'> {
   return {
     channel: 'stable',
     profile: 'office',
     rootFile: '/etc/bootos/root.json',
-    stateDir: join(dataRoot, 'state'),
-    storeDir: join(dataRoot, 'store'),
-    dataRoot: join(dataRoot, 'data'),
-    runDir: '/run/bootos',
-    apiHost: '0.0.0.0',
+    stateDir: join(place.dataRoot, 'state'),
+    storeDir: join(place.dataRoot, 'store'),
+    dataRoot: join(place.dataRoot, 'data'),
+    runDir: place.runDir,
+    apiHost: place.listenHost,
     apiPort: 8080,
-    appHost: '0.0.0.0',
+    appHost: place.listenHost,
     arch: hostArch(),
     runc: 'runc',
     initBinary: DEFAULT_INIT_BINARY,
@@ -86,10 +111,10 @@ const CMDLINE_LIMIT = 'limit.';
 const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait'];
 
 /** A registry location by the one grammar of formats/registry-url.ts; directories only in a host's JSON config. */
-function registryOf(r: Reader, value: unknown, path: string, directories: boolean): string {
+function registryOf(r: Reader, value: unknown, path: string, directories: boolean, baseDir = '.'): string {
   const text = r.string(value, path);
   try {
-    parseRegistryLocation(text, { directories });
+    parseRegistryLocation(text, { directories, isDirectory: (dir) => statSync(resolve(baseDir, dir), { throwIfNoEntry: false })?.isDirectory() === true });
   } catch (err) {
     r.fail(path, (err as Error).message);
   }
@@ -108,21 +133,21 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     if (INIT_CMDLINE_KEYS.includes(key)) continue;
     if (key.startsWith(CMDLINE_LIMIT)) {
       const name = key.slice(CMDLINE_LIMIT.length);
-      if (!(LIMIT_NAMES as string[]).includes(name)) r.fail(`bootos.${key}`, `unknown limit (known: ${LIMIT_NAMES.join(', ')})`);
+      if (!(LIMIT_NAMES as string[]).includes(name)) r.fail(`bootos.${key}`, `unknown limit${didYouMean(name, LIMIT_NAMES, (k) => `bootos.limit.${k}`)} (known: ${LIMIT_NAMES.join(', ')})`);
       if (name in limits) r.fail(`bootos.${key}`, 'given twice');
       const text = eq < 0 ? '' : word.slice(eq + 1);
       if (!/^\d{1,16}$/.test(text)) r.fail(`bootos.${key}`, 'expected a non-negative integer');
       limits[name as keyof Limits] = Number(text);
       continue;
     }
-    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key (known: ${[...CMDLINE_KEYS, `${CMDLINE_LIMIT}NAME`].map((k) => `bootos.${k}`).join(', ')})`);
+    if (!(CMDLINE_KEYS as readonly string[]).includes(key)) r.fail(`bootos.${key}`, `unknown key${didYouMean(key, CMDLINE_KEYS, (k) => `bootos.${k}`)} (known: ${[...CMDLINE_KEYS, `${CMDLINE_LIMIT}NAME`].map((k) => `bootos.${k}`).join(', ')})`);
     if (key in values) r.fail(`bootos.${key}`, 'given twice');
     values[key] = eq < 0 ? '1' : word.slice(eq + 1);
   }
   if (values.registry === undefined) r.fail('bootos.registry', 'required: the registry URL, e.g. bootos.registry=http://10.0.2.2:8080/');
   const config: AgentConfig = {
     registry: registryOf(r, values.registry, 'bootos.registry', false),
-    ...defaults(overrides.dataRoot ?? DEVICE_DATA_ROOT),
+    ...defaults({ ...DEVICE_PLACEMENT, dataRoot: overrides.dataRoot ?? DEVICE_DATA_ROOT }),
   };
   if (values.channel !== undefined) config.channel = r.string(values.channel, 'bootos.channel', CHANNEL_NAME, 'expected a channel name');
   if (values.profile !== undefined) config.profile = r.string(values.profile, 'bootos.profile', PROFILE_NAME, 'expected a profile name');
@@ -142,26 +167,51 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
   return config;
 }
 
-const FILE_FIELDS = [
-  'registry', 'channel', 'profile', 'root', 'dataRoot', 'stateDir', 'storeDir', 'appDataRoot', 'runDir', 'apiHost',
-  'apiPort', 'appHost', 'arch', 'runc', 'init', 'kioskDir', 'debug', 'limits',
-] as const;
+/**
+ * The fields of agent.json, each with its type and meaning and its default on a host (`--config`) and on the device
+ * (what the kernel command line gives; only some fields have a `bootos.*` key). docs/api.md's table is made from this
+ * (scripts/config-doc.ts) and tests/unit/docs.test.ts checks the defaults against what the readers produce.
+ * In defaults: <folder> is the config file's folder, <name> its name without .json; `(…)` describes a computed value.
+ */
+export const CONFIG_FILE_FIELDS = {
+  registry: { type: 'registry location', meaning: 'where the channel and images come from: `oci://HOST/NAMESPACE`, `oci+http://…`, `http(s)://…`, or (host only) a directory', host: '(required)', device: '(required: `bootos.registry=`)' },
+  channel: { type: 'channel name', meaning: 'the signed channel followed (`channels/NAME.json`)', host: 'stable', device: 'stable (`bootos.channel=`)' },
+  profile: { type: 'profile name', meaning: "the channel's profile whose apps this machine runs", host: 'office', device: 'office (`bootos.profile=`)' },
+  root: { type: 'path', meaning: 'the trusted root.json (`bootos root init` writes one; the device has it baked in)', host: '/etc/bootos/root.json', device: '/etc/bootos/root.json' },
+  dataRoot: { type: 'path', meaning: 'the folder of stateDir, storeDir and appDataRoot (its state/, store/, data/), and of runDir (run/) on a host', host: '<folder>/<name>-data', device: '/var/lib/bootos' },
+  stateDir: { type: 'path', meaning: 'trust state: the newest root and the channel versions seen (rollback protection)', host: '<dataRoot>/state', device: '/var/lib/bootos/state' },
+  storeDir: { type: 'path', meaning: 'the content-addressed store of pulled images', host: '<dataRoot>/store', device: '/var/lib/bootos/store' },
+  appDataRoot: { type: 'path', meaning: "apps' `/data`: `<appDataRoot>/<app>`", host: '<dataRoot>/data', device: '/var/lib/bootos/data' },
+  runDir: { type: 'path', meaning: 'runtime state: runc state, bundles, network slots, the data-pending marker of /init', host: '<dataRoot>/run', device: '/run/bootos' },
+  apiHost: { type: 'IP address', meaning: 'address of the API and the kiosk', host: '127.0.0.1', device: '0.0.0.0' },
+  apiPort: { type: 'port (0: any free one)', meaning: 'port of the API and the kiosk', host: '8080', device: '8080 (`bootos.api_port=`)' },
+  appHost: { type: 'IP address', meaning: "address the apps' public ports listen on", host: '127.0.0.1', device: '0.0.0.0' },
+  arch: { type: 'x86_64 or aarch64', meaning: 'the platform whose image manifests are pulled', host: '(this machine)', device: '(this machine)' },
+  runc: { type: 'command', meaning: 'the OCI runtime binary', host: 'runc', device: 'runc' },
+  init: { type: 'path', meaning: 'the static tini bound as PID 1 into images that ask for an init', host: DEFAULT_INIT_BINARY, device: DEFAULT_INIT_BINARY },
+  kioskDir: { type: 'path', meaning: "the kiosk's files, served at `/`", host: '(dist/kiosk/ beside the agent bundle)', device: '(/usr/lib/bootos/kiosk/, beside the agent bundle)' },
+  debug: { type: 'boolean', meaning: 'print start-up timing (`bootos: t+…ms` lines)', host: 'false', device: 'false (`bootos.debug=1`)' },
+  limits: { type: 'object', meaning: 'any limit of the table below, by name; the poll interval is `channelPollIntervalMs`', host: '(the table below)', device: '(the table below; `bootos.limit.NAME=`, and `bootos.poll_seconds=` sets channelPollIntervalMs with a tenth of it as jitter)' },
+} as const satisfies Record<string, { type: string; meaning: string; host: string; device: string }>;
+
+const FILE_FIELDS = Object.keys(CONFIG_FILE_FIELDS) as (keyof typeof CONFIG_FILE_FIELDS)[];
 
 /**
- * The JSON file for host runs. Paths are relative to the file's folder. `dataRoot` sets stateDir, storeDir and
- * appDataRoot (its state/, store/ and data/) unless they are given too.
+ * The JSON file for host runs (`where`: its name, for messages and the default dataRoot). Paths are relative to the
+ * file's folder. `dataRoot` sets stateDir, storeDir, appDataRoot and runDir (its state/, store/, data/ and run/)
+ * unless they are given too. Defaults: CONFIG_FILE_FIELDS.
  */
 export function configFromJson(value: unknown, where: string, baseDir: string): AgentConfig {
   const r = new Reader('CONFIG_INVALID', where);
   const o = r.object(value, '', FILE_FIELDS);
   const path = (v: unknown, p: string) => resolve(baseDir, r.string(v, p, /^[^\0]+$/, 'expected a path'));
-  const dataRoot = r.optional(o, 'dataRoot', '', path) ?? DEVICE_DATA_ROOT;
+  const dataRoot = r.optional(o, 'dataRoot', '', path) ?? hostDataRoot(where, baseDir);
   const config: AgentConfig = {
     registry: r.required(o, 'registry', '', (v, p) => {
-      const text = registryOf(r, v, p, true);
+      const text = registryOf(r, v, p, true, baseDir);
       return /^[a-z][a-z0-9+.-]*:\/\//i.test(text) || isAbsolute(text) ? text : resolve(baseDir, text);
     }),
-    ...defaults(dataRoot),
+    ...defaults({ dataRoot, runDir: join(dataRoot, 'run'), listenHost: '127.0.0.1' }),
   };
   const set = <K extends keyof AgentConfig>(key: K, value: AgentConfig[K] | undefined) => {
     if (value !== undefined) config[key] = value;

@@ -25,6 +25,8 @@ export interface BuildOptions {
   arch: Arch;
   /** The trust root baked into the image (root.json bytes). */
   rootJson: Buffer;
+  /** Where rootJson was read from, for messages (default "root.json"). */
+  rootName?: string;
   /** Parent folder; the build writes <outDir>/<arch>/. */
   outDir: string;
   recipe?: Recipe;
@@ -67,7 +69,8 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
   const recipe = options.recipe ?? (await loadRecipe());
   const lock = options.lock ?? (await loadLockfile());
   checkLockCovers(recipe, lock, arch);
-  readRoot(parseJson(options.rootJson, 'root.json'), 'root.json'); // a trust root the agent will accept
+  const rootName = options.rootName ?? 'root.json';
+  readRoot(parseJson(options.rootJson, rootName), rootName); // a trust root the agent will accept
   const agentDir = options.agentDir ?? join(REPO, 'dist');
   const agentPath = join(agentDir, 'agent.mjs');
   const chunksDir = join(agentDir, 'agent-chunks');

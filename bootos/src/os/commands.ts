@@ -35,6 +35,7 @@ icu-devtools (icupkg), mtools, dosfstools, e2fsprogs and fdisk; no root.`,
     const result = await buildImage({
       arch: arch as Arch,
       rootJson: await readFileOrFail(root, 'trust root'),
+      rootName: `trust root ${root}`,
       outDir: values.out ?? 'out',
       noDisk: values['no-disk'] ?? false,
       progress: status,

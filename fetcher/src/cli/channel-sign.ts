@@ -1,6 +1,6 @@
 // `bootos channel sign`: sign a channel pinning the newest published image of every profile app.
 import { resolve } from 'node:path';
-import { defineCommand, required, status } from './kit.js';
+import { defineCommand, registryDirectory, required, status } from './kit.js';
 import { loadSecretKey } from '../trust/keys.js';
 import { loadProfiles } from '../formats/profiles.js';
 import { signChannel } from '../publish/signer.js';
@@ -27,7 +27,7 @@ export const channelSignCmd = defineCommand({
     json: 'print the signed channel as JSON',
   },
   async run(values) {
-    const registry = required(values.registry, 'registry');
+    const registry = registryDirectory(required(values.registry, 'registry'));
     const channel = await signChannel({
       registry,
       name: required(values.channel, 'channel'),

@@ -2,6 +2,8 @@
 // (0 ok, 1 failure with a coded error, 2 usage error). Results go to stdout; status and progress to stderr.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { BootosError } from '../core/error.js';
+import { didYouMean } from '../core/did-you-mean.js';
+import { parseRegistryLocation } from '../formats/registry-url.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -56,25 +58,44 @@ export function usageError(message: string): BootosError {
   return new BootosError('USAGE', message);
 }
 
+/**
+ * Node's parser's complaint as a USAGE error a person can act on: an unknown option names the nearest one the verb
+ * has (`--regsitry` → `--registry`); a missing value says which option wants one.
+ */
+function parseFailure(cmd: Command, err: unknown): BootosError {
+  const message = (err as Error).message;
+  const code = (err as { code?: unknown }).code;
+  const unknown = /^Unknown option '(-{1,2})([^'=]+)/.exec(message);
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+    const [, dashes, name] = unknown;
+    const known = dashes === '--' ? [...Object.keys(cmd.options), 'help'] : Object.values(cmd.options).flatMap((o) => (o.short ? [o.short] : []));
+    const hint = didYouMean(name!, known, (k) => `${dashes}${k}`) || ` (see bootos ${cmd.name} --help)`;
+    return usageError(`unknown option ${dashes}${name}${hint}`);
+  }
+  const missing = /^Option '(?:-\w, )?(-\S+) <value>' argument missing/.exec(message);
+  if (missing) return usageError(`${missing[1]} needs a value`);
+  const noValue = /^Option '(?:-\w, )?(-\S+)' does not take an argument/.exec(message);
+  if (noValue) return usageError(`${noValue[1]} takes no value`);
+  return usageError(message);
+}
+
 /** Runs one command with its arguments; returns the process exit code. */
 export async function runCommand(cmd: Command, argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(helpText(cmd));
     return 0;
   }
-  let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: cmd.options, allowPositionals: true, strict: true });
-  } catch (err) {
-    process.stderr.write(`bootos ${cmd.name}: ${(err as Error).message}\nusage: bootos ${cmd.name} ${cmd.usage}\n`);
-    return 2;
-  }
-  const { min, max } = cmd.positionals ?? { min: 0, max: 0 };
-  if (parsed.positionals.length < min || parsed.positionals.length > max) {
-    process.stderr.write(`bootos ${cmd.name}: expected ${min === max ? min : `${min} to ${max}`} argument(s)\nusage: bootos ${cmd.name} ${cmd.usage}\n`);
-    return 2;
-  }
-  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: cmd.options, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw parseFailure(cmd, err);
+    }
+    const { min, max } = cmd.positionals ?? { min: 0, max: 0 };
+    if (parsed.positionals.length < min || parsed.positionals.length > max) {
+      throw usageError(`expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${parsed.positionals.length}`);
+    }
     return (await cmd.run(parsed.values as ParsedValues<Options>, parsed.positionals)) ?? 0;
   } catch (err) {
     if (err instanceof BootosError) {
@@ -106,4 +127,15 @@ export function registryArgument(verb: string, flag: string | undefined, positio
     return { registry: positionals[0]!, rest: positionals.slice(1) };
   }
   throw usageError('--registry is required');
+}
+
+/**
+ * A registry directory that a verb writes or serves (root, publish, channel sign, serve, push's source), read by the
+ * one grammar of registry locations: a URL, HOST:PORT or HOST/PATH is refused with a hint instead of becoming a new
+ * folder named after it.
+ */
+export function registryDirectory(location: string): string {
+  const parsed = parseRegistryLocation(location);
+  if (parsed.kind !== 'dir') throw usageError(`--registry ${location}: this verb needs a registry directory, not a URL (bootos serve makes a directory an http:// registry, bootos push copies one to an OCI registry)`);
+  return parsed.path;
 }

@@ -1,5 +1,5 @@
 // `bootos publish IMAGE_DIR --registry DIR`: pack an image folder into a registry directory.
-import { defineCommand, required, status } from './kit.js';
+import { defineCommand, registryDirectory, required, status } from './kit.js';
 import { publishImage } from '../publish/publish.js';
 
 export const publish = defineCommand({
@@ -16,7 +16,7 @@ export const publish = defineCommand({
     'Same folder ⇒ same digest on any machine (mtimes = SOURCE_DATE_EPOCH, default 2024-01-01).',
   positionals: { min: 1, max: 1 },
   async run(values, [dir]) {
-    const result = await publishImage(dir!, required(values.registry, 'registry'), { onProgress: status });
+    const result = await publishImage(dir!, registryDirectory(required(values.registry, 'registry')), { onProgress: status });
     if (values.json) console.log(JSON.stringify(result));
     else console.log(result.digest);
     const platforms = result.platforms.map((p) => `${p.architecture}: layers ${p.layers.map((l) => l.size).join(' + ')} bytes`).join('; ');

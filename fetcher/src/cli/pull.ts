@@ -49,7 +49,8 @@ export const pullCommand = defineCommand({
     const [ca, cert, key] = await Promise.all([values.ca, values.cert, values.key].map((f) => (f ? readFile(f) : undefined)));
     const source = openSource(location, { mirrors: values.mirror, ca, cert, key });
     try {
-      const trust = await Trust.open({ initialRoot: await readFileOrFail(required(values.root, 'root'), 'root file'), stateDir: values.state });
+      const rootFile = required(values.root, 'root');
+      const trust = await Trust.open({ initialRoot: await readFileOrFail(rootFile, 'root file'), initialRootName: `root file ${rootFile}`, stateDir: values.state });
       const channel = await trust.fetchChannel(source, required(values.channel, 'channel'));
       const store = new Store(required(values.store, 'store'));
       const progress = progressPrinter(process.stderr);

@@ -1,5 +1,5 @@
 // `bootos push REGISTRY_DIR oci://HOST[:PORT]/NAMESPACE`: copy a registry directory into an OCI registry (docs/fleet.md).
-import { defineCommand, registryArgument, status, usageError } from './kit.js';
+import { defineCommand, registryArgument, registryDirectory, status, usageError } from './kit.js';
 import { credentialsFromEnv, type Credentials } from '../source/oci-auth.js';
 import { pushRegistry } from '../publish/push.js';
 
@@ -32,7 +32,8 @@ export const pushCommand = defineCommand({
   ].join('\n'),
   positionals: { min: 1, max: 2 },
   async run(values, positionals) {
-    const { registry: dir, rest: [location] } = registryArgument('push', values.registry, positionals, 1);
+    const { registry, rest: [location] } = registryArgument('push', values.registry, positionals, 1);
+    const dir = registryDirectory(registry);
     let credentials: Credentials | undefined;
     if (values.username !== undefined || values['password-stdin']) {
       const username = values.username ?? process.env.BOOTOS_REGISTRY_USERNAME;

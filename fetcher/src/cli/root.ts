@@ -1,6 +1,6 @@
 // `bootos root init` and `bootos root rotate`: the registry's trust root (root.json).
 import { resolve } from 'node:path';
-import { defineCommand, required, status, usageError } from './kit.js';
+import { defineCommand, registryDirectory, required, status, usageError } from './kit.js';
 import { loadPublicKey, loadSecretKey } from '../trust/keys.js';
 import { initRoot, rotateRoot } from '../publish/signer.js';
 import { parseDuration } from '../formats/trust-docs.js';
@@ -32,7 +32,7 @@ function positiveInt(text: string | undefined, flag: string, fallback: number): 
 }
 
 async function rootRun(values: { [K in keyof typeof rootOptions]?: string | string[] }, rotate: boolean) {
-  const registry = required(values.registry as string | undefined, 'registry');
+  const registry = registryDirectory(required(values.registry as string | undefined, 'registry'));
   const keys = await Promise.all(required(values.key as string[] | undefined, 'key').map(loadPublicKey));
   const channelKeys = values['channel-key'] ? await Promise.all((values['channel-key'] as string[]).map(loadPublicKey)) : undefined;
   const signers = await Promise.all(required(values.sign as string[] | undefined, 'sign').map(loadSecretKey));

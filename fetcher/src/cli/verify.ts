@@ -33,7 +33,8 @@ export const verify = defineCommand({
   async run(values, positionals) {
     const source = openSource(registryArgument('verify', values.registry, positionals, 0).registry);
     try {
-      const trust = await Trust.open({ initialRoot: await readFileOrFail(required(values.root, 'root'), 'root file'), stateDir: values.state });
+      const rootFile = required(values.root, 'root');
+      const trust = await Trust.open({ initialRoot: await readFileOrFail(rootFile, 'root file'), initialRootName: `root file ${rootFile}`, stateDir: values.state });
       const name = required(values.channel, 'channel');
       const channel = await trust.fetchChannel(source, name);
       const images = values.profile ? profileApps(channel.signed, values.profile).map((a) => a.image) : Object.keys(channel.signed.images);

@@ -30,6 +30,7 @@ export const ERRORS = {
   JSON_INVALID: info('refused', 502, 'common', 'a JSON document does not parse, or a value cannot be canonical JSON (floats)'),
   KEY_INVALID: info('local', 500, 'common', 'a key file (or a key that a root lists) is not a base64 Ed25519 key of the right length'),
   FILE_NOT_FOUND: info('usage', 404, 'common', 'a file named on the command line or in the configuration does not exist'),
+  PORT_IN_USE: info('local', 500, 'common', "a server (`bootos serve`, the agent's API) cannot listen: another program holds the address and port"),
   // publishing: image folders and the files that describe them
   SCHEMA_INVALID: info('refused', 400, 'publish', 'image.yaml, profiles.yaml, the OS recipe or its lockfile has an unknown field or a bad value; the message names the field'),
   YAML_INVALID: info('refused', 400, 'publish', 'a YAML file does not parse'),
@@ -154,6 +155,15 @@ export class BootosError extends Error {
 export function systemError(err: unknown, what: string): unknown {
   const errno = errnoCode(err);
   if (errno === 'ENOSPC' || errno === 'EDQUOT') return new BootosError('NO_SPACE', `${what}: the disk is full (${errno})`, { cause: err });
+  return err;
+}
+
+/**
+ * A server that could not listen on `address` (HOST:PORT): a port another program holds is PORT_IN_USE with `hint`
+ * (which option chooses another); anything else stays as it is.
+ */
+export function listenError(err: unknown, address: string, hint: string): unknown {
+  if (errnoCode(err) === 'EADDRINUSE') return new BootosError('PORT_IN_USE', `${address} is in use by another program: ${hint}`, { cause: err });
   return err;
 }
 

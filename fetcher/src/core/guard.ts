@@ -1,5 +1,6 @@
 // Type guards for untrusted or user-written documents. Everything parsed from bytes is `unknown` until a guard
 // has checked it field by field; every error names the field (`images.hello.digest: expected a sha256 digest`).
+import { didYouMean } from './did-you-mean.js';
 import { BootosError, type ErrorCode } from './error.js';
 
 export class Reader {
@@ -17,7 +18,7 @@ export class Reader {
     if (typeof value !== 'object' || value === null || Array.isArray(value)) this.fail(path, 'expected an object');
     if (allowed) {
       for (const key of Object.keys(value)) {
-        if (!allowed.includes(key)) this.fail(path ? `${path}.${key}` : key, 'unknown field');
+        if (!allowed.includes(key)) this.fail(path ? `${path}.${key}` : key, `unknown field${didYouMean(key, allowed)}`);
       }
     }
     return value as Record<string, unknown>;

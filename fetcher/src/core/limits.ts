@@ -221,6 +221,20 @@ const MAY_BE_ZERO: ReadonlySet<keyof Limits> = new Set<keyof Limits>([
   'updateGraceMs', 'snapshotReserveBytes', 'dataRootWaitMs',
 ]);
 
+/** The unit of a limit, read from its name (units are in the names): ms, bytes, bytes/s, a ratio, or a count. */
+export function limitUnit(name: keyof Limits): 'ms' | 'bytes' | 'bytes/s' | 'ratio' | 'count' {
+  if (name.endsWith('Ms')) return 'ms';
+  if (name.endsWith('BytesPerSecond')) return 'bytes/s';
+  if (name.endsWith('Bytes')) return 'bytes';
+  if (name.endsWith('Ratio')) return 'ratio';
+  return 'count';
+}
+
+/** The smallest value a limit takes: 0 where 0 means something (never, none, at once), else 1. */
+export function limitMinimum(name: keyof Limits): 0 | 1 {
+  return MAY_BE_ZERO.has(name) ? 0 : 1;
+}
+
 /** Reports a bad limit: `field` is the limit's name. Throws. */
 export type LimitFailure = (field: keyof Limits | string, message: string) => never;
 
@@ -241,7 +255,7 @@ export function withLimits(overrides: Partial<Limits> = {}, fail: LimitFailure =
   }
   for (const name of LIMIT_NAMES) {
     const value = limits[name];
-    const min = MAY_BE_ZERO.has(name) ? 0 : 1;
+    const min = limitMinimum(name);
     if (!Number.isSafeInteger(value) || value < min) fail(name, `must be ${min ? 'a positive integer' : 'an integer ≥ 0'}, got ${value}`);
   }
   if (limits.channelRetryMaxMs < limits.channelRetryMinMs) fail('channelRetryMaxMs', 'must be at least channelRetryMinMs');

@@ -6,6 +6,7 @@
 //   anything else                      a registry directory on this machine (where directories are allowed)
 // NAMESPACE is the one OCI repository that holds a bootos registry: every blob, every image (tagged NAME-VERSION)
 // and the trust artifacts (tagged root, root-N, channel-NAME). Credentials may be given as user:password@.
+import { statSync } from 'node:fs';
 import { BootosError } from '../core/error.js';
 
 export interface RegistryUrl {
@@ -68,7 +69,7 @@ export type RegistryLocation = { kind: 'oci'; url: RegistryUrl } | { kind: 'http
  * that looks like HOST:PORT without a scheme is refused with the URL it probably meant, instead of being taken as a
  * directory that never appears.
  */
-export function parseRegistryLocation(text: string, options: { directories?: boolean } = {}): RegistryLocation {
+export function parseRegistryLocation(text: string, options: { directories?: boolean; isDirectory?: (path: string) => boolean } = {}): RegistryLocation {
   const urls = 'oci://HOST/NAMESPACE, oci+http://HOST:PORT/NAMESPACE or http(s)://HOST:PORT/';
   if (isOciUrl(text)) return { kind: 'oci', url: parseRegistryUrl(text) };
   if (/^https?:\/\//i.test(text)) {
@@ -85,6 +86,14 @@ export function parseRegistryLocation(text: string, options: { directories?: boo
   if (scheme) throw new BootosError('USAGE', `${text}: unknown scheme ${scheme[1]}:// (expected ${urls})`);
   const hostPort = /^([a-z0-9.-]+|\[[0-9a-f:]+\]):(\d{1,5})(\/.*)?$/i.exec(text);
   if (hostPort) throw new BootosError('USAGE', `${text} has no scheme: write http://${hostPort[1]}:${hostPort[2]}${hostPort[3] ?? '/'} (or oci+http://…)`);
+  // HOST/PATH (registry.example.com/bootos, localhost/reg, 10.0.2.2/reg) that is not a directory here: a URL without
+  // its scheme, which would otherwise be a directory that never appears. `./NAME` says a directory is meant.
+  const hostPath = /^(localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[a-z0-9-]+\.)+[a-z]{2,})\/[^\0]*$/i.exec(text);
+  const isDirectory = options.isDirectory ?? ((path: string) => statSync(path, { throwIfNoEntry: false })?.isDirectory() === true);
+  if (hostPath && (options.directories === false || !isDirectory(text))) {
+    const where = options.directories === false ? '' : `, or ./${text} for a new directory`;
+    throw new BootosError('USAGE', `${text} has no scheme and is not a directory: write http://${text}${text.endsWith('/') ? '' : '/'} or oci://${text}${where}`);
+  }
   if (options.directories === false) throw new BootosError('USAGE', `${text} is not a registry URL (expected ${urls})`);
   if (text === '' || text.includes('\0')) throw new BootosError('USAGE', 'an empty registry location');
   return { kind: 'dir', path: text };

@@ -36,7 +36,9 @@ export function failure(err: unknown, what: string, signal: AbortSignal | undefi
     if (reason?.name === 'TimeoutError') return new BootosError('TIMEOUT', `${what}: ${String(reason.message ?? 'timed out')}`, { cause: err });
     return aborted(signal);
   }
-  return new BootosError('NETWORK', `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  // node-fetch says "request to URL failed, reason: connect ECONNREFUSED …": the URL is in `what` already.
+  const message = ((err as Error)?.message ?? String(err)).replace(/^request to \S+ failed, reason: /, '');
+  return new BootosError('NETWORK', `${what}: ${message}`, { cause: err });
 }
 
 /** Stops reading a response: its socket is closed (nothing more of it is wanted). */

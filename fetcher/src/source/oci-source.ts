@@ -42,6 +42,7 @@ export class OciSource implements RegistrySource {
     this.limits = withLimits(limits);
     this.transport = new Transport({
       mirrors: bases,
+      name: this.display[0],
       ca: options.ca,
       cert: options.cert,
       key: options.key,

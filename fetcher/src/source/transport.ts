@@ -38,6 +38,8 @@ export interface TransportOptions extends TlsOptions {
   onUnauthorized?: (url: URL, challenge: string | null) => Promise<boolean>;
   /** Retries, mirror switches and resumes, for logs and tests. */
   onEvent?: (event: TransportEvent) => void;
+  /** How messages name the registry, as the user wrote it (an OCI source: oci://HOST/NAMESPACE); default the first mirror. */
+  name?: string;
 }
 
 /** Statuses worth asking again at once; 206 is a Range answer for other bytes than were asked for. */
@@ -61,6 +63,20 @@ class HttpStatusError extends BootosError {
   ) {
     super('HTTP_ERROR', message);
   }
+}
+
+/**
+ * A failure that reaches the caller names the registry the user gave, with the document only as a detail
+ * (`registry http://10.0.2.2:8080/: connect ECONNREFUSED 10.0.2.2:8080 (roots/2.root.json)`): a user who asked for a
+ * registry should not have to work out that an internal path such as roots/2.root.json is it. Only the transient
+ * codes the network raises are renamed; the others (NOT_FOUND, SIZE_MISMATCH, …) name what was wrong with a document.
+ */
+function named(err: unknown, registry: string, path: string): unknown {
+  if (!isBootosError(err) || !isTransient(err.code) || err.message.startsWith('registry ')) return err;
+  // The reason without the URL or path that the lower layers put first (the body reader names the path).
+  const stripped = err.message.replace(/^(?:[A-Z]+ )?https?:\/\/\S*?: /, '');
+  const reason = stripped.startsWith(`${path}: `) ? stripped.slice(path.length + 2) : stripped;
+  return new BootosError(err.code, `registry ${registry}: ${reason} (${path})`, { cause: err });
 }
 
 function httpError(url: URL, status: number): BootosError {
@@ -99,6 +115,12 @@ export class Transport {
     this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: this.limits.maxSocketsPerHost, ca: options.ca, cert: options.cert, key: options.key });
   }
 
+  /** The registry as messages name it: the name given, or the first mirror (and how many more there are). */
+  get registryName(): string {
+    const more = this.mirrors.length - 1;
+    return `${this.options.name ?? this.mirrors[0]!.href}${more ? ` (or its ${more} mirror${more > 1 ? 's' : ''})` : ''}`;
+  }
+
   /** The base URL in use now (the last one that answered). */
   get location(): string {
     return this.mirrors[this.preferred]!.href;
@@ -127,7 +149,9 @@ export class Transport {
         if (response === null) return null;
         return readCapped(response, maxBytes, path, this.bodyOptions);
       }),
-    );
+    ).catch((err: unknown) => {
+      throw named(err, this.registryName, path);
+    });
   }
 
   /** The caller's signal joined with close(): nothing of this transport outlives it. */
@@ -170,7 +194,9 @@ export class Transport {
         const bytes = await readCapped(response, maxBytes, path, this.bodyOptions);
         return { changed: true, bytes, etag: response.headers.get('etag') };
       }),
-    );
+    ).catch((err: unknown) => {
+      throw named(err, this.registryName, path);
+    });
     return result ?? { changed: true, bytes: null, etag: null };
   }
 
@@ -181,6 +207,14 @@ export class Transport {
    * hashes what it receives and checks the digest.
    */
   async *blob(path: string, range: BlobRange): AsyncGenerator<Buffer> {
+    try {
+      yield* this.blobBytes(path, range);
+    } catch (err) {
+      throw named(err, this.registryName, path);
+    }
+  }
+
+  private async *blobBytes(path: string, range: BlobRange): AsyncGenerator<Buffer> {
     const { size } = range;
     const signal = this.linked(range.signal);
     let position = range.offset ?? 0;

@@ -17,6 +17,8 @@ import { readChannel, readRoot, profileApps, type Channel, type Role, type Root,
 export interface TrustOptions {
   /** root.json as baked into the image: trusted without question, the start of every chain. */
   initialRoot: Buffer;
+  /** Where initialRoot was read from, for messages: the file a user named (default "baked-in root.json"). */
+  initialRootName?: string;
   /** Where the newest verified root and the highest versions seen are kept across reboots; none = memory only. */
   stateDir?: string;
   limits?: Partial<Limits>;
@@ -76,23 +78,25 @@ export class Trust {
   }
 
   private async load(): Promise<void> {
-    const baked = readRoot(parseJson(this.options.initialRoot, 'baked-in root.json'), 'baked-in root.json');
+    const name = this.options.initialRootName ?? 'baked-in root.json';
+    const baked = readRoot(parseJson(this.options.initialRoot, name), name);
     // A corrupted image is caught here: the baked root must be signed by its own threshold.
-    checkSignatures(baked, baked.signed.roles.root, baked.signed.keys, 'baked-in root.json');
+    checkSignatures(baked, baked.signed.roles.root, baked.signed.keys, name);
     this.root = baked;
     const dir = this.options.stateDir;
     if (!dir) return;
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const state = await readOptional(join(dir, 'state.json'));
     if (state) {
-      const parsed = parseJson(state, 'state.json') as Partial<PersistedState>;
+      const parsed = parseJson(state, join(dir, 'state.json')) as Partial<PersistedState>;
       this.state = { rootVersion: Number(parsed.rootVersion) || 0, channels: { ...parsed.channels } };
     }
     // The newest root verified before this boot was checked then; it still must be a root signed by itself.
     const saved = await readOptional(join(dir, 'root.json'));
     if (saved) {
-      const root = readRoot(parseJson(saved, 'saved root.json'), 'saved root.json');
-      checkSignatures(root, root.signed.roles.root, root.signed.keys, 'saved root.json');
+      const savedName = `saved root ${join(dir, 'root.json')}`;
+      const root = readRoot(parseJson(saved, savedName), savedName);
+      checkSignatures(root, root.signed.roles.root, root.signed.keys, savedName);
       if (root.signed.version > this.root.signed.version) this.root = root;
     }
     // Rollback across reboots: never trust a root older than one already seen.
