@@ -6,14 +6,14 @@
 //   skopeo      `skopeo copy docker://… oci:DIR` then `tar -xzf` of the layer
 // and against the limit: `curl -s …/blobs/<layer> | tar -xz` (one stream, nothing verified, nothing stored).
 // Prints each run, the median, and the ratio to the limit. The machine is shared: read medians, not single runs.
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startDaemon, type Daemon } from '../tests/support/daemon.js';
 import { startDockerRegistry } from '../tests/support/docker-registry.js';
 import { prepareBenchRegistry } from './bench-registry.js';
+import { childCpuSeconds, median, sh, timed } from './measure.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const BOOTOS = join(REPO, 'bin', 'bootos.mjs');
@@ -26,35 +26,6 @@ const RUNS = Number(values.runs);
 if (!(MIB > 0) || !(RUNS > 0)) throw new Error('--mib and --runs must be positive numbers');
 
 const log = (line: string) => process.stderr.write(`bench:peers: ${line}\n`);
-
-function sh(command: string, args: string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c) => (out += c));
-    child.stderr.on('data', (c) => (err += c));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${err.slice(-2000)}`))));
-  });
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
-/**
- * CPU seconds (user + system) used by this process's reaped children and their children (cutime + cstime of
- * /proc/self/stat): on a shared machine a steadier measure of the work done than wall time.
- */
-async function childCpuSeconds(): Promise<number> {
-  const stat = await readFile('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields after the command name start at field 3 (state); cutime and cstime are fields 16 and 17.
-  return (Number(fields[16 - 3]) + Number(fields[17 - 3])) / 100;
-}
 
 async function startContainerd(dir: string): Promise<{ socket: string; daemon: Daemon }> {
   await rm(dir, { recursive: true, force: true });
@@ -80,11 +51,6 @@ async function startContainerd(dir: string): Promise<{ socket: string; daemon: D
   await writeFile(join(dir, 'config.toml'), config);
   const daemon = await startDaemon('containerd', ['--config', join(dir, 'config.toml')], { ready: (out) => out.includes('containerd successfully booted') });
   return { socket, daemon };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 const work = await mkdtemp(join(tmpdir(), 'bootos-bench-peers-'));

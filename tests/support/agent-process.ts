@@ -79,18 +79,23 @@ export interface AgentProcess {
   /** Agent stderr so far (progress and app events), for failure messages. */
   log(): string;
   api(path: string): Promise<any>;
-  /** SIGTERM (the agent stops its apps), SIGKILL after `graceMs`; then removes the work folder. Returns leftovers. */
+  /** SIGTERM (the agent stops its apps), SIGKILL after `graceMs`; then removes the work folder (unless it is the
+   * caller's `base`). Returns leftovers. */
   stop(graceMs?: number): Promise<string[]>;
 }
 
-/** Starts `bootos agent --config` with the given registry and trusted root; resolves once it printed "ready". */
-export async function startAgent(options: { registry: string; rootBytes: Buffer; limits?: Record<string, number> }): Promise<AgentProcess> {
+/**
+ * Starts `bootos agent --config` with the given registry and trusted root; resolves once it printed "ready".
+ * `base`: a work folder of the caller's, kept on stop (its store and data survive for the next agent); by default a
+ * fresh temp folder, removed on stop.
+ */
+export async function startAgent(options: { registry: string; rootBytes: Buffer; limits?: Record<string, number>; base?: string }): Promise<AgentProcess> {
   for (const file of [BUNDLE, join(KIOSK_DIR, 'index.html')]) {
     await access(file).catch(() => {
       throw new Error(`${file} is missing: run \`npm run build\` first (npm test does)`);
     });
   }
-  const base = await tempDir('bootos-kiosk-agent-');
+  const base = options.base ?? (await tempDir('bootos-kiosk-agent-'));
   await writeFile(join(base, 'root.json'), options.rootBytes);
   await writeFile(
     join(base, 'agent.json'),
@@ -146,7 +151,7 @@ export async function startAgent(options: { registry: string; rootBytes: Buffer;
       const { stdout } = await execFileP('runc', ['--root', runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
       const leftovers = stdout.split('\n').filter(Boolean);
       for (const id of leftovers) await execFileP('runc', ['--root', runcRoot, 'delete', '--force', id]).catch(() => {});
-      await rm(base, { recursive: true, force: true });
+      if (!options.base) await rm(base, { recursive: true, force: true });
       return leftovers;
     },
   };
