@@ -111,7 +111,7 @@ export class AppSet {
     this.apps.set(app.name, app);
     this.updaters.set(app.name, updater);
     for (const port of resolved.config.ports) {
-      const listener = new AppListener(app, port, config.appHost);
+      const listener = new AppListener(app, port, config.appHost, config.limits);
       // With the host's network the app itself binds its port: the agent must not take it.
       const avoid = resolved.config.network === 'host' ? port.port : null;
       const bound = await listener.listen(avoid);

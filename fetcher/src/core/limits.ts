@@ -123,6 +123,11 @@ export interface Limits {
   maxEventStreamsPerClient: number;
   /** Event bytes queued for one stream beyond what the kernel took: a client this far behind is dropped. */
   maxEventBacklogBytes: number;
+  /**
+   * App ports (bootos/src/agent/app/proxy.ts): a connection the app refuses (its listener closed as it exits) waits
+   * this long for the app's exit, then goes to its next run; one refused by an app that does not exit is closed.
+   */
+  proxyRefusedWaitMs: number;
   /** Hot updates: the channel is polled every channelPollIntervalMs ± channelPollJitterMs (0 = never). */
   channelPollIntervalMs: number;
   /** Random spread of the poll interval, so that a fleet does not poll in step. */
@@ -209,6 +214,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEventStreams: 16,
   maxEventStreamsPerClient: 4,
   maxEventBacklogBytes: 256 * 1024,
+  proxyRefusedWaitMs: 2_000,
 } satisfies Limits);
 
 /** The names of every limit, e.g. for a config reader's list of allowed fields. */
