@@ -2,10 +2,12 @@
 // then spliced to the instance that `App.open()` names, the app's switch for new connections. Connections are
 // counted for the idle timer. An app that cannot run answers with a short HTTP 503 naming the error code. A
 // connection the app refuses as it exits (its listener closed, nothing forwarded yet) goes to its next run.
+// Connections are capped per client address, per app and in all (admission.ts), and closed when idle.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { isBootosError } from '../../../../fetcher/src/core/error.js';
 import type { PortSpec } from '../../../../fetcher/src/formats/image-config.js';
 import type { Limits } from '../../../../fetcher/src/core/limits.js';
+import type { ConnectionAdmission } from './admission.js';
 import type { Endpoint, TrackedConnection } from './instance.js';
 
 export interface ConnectionTarget {
@@ -15,7 +17,7 @@ export interface ConnectionTarget {
   close(endpoint?: Endpoint): void;
 }
 
-export type ProxyLimits = Pick<Limits, 'proxyRefusedWaitMs'>;
+export type ProxyLimits = Pick<Limits, 'proxyRefusedWaitMs' | 'proxyIdleTimeoutMs'>;
 
 /** open() at most this often for one connection (the app refused it as it exited, and again after its restart). */
 const MAX_OPEN_TRIES = 3;
@@ -30,6 +32,8 @@ export class AppListener {
     private readonly spec: PortSpec,
     private readonly host: string,
     private readonly limits: ProxyLimits,
+    /** Shared by every app port: the caps per client address, per app and in all. */
+    private readonly admission: ConnectionAdmission,
   ) {}
 
   /** Listens on the image's public port, or on a free one when that is taken (or must stay free for the app). */
@@ -58,7 +62,10 @@ export class AppListener {
   }
 
   private handle(client: Socket): void {
+    const admitted = this.admission.admit(client.remoteAddress ?? '', this.app.name);
+    if ('full' in admitted) return void client.destroy(); // over a cap: closed at once, before it costs anything more
     this.sockets.add(client);
+    client.once('close', admitted.leave);
     let opened: Endpoint | null = null;
     /** The app counts the connection from open() to here, once per open(). */
     const release = () => {
@@ -109,6 +116,8 @@ export class AppListener {
       refused();
     });
     upstream.once('connect', () => {
+      // No bytes either way for proxyIdleTimeoutMs (the socket's timer counts what it reads and what it writes).
+      client.setTimeout(this.limits.proxyIdleTimeoutMs, () => client.destroy());
       upstream.removeAllListeners('error');
       upstream.on('error', () => client.destroy());
       client.on('error', () => upstream.destroy());
