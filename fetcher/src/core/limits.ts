@@ -134,9 +134,13 @@ export interface Limits {
    * the store's and runc's. Beyond it a new connection is closed at once.
    */
   proxyMaxConnections: number;
-  /** Connections to app ports from one client address, all apps together (a slowloris from one machine). */
+  /**
+   * Connections to app ports from one client address, all apps together (a slowloris from one machine). Half the
+   * total: one address (also a NAT gateway, or a busy client whose connections pile up in an update's gap) never
+   * takes everything.
+   */
   proxyMaxConnectionsPerClient: number;
-  /** Connections to one app, all its ports and clients together (below the app's own maxOpenFiles). */
+  /** Connections to one app, all its ports and clients together (an app accepts no more than its maxOpenFiles). */
   proxyMaxConnectionsPerApp: number;
   /** A proxied connection with no bytes either way for this long is closed (not while it waits for the app to start). */
   proxyIdleTimeoutMs: number;
@@ -228,8 +232,8 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEventBacklogBytes: 256 * 1024,
   proxyRefusedWaitMs: 2_000,
   proxyMaxConnections: 2048,
-  proxyMaxConnectionsPerClient: 256,
-  proxyMaxConnectionsPerApp: 512,
+  proxyMaxConnectionsPerClient: 1024,
+  proxyMaxConnectionsPerApp: 1024,
   proxyIdleTimeoutMs: 300_000,
 } satisfies Limits);
 
