@@ -10,6 +10,7 @@ import { profileApps, type Channel, type ChannelSigned, type ProfileApp } from '
 import { pullImage } from '../../../fetcher/src/store/pull.js';
 import type { Store } from '../../../fetcher/src/store/store.js';
 import { App, type AppContext } from './app/app.js';
+import { ConnectionAdmission } from './app/admission.js';
 import { AppListener } from './app/proxy.js';
 import type { AgentConfig } from './config.js';
 import type { Pin, UpdateStore } from './update/journal.js';
@@ -37,10 +38,14 @@ export class AppSet {
   readonly apps = new Map<string, App>();
   readonly updaters = new Map<string, Updater>();
   private readonly listeners: AppListener[] = [];
+  /** The caps on connections to app ports, shared by every listener. */
+  readonly admission: ConnectionAdmission;
   private readonly networks = new Set<AppNetwork>();
   private runtimeBindsCache: Promise<Bind[]> | null = null;
 
-  constructor(private readonly ctx: AppSetContext) {}
+  constructor(private readonly ctx: AppSetContext) {
+    this.admission = new ConnectionAdmission(ctx.config.limits);
+  }
 
   /** The app called `name` (APP_UNKNOWN if the profile has none). */
   get(name: string): App {
@@ -111,7 +116,7 @@ export class AppSet {
     this.apps.set(app.name, app);
     this.updaters.set(app.name, updater);
     for (const port of resolved.config.ports) {
-      const listener = new AppListener(app, port, config.appHost);
+      const listener = new AppListener(app, port, config.appHost, config.limits, this.admission);
       // With the host's network the app itself binds its port: the agent must not take it.
       const avoid = resolved.config.network === 'host' ? port.port : null;
       const bound = await listener.listen(avoid);

@@ -123,6 +123,27 @@ export interface Limits {
   maxEventStreamsPerClient: number;
   /** Event bytes queued for one stream beyond what the kernel took: a client this far behind is dropped. */
   maxEventBacklogBytes: number;
+  /**
+   * App ports (bootos/src/agent/app/proxy.ts): a connection the app refuses (its listener closed as it exits) waits
+   * this long for the app's exit, then goes to its next run; one refused by an app that does not exit is closed.
+   */
+  proxyRefusedWaitMs: number;
+  /**
+   * Connections to all app ports at once, all clients together. Each costs the agent two descriptors: keep twice this
+   * well below the agent's RLIMIT_NOFILE (16384 on the device, bootos/os/files/agent-run), the rest is the API's,
+   * the store's and runc's. Beyond it a new connection is closed at once.
+   */
+  proxyMaxConnections: number;
+  /**
+   * Connections to app ports from one client address, all apps together (a slowloris from one machine). Half the
+   * total: one address (also a NAT gateway, or a busy client whose connections pile up in an update's gap) never
+   * takes everything.
+   */
+  proxyMaxConnectionsPerClient: number;
+  /** Connections to one app, all its ports and clients together (an app accepts no more than its maxOpenFiles). */
+  proxyMaxConnectionsPerApp: number;
+  /** A proxied connection with no bytes either way for this long is closed (not while it waits for the app to start). */
+  proxyIdleTimeoutMs: number;
   /** Hot updates: the channel is polled every channelPollIntervalMs ± channelPollJitterMs (0 = never). */
   channelPollIntervalMs: number;
   /** Random spread of the poll interval, so that a fleet does not poll in step. */
@@ -209,6 +230,11 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEventStreams: 16,
   maxEventStreamsPerClient: 4,
   maxEventBacklogBytes: 256 * 1024,
+  proxyRefusedWaitMs: 2_000,
+  proxyMaxConnections: 2048,
+  proxyMaxConnectionsPerClient: 1024,
+  proxyMaxConnectionsPerApp: 1024,
+  proxyIdleTimeoutMs: 300_000,
 } satisfies Limits);
 
 /** The names of every limit, e.g. for a config reader's list of allowed fields. */
@@ -260,6 +286,8 @@ export function withLimits(overrides: Partial<Limits> = {}, fail: LimitFailure =
   }
   if (limits.channelRetryMaxMs < limits.channelRetryMinMs) fail('channelRetryMaxMs', 'must be at least channelRetryMinMs');
   if (limits.crashBackoffMaxMs < limits.crashBackoffMinMs) fail('crashBackoffMaxMs', 'must be at least crashBackoffMinMs');
+  if (limits.proxyMaxConnectionsPerClient > limits.proxyMaxConnections) fail('proxyMaxConnectionsPerClient', 'must be at most proxyMaxConnections');
+  if (limits.proxyMaxConnectionsPerApp > limits.proxyMaxConnections) fail('proxyMaxConnectionsPerApp', 'must be at most proxyMaxConnections');
   if (limits.channelPollIntervalMs > 0 && limits.channelPollJitterMs >= limits.channelPollIntervalMs) {
     fail('channelPollJitterMs', 'must be less than channelPollIntervalMs');
   }

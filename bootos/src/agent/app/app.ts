@@ -257,9 +257,7 @@ export class App {
     if (!instance || this.state !== 'running') throw new BootosError('APP_STATE', `${this.name} is ${this.state}, not running`);
     if (this.connections > 0) throw new BootosError('APP_STATE', `${this.name} has ${this.connections} open connection(s)`);
     this.idle.cancel();
-    await instance.pause();
-    instance.frozen = true;
-    this.setState('frozen');
+    await this.starter.freeze(instance); // connections that arrive meanwhile wait for it, then thaw
     this.ctx.step(this.name, 'frozen');
   }
 

@@ -127,6 +127,14 @@ export class Instance {
     await this.done;
   }
 
+  /** Whether the container exits within `ms` (or has exited). */
+  exitsWithin(ms: number): Promise<boolean> {
+    if (this.exitCode !== null) return Promise.resolve(true);
+    let timer!: NodeJS.Timeout;
+    const late = new Promise<false>((done) => (timer = setTimeout(() => done(false), ms)));
+    return Promise.race([this.container.exited.then(() => true as const), late]).finally(() => clearTimeout(timer));
+  }
+
   kill(): Promise<string> {
     return this.runc.kill(this.id, 'KILL');
   }

@@ -128,9 +128,19 @@ export class Runs {
     instance.exitCode = code;
     // An update in its grace period takes over at once, before any connection can start something else.
     if (!instance.stopping && instance.onUnexpectedExit) instance.onUnexpectedExit();
+    // Its listener is gone: from the exit on, not after the removal, no connection goes to it (they were refused and
+    // reset). If it was routed, new connections wait until the exit is handled, then start the next run (or get the
+    // app's error) rather than start one beside the exit still being counted.
+    const routed = this.routed === instance;
+    this.unroute(instance);
+    const handled = this.cleanUp(instance, code, wasReady);
+    if (routed && !this.gate) this.hold(handled);
+    await handled;
+  }
+
+  private async cleanUp(instance: Instance, code: number, wasReady: boolean): Promise<void> {
     const oom = await instance.remove(code, this.ctx.step);
     this.instances.delete(instance);
-    this.unroute(instance);
     await this.ctx.exited(instance, code, oom, wasReady);
   }
 

@@ -37,6 +37,8 @@ export class Starter {
   /** A frozen app with a newer version pulled: its next connection stops it and starts the new version. */
   private restartOnNext = false;
   private thawing: Promise<void> | null = null;
+  /** An idle freeze's `runc pause` under way: connections that arrive meanwhile wait for it, then thaw. */
+  private freezing: Promise<void> | null = null;
 
   constructor(
     private readonly app: StarterHost,
@@ -53,6 +55,9 @@ export class Starter {
   async ensureRunning(why: 'connection' | 'api' | 'prefetch' = 'connection'): Promise<void> {
     const app = this.app;
     while (app.runs.held) await app.runs.held;
+    // Never splice to an instance being paused: runc freezes it before the command returns, and a connection routed
+    // in that window would wait for a thaw that nothing asks for. Wait until it is frozen, then thaw it below.
+    while (this.freezing) await this.freezing.catch(() => {});
     if (app.closed) throw new BootosError('APP_STATE', `${app.name}: the agent is stopping`);
     if (this.thawing) return this.thawing;
     if (app.state === 'frozen' && app.runs.current && this.restartOnNext) {
@@ -133,6 +138,16 @@ export class Starter {
     return instance;
   }
 
+  /** The freeze itself (App.freeze checked that it may): the instance is frozen, and the app, once runc pause returned. */
+  freeze(instance: Instance): Promise<void> {
+    this.freezing ??= (async () => {
+      await instance.pause();
+      instance.frozen = true;
+      this.app.showState('frozen');
+    })().finally(() => (this.freezing = null));
+    return this.freezing;
+  }
+
   private async thaw(): Promise<void> {
     const instance = this.app.runs.current!;
     await instance.resume();
@@ -146,7 +161,7 @@ export class Starter {
   /** Settles once no start, thaw or stop is under way. */
   async quiesce(): Promise<void> {
     for (let i = 0; i < 10; i++) {
-      const waits = [this.pending, this.thawing, this.app.runs.held].filter((p): p is Promise<never> => p !== null);
+      const waits = [this.pending, this.thawing, this.freezing, this.app.runs.held].filter((p): p is Promise<never> => p !== null);
       if (this.app.state === 'stopping') waits.push(...(this.app.runs.live().map((x) => x.done) as Promise<never>[]));
       if (waits.length === 0) return;
       await Promise.allSettled(waits);
