@@ -38,6 +38,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   NOT_FOUND: 'The registry does not have what this device asked for.',
   // apps on the device (the agent's codes)
   APP_START_FAILED: 'It did not start in time.',
+  HOST_NETWORK_NOT_ALLOWED: "This app asks to share the device's network, which its channel does not allow.",
   APP_INIT_MISSING: 'This device lacks a part the app needs to start (its init program).',
   APP_CRASHED: 'It quit unexpectedly.',
   APP_OOM: 'It ran out of its share of memory and was stopped.',

@@ -89,6 +89,7 @@ export const ERRORS = {
   APP_UNKNOWN: info('usage', 404, 'agent', "the API was asked about an app that the device's profile does not have"),
   APP_STATE: info('usage', 409, 'agent', "the action is not possible in the app's state, e.g. stop a stopped app, freeze an app with open connections"),
   APP_START_FAILED: info('local', 500, 'agent', 'an app did not become ready in time (port not accepting, health check failing) or could not be prepared'),
+  HOST_NETWORK_NOT_ALLOWED: info('refused', 403, 'agent', "an image asks for `network: host` and its channel's profile entry does not allow it (`hostNetwork: true`)"),
   APP_INIT_MISSING: info('local', 500, 'agent', 'an image asks for a minimal init as PID 1 (image config `init`) and the device has no usable tini (`/usr/bin/tini-static`): the app is not started without it'),
   APP_CRASHED: info('local', 500, 'agent', 'an app exited without being asked to; the next connection restarts it'),
   APP_OOM: info('local', 500, 'agent', 'an app went over its memory limit and the kernel killed it (only it); the next connection restarts it'),

@@ -21,10 +21,12 @@ export async function loadProfiles(file: string): Promise<Profiles> {
       if (typeof item === 'string') {
         app = r.string(item, path, IMAGE_NAME, 'expected an image name');
       } else {
-        const o = r.object(item, path, ['image', 'prefetch', 'idle']);
+        const o = r.object(item, path, ['image', 'prefetch', 'idle', 'hostNetwork']);
         const entry: ProfileApp = { image: r.required(o, 'image', path, (v, p) => r.string(v, p, IMAGE_NAME)) };
         const prefetch = r.optional(o, 'prefetch', path, (v, p) => r.boolean(v, p));
         if (prefetch !== undefined) entry.prefetch = prefetch;
+        const hostNetwork = r.optional(o, 'hostNetwork', path, (v, p) => r.boolean(v, p));
+        if (hostNetwork !== undefined) entry.hostNetwork = hostNetwork;
         const idle = r.optional(o, 'idle', path, (v, p) => r.object(v, p, ['after', 'action']));
         if (idle) {
           entry.idle = {

@@ -40,6 +40,11 @@ export interface ProfileApp {
   prefetch?: boolean;
   /** Overrides the image's idle policy on devices of this profile. */
   idle?: { afterSeconds: number; action: 'stop' | 'freeze' };
+  /**
+   * The channel's signer allows this image's `network: host` (it shares the device's network stack and reaches
+   * every port on it); without it such an image is refused at start (HOST_NETWORK_NOT_ALLOWED).
+   */
+  hostNetwork?: boolean;
 }
 
 export interface ChannelSigned {
@@ -105,10 +110,12 @@ export function readRoot(value: unknown, where = 'root.json'): Root {
 
 function readProfileApp(r: Reader, value: unknown, path: string): string | ProfileApp {
   if (typeof value === 'string') return r.string(value, path, IMAGE_NAME);
-  const o = r.object(value, path, ['image', 'prefetch', 'idle']);
+  const o = r.object(value, path, ['image', 'prefetch', 'idle', 'hostNetwork']);
   const app: ProfileApp = { image: r.required(o, 'image', path, (v, p) => r.string(v, p, IMAGE_NAME)) };
   const prefetch = r.optional(o, 'prefetch', path, (v, p) => r.boolean(v, p));
   if (prefetch !== undefined) app.prefetch = prefetch;
+  const hostNetwork = r.optional(o, 'hostNetwork', path, (v, p) => r.boolean(v, p));
+  if (hostNetwork !== undefined) app.hostNetwork = hostNetwork;
   const idle = r.optional(o, 'idle', path, (v, p) => r.object(v, p, ['afterSeconds', 'action']));
   if (idle) {
     app.idle = {

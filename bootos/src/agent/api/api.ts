@@ -1,6 +1,7 @@
 // The local API (docs/api.md) and the kiosk's static files, on one HTTP port.
 // Who may change state (docs/security.md): a request from a loopback address whose Host names this machine by a
-// loopback name and whose Origin, if any, is the kiosk's own. Every /api request must name the device by an IP
+// loopback name and whose Origin, if any, is the kiosk's own, from a socket owned by root (peer-uid.ts: apps never
+// run as root, and an app with network: host connects from loopback too). Every /api request must name the device by an IP
 // address or `localhost` in Host, which stops DNS-rebinding pages from reading the API.
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
@@ -10,6 +11,7 @@ import { extname, join, sep } from 'node:path';
 import { BootosError, httpStatus, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { Limits } from '../../../../fetcher/src/core/limits.js';
 import { safeRelative } from '../../../../fetcher/src/core/static-files.js';
+import { socketOwner } from './peer-uid.js';
 
 export interface ApiBackend {
   apps(): unknown;
@@ -170,6 +172,12 @@ export async function startApi(options: {
       if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'USAGE', message: 'POST only' } });
       if (!mayChangeState(req, apiPort)) {
         return sendError(res, new BootosError('FORBIDDEN', 'state-changing calls are accepted only from loopback and the kiosk\'s own origin'));
+      }
+      // Loopback is not proof enough: an app with network: host connects from 127.0.0.1 too. Only the device's own
+      // programs (root; apps never are) may change state from there.
+      const owner = await socketOwner(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0);
+      if (owner !== 0) {
+        return sendError(res, new BootosError('FORBIDDEN', `state-changing calls from loopback are accepted only from the device's own programs (root), not uid ${owner ?? 'unknown'}`));
       }
       const [, name, verb] = action as unknown as [string, string, 'start' | 'stop' | 'freeze'];
       backend.checkAction(name, verb);

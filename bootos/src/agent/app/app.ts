@@ -73,6 +73,7 @@ export class App {
       agentId: ctx.agentId,
       app: this.name,
       dataDir: this.dataDir,
+      hostNetworkAllowed: entry.hostNetwork === true,
       logs: this.logs,
       runtimeBinds: () => ctx.runtimeBinds(),
       step: (message) => ctx.step(this.name, message),

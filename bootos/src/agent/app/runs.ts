@@ -20,6 +20,8 @@ export interface RunsContext {
   app: string;
   /** Where the app's /data lives on the device. */
   dataDir: string;
+  /** The profile entry allows `network: host` (ProfileApp.hostNetwork). */
+  hostNetworkAllowed: boolean;
   logs: LogRing;
   runtimeBinds(): Promise<Bind[]>;
   step(message: string): void;
@@ -103,6 +105,9 @@ export class Runs {
   async spawn(image: PulledImage, pin: Pin, network: AppNetwork, role: InstanceRole, timeoutMs: number, wasReady: () => boolean): Promise<Instance> {
     const { config, runc, app, logs } = this.ctx;
     if (image.config.user.uid === 0) throw new BootosError('APP_START_FAILED', `${app}: apps never run as root (uid 0)`);
+    if (image.config.network === 'host' && !this.ctx.hostNetworkAllowed) {
+      throw new BootosError('HOST_NETWORK_NOT_ALLOWED', `${app} ${image.config.version} asks for network: host, which its channel's profile does not allow (hostNetwork: true)`);
+    }
     const id = `${this.ctx.agentId}-${app}-${++this.generation}`;
     const runtimeBinds = () => this.ctx.runtimeBinds();
     const instance = await launchInstance({ config, runc, id, app, image, pin, network, dataDir: this.ctx.dataDir, runtimeBinds });
