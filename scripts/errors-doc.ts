@@ -96,6 +96,8 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   NO_SPACE: 'free space on the device (remove unused images: the store keeps only what the profile needs after gc)',
   DATA_ROOT_INVALID: 'check the data partition (mounted read-write, not full); the agent is restarted',
   APP_START_FAILED: 'see `GET /api/apps/:name/logs`',
+  PAIRING_REFUSED: "enter the code the device's screen or serial console shows now",
+  PAIRING_TOO_MANY: 'wait a minute',
   HOST_NETWORK_NOT_ALLOWED: 'sign the channel with `hostNetwork: true` on the profile entry if the image is trusted like the OS, or publish it with `network: none`',
   APP_INIT_MISSING: "the OS image ships Debian's tini (bootos/os/bootos.yaml); on a host, `apt-get install tini`",
   APP_CRASHED: 'see `error.logTail`',

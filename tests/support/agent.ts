@@ -37,6 +37,8 @@ export async function agentEnv(options: {
   setup?: (registry: TestRegistry) => Promise<void>;
   /** Serves the registry directory (default: `bootos serve`'s server), e.g. a misbehaving one. */
   serve?: (dir: string) => Promise<{ url: string; close(): Promise<void> }>;
+  /** The agent's log lines (default: dropped). */
+  log?: (line: string) => void;
 }): Promise<AgentEnv> {
   const registry = await makeRegistry({ images: options.images.map((i) => (i.includes('/') ? i : join(FIXTURES, i))), profiles: options.profiles });
   await options.setup?.(registry);
@@ -59,7 +61,7 @@ export async function agentEnv(options: {
     'test config',
     base,
   );
-  const agent = await Agent.start(config, () => {});
+  const agent = await Agent.start(config, options.log ?? (() => {}));
   await agent.settled();
   const portOf = (app: string) => {
     const port = agent.apps.get(app)?.publicPorts.values().next().value;

@@ -96,6 +96,8 @@ export const ERRORS = {
   APP_FAILED: info('local', 409, 'agent', 'an app is in a crash loop: connections are refused until its backoff has passed (or `POST /api/apps/:name/start`)'),
   RUNTIME_ERROR: info('local', 500, 'agent', 'runc refused a command (run, kill, pause, resume, delete), or the API met an error without a code'),
   NETWORK_SETUP: info('local', 500, 'agent', "the agent could not create an app's network namespace or veth pair (`ip`)"),
+  PAIRING_REFUSED: info('refused', 403, 'agent', 'a pairing code that is not the one the device shows now (wrong, used, or expired)'),
+  PAIRING_TOO_MANY: info('transient', 429, 'agent', 'more pairing attempts from this client (or from all) in a minute than allowed'),
   API_BUSY: info('transient', 429, 'agent', 'the API has as many event streams open as it allows (for this client or in all); close one or try again later'),
   FORBIDDEN: info('refused', 403, 'agent', "a state-changing API call not from loopback or the kiosk's origin, or an API request whose Host is not an IP address or `localhost`"),
   // hot updates

@@ -123,6 +123,14 @@ export interface Limits {
   maxEventStreamsPerClient: number;
   /** Event bytes queued for one stream beyond what the kernel took: a client this far behind is dropped. */
   maxEventBacklogBytes: number;
+  /** Pairing (bootos/src/agent/api/pairing.ts): how long the device's current code holds before a new one is made. */
+  pairCodeLifetimeMs: number;
+  /** How long a paired browser's session lasts; then it pairs again. */
+  pairSessionLifetimeMs: number;
+  /** Pairing attempts of one client address per minute (all clients together: four times as many). */
+  pairAttemptsPerMinute: number;
+  /** Paired sessions kept at once; a new one beyond it ends the oldest. */
+  maxPairedSessions: number;
   /**
    * App ports (bootos/src/agent/app/proxy.ts): a connection the app refuses (its listener closed as it exits) waits
    * this long for the app's exit, then goes to its next run; one refused by an app that does not exit is closed.
@@ -230,6 +238,10 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEventStreams: 16,
   maxEventStreamsPerClient: 4,
   maxEventBacklogBytes: 256 * 1024,
+  pairCodeLifetimeMs: 600_000,
+  pairSessionLifetimeMs: 43_200_000,
+  pairAttemptsPerMinute: 5,
+  maxPairedSessions: 16,
   proxyRefusedWaitMs: 2_000,
   proxyMaxConnections: 2048,
   proxyMaxConnectionsPerClient: 1024,

@@ -12,6 +12,7 @@ import { BootosError, httpStatus, isBootosError, type ErrorCode } from '../../..
 import type { Limits } from '../../../../fetcher/src/core/limits.js';
 import { safeRelative } from '../../../../fetcher/src/core/static-files.js';
 import { socketOwner } from './peer-uid.js';
+import { Pairing, type PairingLimits } from './pairing.js';
 
 export interface ApiBackend {
   apps(): unknown;
@@ -103,7 +104,10 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-export type ApiLimits = Pick<Limits, 'maxEventStreams' | 'maxEventStreamsPerClient' | 'maxEventBacklogBytes'>;
+export type ApiLimits = Pick<Limits, 'maxEventStreams' | 'maxEventStreamsPerClient' | 'maxEventBacklogBytes'> & PairingLimits;
+
+/** Largest request body the API reads (a pairing code). */
+const MAX_BODY_BYTES = 1024;
 
 export async function startApi(options: {
   host: string;
@@ -114,6 +118,7 @@ export async function startApi(options: {
   log?: (line: string) => void;
 }): Promise<ApiServer> {
   const { backend, limits } = options;
+  const pairing = new Pairing(limits, (line) => options.log?.(line));
   // Event streams, each with its client's address. A stream whose client stops reading is dropped once the events
   // the kernel could not take exceed maxEventBacklogBytes: a stalled reader holds the kernel's queue and no more.
   const streams = new Map<ServerResponse, string>();
@@ -167,17 +172,33 @@ export async function startApi(options: {
     if (!hostAllowed(req.headers.host)) {
       return sendError(res, new BootosError('FORBIDDEN', 'the Host header must name the device by IP address or localhost'));
     }
+    if (path === '/api/pairing') {
+      if (req.method === 'GET') return sendJson(res, 200, await pairingView(req));
+      if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'USAGE', message: 'GET or POST' } });
+      const origin = req.headers.origin;
+      if (origin !== undefined && origin !== `http://${req.headers.host}`) {
+        return sendError(res, new BootosError('FORBIDDEN', "pairing is accepted only from the kiosk's own page"));
+      }
+      const body = await readBody(req);
+      const code = typeof (body as { code?: unknown }).code === 'string' ? (body as { code: string }).code : '';
+      const session = pairing.pair(code, req.socket.remoteAddress ?? '');
+      res.setHeader('set-cookie', pairing.cookie(session.token));
+      options.log?.(`paired a browser at ${req.socket.remoteAddress ?? '?'} until ${session.expiresAt}`);
+      return sendJson(res, 200, { role: 'paired', sessionExpiresAt: session.expiresAt });
+    }
+    if (path === '/api/pairing/revoke') {
+      if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'USAGE', message: 'POST only' } });
+      if ((await roleOf(req)) !== 'device') return sendError(res, new BootosError('FORBIDDEN', 'only the device itself may end the pairings'));
+      const ended = pairing.revoke();
+      options.log?.(`ended ${ended} paired session(s)`);
+      return sendJson(res, 200, { ended });
+    }
     const action = /^\/api\/apps\/([a-z0-9-]+)\/(start|stop|freeze)$/.exec(path);
     if (action) {
       if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'USAGE', message: 'POST only' } });
-      if (!mayChangeState(req, apiPort)) {
-        return sendError(res, new BootosError('FORBIDDEN', 'state-changing calls are accepted only from loopback and the kiosk\'s own origin'));
-      }
-      // Loopback is not proof enough: an app with network: host connects from 127.0.0.1 too. Only the device's own
-      // programs (root; apps never are) may change state from there.
-      const owner = await socketOwner(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0);
-      if (owner !== 0) {
-        return sendError(res, new BootosError('FORBIDDEN', `state-changing calls from loopback are accepted only from the device's own programs (root), not uid ${owner ?? 'unknown'}`));
+      const role = await roleOf(req);
+      if (role === 'visitor') {
+        return sendError(res, new BootosError('FORBIDDEN', forbiddenReason(req)));
       }
       const [, name, verb] = action as unknown as [string, string, 'start' | 'stop' | 'freeze'];
       backend.checkAction(name, verb);
@@ -206,6 +227,34 @@ export async function startApi(options: {
     return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no such endpoint: ${path}` } });
   };
 
+  /**
+   * `device`: one of the device's own programs (loopback, loopback Host on this port, the kiosk's own Origin, a
+   * root-owned socket); `paired`: a browser with a live session whose Origin, if sent, is the page's own; else
+   * `visitor` (read-only).
+   */
+  const roleOf = async (req: IncomingMessage): Promise<'device' | 'paired' | 'visitor'> => {
+    // Loopback is not proof enough: an app with network: host connects from 127.0.0.1 too. Only the device's own
+    // programs (root; apps never are) count as the device.
+    if (mayChangeState(req, apiPort) && (await socketOwner(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0)) === 0) return 'device';
+    const origin = req.headers.origin;
+    if (pairing.session(req.headers.cookie) && (origin === undefined || origin === `http://${req.headers.host}`)) return 'paired';
+    return 'visitor';
+  };
+
+  const forbiddenReason = (req: IncomingMessage): string => {
+    if (isLoopback(req.socket.remoteAddress) && mayChangeState(req, apiPort)) {
+      return "state-changing calls from loopback are accepted only from the device's own programs (root)";
+    }
+    return 'this browser is not paired with the device: enter the code the device shows (GET /api/pairing, POST {"code"})';
+  };
+
+  const pairingView = async (req: IncomingMessage) => {
+    const role = await roleOf(req);
+    if (role === 'device') return { role, ...pairing.current(), sessions: pairing.sessionCount };
+    if (role === 'paired') return { role, sessionExpiresAt: pairing.session(req.headers.cookie)!.expiresAt };
+    return { role };
+  };
+
   const server = createServer((req, res) => {
     handle(req, res).catch((err) => {
       if (!res.headersSent) sendError(res, err);
@@ -218,6 +267,7 @@ export async function startApi(options: {
   });
   const address = server.address();
   apiPort = typeof address === 'object' && address ? address.port : options.port;
+  pairing.current(); // the first code, on the console from the start
   return {
     server,
     port: apiPort,
@@ -231,4 +281,20 @@ export async function startApi(options: {
       });
     },
   };
+}
+
+/** A small JSON body (at most MAX_BODY_BYTES); USAGE when it is larger or not JSON. */
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new BootosError('USAGE', `the request body is larger than ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+  } catch {
+    throw new BootosError('USAGE', 'the request body is not JSON');
+  }
 }
