@@ -211,3 +211,45 @@ export async function postAction(name: string, action: Action): Promise<void> {
   const body: unknown = await res.json().catch(() => null);
   throw new ApiCallError(res.status, readError(obj(body).error) ?? { code: 'HTTP_ERROR', message: `HTTP ${res.status}`, logTail: [] });
 }
+
+/** Who this browser is to the device (GET /api/pairing). */
+export type PairingView =
+  | { role: 'device'; code: string; expiresAt: string; sessions: number }
+  | { role: 'paired'; sessionExpiresAt: string }
+  | { role: 'visitor' };
+
+export function readPairing(value: unknown): PairingView {
+  const o = obj(value);
+  if (o.role === 'device') return { role: 'device', code: str(o.code), expiresAt: str(o.expiresAt), sessions: count(o.sessions) };
+  if (o.role === 'paired') return { role: 'paired', sessionExpiresAt: str(o.sessionExpiresAt) };
+  return { role: 'visitor' };
+}
+
+export async function fetchPairing(): Promise<PairingView> {
+  const res = await fetch('/api/pairing', { headers: { accept: 'application/json' } });
+  if (!res.ok) throw new ApiCallError(res.status, { code: 'HTTP_ERROR', message: `HTTP ${res.status}`, logTail: [] });
+  return readPairing(await res.json());
+}
+
+/** POST a JSON body; a refusal is an ApiCallError with the agent's code. */
+async function postJson(path: string, body: unknown): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(path, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  } catch (err) {
+    throw new ApiCallError(0, { code: 'AGENT_UNREACHABLE', message: String(err), logTail: [] });
+  }
+  const parsed: unknown = await res.json().catch(() => null);
+  if (!res.ok) throw new ApiCallError(res.status, readError(obj(parsed).error) ?? { code: 'HTTP_ERROR', message: `HTTP ${res.status}`, logTail: [] });
+  return parsed;
+}
+
+/** Sends the device's code; on success the agent has set this browser's session cookie. */
+export async function pairWith(code: string): Promise<void> {
+  await postJson('/api/pairing', { code });
+}
+
+/** Ends every paired session (the device itself only). */
+export async function revokePairings(): Promise<number> {
+  return count(obj(await postJson('/api/pairing/revoke', {})).ended);
+}

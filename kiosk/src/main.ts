@@ -8,6 +8,7 @@ import { byId, h, setText, show } from './dom.js';
 import { DevicePanel } from './device-panel.js';
 import { connectLive } from './live.js';
 import { describeError, isTransient, stateLabel } from './messages.js';
+import { PairingPanel } from './pairing.js';
 
 const ACTION_WORDS: Record<Action, string> = { start: 'start', stop: 'stop', freeze: 'freeze' };
 
@@ -28,8 +29,10 @@ class Kiosk {
   /** When the channel's retry countdown reaches zero (performance.now() based). */
   private retryAt: number | null = null;
   private openTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly pairing = new PairingPanel((view) => (document.body.dataset.role = view.role));
 
   start(): void {
+    void this.pairing.start();
     connectLive({
       onApps: (data) => this.showApps(readApps(data)),
       onStep: (data) => {
@@ -185,7 +188,7 @@ class Kiosk {
   private refusal(app: AppView, action: Action, err: unknown): string {
     if (!(err instanceof ApiCallError)) return `Could not ${ACTION_WORDS[action]} ${app.name}.`;
     if (err.status === 409) return `${app.name} cannot ${ACTION_WORDS[action]} right now.`;
-    if (err.status === 403) return `Only this device's own screen may ${ACTION_WORDS[action]} apps.`;
+    if (err.status === 403) return `Pair this browser to ${ACTION_WORDS[action]} apps: enter the code shown on the device's screen.`;
     return `Could not ${ACTION_WORDS[action]} ${app.name}: ${describeError(err.error).replace(/^./, (c) => c.toLowerCase())}`;
   }
 

@@ -39,6 +39,10 @@ export async function agentEnv(options: {
   serve?: (dir: string) => Promise<{ url: string; close(): Promise<void> }>;
   /** The agent's log lines (default: dropped). */
   log?: (line: string) => void;
+  /** Where the API and the app ports listen (default 127.0.0.1). */
+  host?: string;
+  /** The kiosk's files (default: an empty folder). */
+  kioskDir?: string;
 }): Promise<AgentEnv> {
   const registry = await makeRegistry({ images: options.images.map((i) => (i.includes('/') ? i : join(FIXTURES, i))), profiles: options.profiles });
   await options.setup?.(registry);
@@ -52,10 +56,10 @@ export async function agentEnv(options: {
       root: 'root.json',
       dataRoot: 'var',
       runDir: 'run',
-      kioskDir: 'kiosk',
-      apiHost: '127.0.0.1',
+      kioskDir: options.kioskDir ?? 'kiosk',
+      apiHost: options.host ?? '127.0.0.1',
       apiPort: 0,
-      appHost: '127.0.0.1',
+      appHost: options.host ?? '127.0.0.1',
       limits: { stopGraceMs: 2000, ...options.limits },
     },
     'test config',
