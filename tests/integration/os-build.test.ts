@@ -88,7 +88,7 @@ test('bootos build checks its options: usage errors exit 2, a bad trust root exi
       (e: { code: number; stderr: string }) => e,
     );
     t.is((bad as { code: number }).code, 1);
-    t.regex((bad as { stderr: string }).stderr, /error DOCUMENT_TYPE: root\.json/);
+    t.regex((bad as { stderr: string }).stderr, /error DOCUMENT_TYPE: trust root root\.json: signed\.type/);
     t.notRegex((bad as { stderr: string }).stderr, /root tree/, 'refused before any work');
   } finally {
     await rm(dir, { recursive: true, force: true });
