@@ -98,6 +98,7 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   APP_START_FAILED: 'see `GET /api/apps/:name/logs`',
   PAIRING_REFUSED: "enter the code the device's screen or serial console shows now",
   PAIRING_TOO_MANY: 'wait a minute',
+  AGENT_ERROR: "read the message: a read-only or failing disk, or a bug (report it with the agent's log)",
   HOST_NETWORK_NOT_ALLOWED: 'sign the channel with `hostNetwork: true` on the profile entry if the image is trusted like the OS, or publish it with `network: none`',
   APP_INIT_MISSING: "the OS image ships Debian's tini (bootos/os/bootos.yaml); on a host, `apt-get install tini`",
   APP_CRASHED: 'see `error.logTail`',

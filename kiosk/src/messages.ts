@@ -40,6 +40,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   APP_START_FAILED: 'It did not start in time.',
   PAIRING_REFUSED: "That is not the code this device shows. Enter the code on the device's screen.",
   PAIRING_TOO_MANY: 'Too many tries. Wait a minute, then enter the code again.',
+  AGENT_ERROR: 'The device ran into a problem of its own (its disk, or a bug).',
   HOST_NETWORK_NOT_ALLOWED: "This app asks to share the device's network, which its channel does not allow.",
   APP_INIT_MISSING: 'This device lacks a part the app needs to start (its init program).',
   APP_CRASHED: 'It quit unexpectedly.',

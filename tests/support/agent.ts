@@ -43,6 +43,8 @@ export async function agentEnv(options: {
   host?: string;
   /** The kiosk's files (default: an empty folder). */
   kioskDir?: string;
+  /** Runs in the agent's base folder before it starts (e.g. to mount something at var/state). */
+  beforeStart?: (base: string) => Promise<void>;
 }): Promise<AgentEnv> {
   const registry = await makeRegistry({ images: options.images.map((i) => (i.includes('/') ? i : join(FIXTURES, i))), profiles: options.profiles });
   await options.setup?.(registry);
@@ -65,6 +67,7 @@ export async function agentEnv(options: {
     'test config',
     base,
   );
+  await options.beforeStart?.(base);
   const agent = await Agent.start(config, options.log ?? (() => {}));
   await agent.settled();
   const portOf = (app: string) => {

@@ -2,7 +2,7 @@
 // watches it (ChannelWatcher) and hands every newly verified channel to the agent. ChannelStatus is what /api/apps
 // shows of it: `ok`, `retrying` (the registry was not reached) or `error` (what it served was refused).
 import type { ChannelState } from './api/states.js';
-import { BootosError, isBootosError, isRefusal, systemError, type ErrorCode } from '../../../fetcher/src/core/error.js';
+import { agentError, BootosError, isRefusal, type ErrorCode } from '../../../fetcher/src/core/error.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
 import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
 import type { Trust } from '../../../fetcher/src/trust/trust.js';
@@ -79,8 +79,10 @@ export class ChannelLoop {
       this.startWatching();
     } catch (err) {
       if (this.stopped) return; // aborted by the agent stopping
-      err = systemError(err, `channel ${c.channel}`); // a full data root is NO_SPACE, not a network failure
-      const code: ErrorCode = isBootosError(err) ? err.code : 'NETWORK';
+      // Network failures are coded where they happen; anything uncoded is the device's own (a full data root is
+      // NO_SPACE, a read-only state folder AGENT_ERROR), never labelled NETWORK.
+      err = agentError(err, `channel ${c.channel}`);
+      const code: ErrorCode = (err as BootosError).code;
       const delay = this.retryMs;
       this.retryMs = Math.min(this.retryMs * 2, c.limits.channelRetryMaxMs);
       Object.assign(this.status, {

@@ -3,7 +3,7 @@
 // through the full trust checks (root rotations first, then every check of Trust.acceptChannel) before anyone sees
 // it; one that fails them changes nothing and is reported. The same bytes are never verified twice.
 import { createHash } from 'node:crypto';
-import { BootosError, isBootosError, isTransient } from '../../../fetcher/src/core/error.js';
+import { agentError, BootosError, isTransient } from '../../../fetcher/src/core/error.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
 import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
 import type { Trust } from '../../../fetcher/src/trust/trust.js';
@@ -85,7 +85,7 @@ export class ChannelWatcher {
       this.lastHash = digest;
       await this.options.onChannel(channel);
     } catch (err) {
-      const e = isBootosError(err) ? err : new BootosError('NETWORK', (err as Error).message, { cause: err });
+      const e = agentError(err, `channel ${name}`);
       // Refused bytes are not checked again (their ETag is kept); an unreachable registry is asked again.
       if (!isTransient(e.code) && etag !== null) this.etag = etag;
       this.options.onError(e);

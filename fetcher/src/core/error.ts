@@ -94,6 +94,7 @@ export const ERRORS = {
   APP_CRASHED: info('local', 500, 'agent', 'an app exited without being asked to; the next connection restarts it'),
   APP_OOM: info('local', 500, 'agent', 'an app went over its memory limit and the kernel killed it (only it); the next connection restarts it'),
   APP_FAILED: info('local', 409, 'agent', 'an app is in a crash loop: connections are refused until its backoff has passed (or `POST /api/apps/:name/start`)'),
+  AGENT_ERROR: info('local', 500, 'agent', "the device itself failed without a code of its own (a file the agent cannot write or read: read-only, I/O error; or a bug); the message carries the system's words"),
   RUNTIME_ERROR: info('local', 500, 'agent', 'runc refused a command (run, kill, pause, resume, delete), or the API met an error without a code'),
   NETWORK_SETUP: info('local', 500, 'agent', "the agent could not create an app's network namespace or veth pair (`ip`)"),
   PAIRING_REFUSED: info('refused', 403, 'agent', 'a pairing code that is not the one the device shows now (wrong, used, or expired)'),
@@ -159,6 +160,18 @@ export function systemError(err: unknown, what: string): unknown {
   const errno = errnoCode(err);
   if (errno === 'ENOSPC' || errno === 'EDQUOT') return new BootosError('NO_SPACE', `${what}: the disk is full (${errno})`, { cause: err });
   return err;
+}
+
+/**
+ * Any failure as a coded one, for what the agent shows: coded errors as they are, a full disk NO_SPACE, anything
+ * else (EROFS, EIO, EACCES, a bug) AGENT_ERROR with the system's words — never a guess such as NETWORK (the
+ * network's failures are coded where they happen, in the transport).
+ */
+export function agentError(err: unknown, what: string): BootosError {
+  const e = systemError(err, what);
+  if (isBootosError(e)) return e;
+  const errno = errnoCode(e);
+  return new BootosError('AGENT_ERROR', `${what}: ${(e as Error)?.message ?? String(e)}${errno && !String((e as Error)?.message).includes(errno) ? ` (${errno})` : ''}`, { cause: e });
 }
 
 /**
