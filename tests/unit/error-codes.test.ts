@@ -4,8 +4,8 @@
 import test from 'ava';
 import { ERRORS, ERROR_CODES, errorKind, httpStatus, isRefusal, isTransient } from '../../fetcher/src/core/error.js';
 
-test('transient: the network, a timeout, an HTTP error status (and the OS builder failing to download, the API being busy)', (t) => {
-  t.deepEqual(ERROR_CODES.filter(isTransient), ['HTTP_ERROR', 'NETWORK', 'TIMEOUT', 'API_BUSY', 'OS_FETCH_FAILED']);
+test('transient: the network, a timeout, an HTTP error status (and the OS builder failing to download, the API being busy, too many pairing attempts)', (t) => {
+  t.deepEqual(ERROR_CODES.filter(isTransient), ['HTTP_ERROR', 'NETWORK', 'TIMEOUT', 'PAIRING_TOO_MANY', 'API_BUSY', 'OS_FETCH_FAILED']);
   // Kept by the store for a Range resume, though not transient: an abort and a mirror that lacks the blob.
   t.false(isTransient('ABORTED'));
   t.false(isTransient('NOT_FOUND'));
