@@ -61,7 +61,7 @@ export class Agent {
     this.updateStore = new UpdateStore(config.stateDir);
     // Storage is the data root: the filesystems of the apps' /data and of the store (not the OS's /usr).
     this.device = new DeviceReader({ arch: config.arch, storage: [config.dataRoot, config.storeDir] });
-    this.events = new Events(() => this.appsJSON(), config.limits.eventsThrottleMs, log);
+    this.events = new Events(() => this.appsJSON(), config.limits.eventsThrottleMs, log, config.limits.activityLines);
     this.appSet = new AppSet({
       config,
       agentId: this.agentId,
@@ -218,6 +218,7 @@ export class Agent {
       apps: () => this.appsJSON(),
       device: () => this.device.read(),
       logs: (name) => this.appSet.get(name).logs.tail(),
+      activity: () => this.events.activity(),
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
       onEvent: (listener) => this.events.subscribe(listener),
       checkAction: (name, action) => {

@@ -123,6 +123,8 @@ export interface Limits {
   maxEventStreamsPerClient: number;
   /** Event bytes queued for one stream beyond what the kernel took: a client this far behind is dropped. */
   maxEventBacklogBytes: number;
+  /** Step lines the agent keeps in memory for GET /api/activity (the kiosk's Activity after a reload); the oldest go first. */
+  activityLines: number;
   /**
    * App ports (bootos/src/agent/app/proxy.ts): a connection the app refuses (its listener closed as it exits) waits
    * this long for the app's exit, then goes to its next run; one refused by an app that does not exit is closed.
@@ -230,6 +232,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxEventStreams: 16,
   maxEventStreamsPerClient: 4,
   maxEventBacklogBytes: 256 * 1024,
+  activityLines: 100,
   proxyRefusedWaitMs: 2_000,
   proxyMaxConnections: 2048,
   proxyMaxConnectionsPerClient: 1024,
