@@ -130,7 +130,7 @@ export class AppCard {
 
     // The bar ends at 100 %: the agent's last progress event before the state moves on may be merged into the state
     // change (events are throttled), so when a download ends well (cached, starting, running) the kiosk fills the
-    // bar itself, without animation, and keeps it while the app starts, at least progressDoneMs.
+    // bar itself, without animation, and keeps it while the app starts (a cached one: progressDoneMs), not once it runs.
     const downloading = state === 'downloading';
     if (downloading) this.completeUntil = null;
     else if (before === 'downloading' && (state === 'cached' || state === 'starting' || state === 'running')) {
@@ -138,7 +138,7 @@ export class AppCard {
       clearTimeout(this.completeTimer);
       this.completeTimer = setTimeout(() => this.render(this.app), KIOSK.progressDoneMs + 20);
     }
-    const complete = !downloading && this.completeUntil !== null && (state === 'starting' || performance.now() < this.completeUntil);
+    const complete = this.completeUntil !== null && (state === 'starting' || (state === 'cached' && performance.now() < this.completeUntil));
     if (!downloading && !complete) this.completeUntil = null;
     show(this.progress, downloading || complete);
     setAttr(this.progress, 'data-complete', complete || (downloading && percent(app.progress?.doneBytes ?? 0, app.progress?.totalBytes ?? 0) === 100) ? '' : null);

@@ -196,6 +196,13 @@ test.serial('a refusal names the button pressed: Resume, Stop and Open of a froz
   // (No check of calc's state after Open: Chromium may connect to a link's origin as it is pressed, and a connection
   // to an app's port resumes it, as it should when a person opens an app.)
   t.false(await page.locator('#app-view').isVisible(), 'a refused Open stays on the kiosk');
+  // Frozen again for the overview screenshot (calc frozen), if that connection resumed it.
+  await page.unrouteAll();
+  if ((await agent.api('/api/apps')).apps.find((a: { name: string }) => a.name === 'calc').state !== 'frozen') {
+    await card(page, 'calc').locator('.detail').filter({ hasText: /^Idle/ }).waitFor();
+    await button(page, 'calc', 'Freeze').click();
+    await expectState(page, 'calc', 'frozen');
+  }
 });
 
 test.serial('notes keeps a note across a stop and a start', async (t) => {
