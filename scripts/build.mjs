@@ -52,7 +52,7 @@ const node = {
 await build({ ...node, entryPoints: { bootos: 'bootos/src/cli/main.ts' }, outdir: 'dist' });
 
 // The device agent: only the `agent` verb, minified (keepNames: stack traces and error classes keep their names),
-// with what it needs only later (systeminformation for /api/device) in chunks loaded by import() when first used.
+// with what it needs only later (node-fetch's multipart parser) in chunks loaded by import() when first used.
 await rm('dist/agent-chunks', { recursive: true, force: true });
 await build({
   ...node,

@@ -50,7 +50,12 @@ export interface DeviceView {
   bootos: { version: string };
 }
 
+/** One line of Activity: a `step` event, or an entry of GET /api/activity. */
 export interface StepEvent {
+  /** Grows by one per step of one agent run; null from an agent that does not number them. */
+  seq: number | null;
+  /** When it happened, by the agent's clock (ISO 8601); null when not given. */
+  at: string | null;
   app: string;
   message: string;
 }
@@ -165,7 +170,14 @@ export function readDevice(value: unknown): DeviceView {
 export function readStep(value: unknown): StepEvent | null {
   const o = obj(value);
   const message = str(o.message);
-  return message ? { app: str(o.app), message } : null;
+  const seq = num(o.seq);
+  const at = typeof o.at === 'string' && !Number.isNaN(Date.parse(o.at)) ? o.at : null;
+  return message ? { seq: seq !== null && Number.isInteger(seq) ? seq : null, at, app: str(o.app), message } : null;
+}
+
+/** GET /api/activity: the agent's last steps, oldest first. */
+export function readActivity(value: unknown): StepEvent[] {
+  return list(obj(value).entries).map(readStep).filter((step): step is StepEvent => step !== null);
 }
 
 /** A failed call, with the agent's coded error when it sent one. */
@@ -191,6 +203,10 @@ export async function fetchApps(): Promise<AppsView> {
 
 export async function fetchDevice(): Promise<DeviceView> {
   return readDevice(await getJson('/api/device'));
+}
+
+export async function fetchActivity(): Promise<StepEvent[]> {
+  return readActivity(await getJson('/api/activity'));
 }
 
 export async function fetchLogs(name: string): Promise<string[]> {

@@ -3,11 +3,12 @@
 import type { Action, AppView } from './api.js';
 import { KIOSK } from './config.js';
 import { h, setAttr, setText, show } from './dom.js';
-import { describeError, formatBytes, percent, stateDetail, stateLabel, updateLine } from './messages.js';
+import { describeError, formatBytes, percent, stateDetail, stateLabel, updateLine, type KioskAction } from './messages.js';
 
 export interface CardActions {
   open(app: AppView): void;
-  act(app: AppView, action: Action): void;
+  /** `pressed`: the button (Resume asks the agent to `start`), for the words of a refusal. */
+  act(app: AppView, action: Action, pressed: KioskAction): void;
   /** The app's last output lines, for a failure that did not carry them. */
   logs(app: AppView): Promise<string[]>;
 }
@@ -35,6 +36,9 @@ export class AppCard {
   private readonly notice: HTMLParagraphElement;
   private pendingOpen = false;
   private busy: Action | null = null;
+  /** Until when (performance.now()) a finished download still shows its full bar; null when none just finished. */
+  private completeUntil: number | null = null;
+  private completeTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(app: AppView, actions: CardActions) {
     this.app = app;
@@ -73,12 +77,13 @@ export class AppCard {
     });
     this.stopButton = h('button', { type: 'button', class: 'button', 'data-action': 'stop' }, 'Stop');
     this.stopButton.addEventListener('click', () => {
-      if (!this.isDisabled(this.stopButton)) actions.act(this.app, 'stop');
+      if (!this.isDisabled(this.stopButton)) actions.act(this.app, 'stop', 'stop');
     });
     this.freezeButton = h('button', { type: 'button', class: 'button', 'data-action': 'freeze' }, 'Freeze');
     this.freezeButton.addEventListener('click', () => {
       if (this.isDisabled(this.freezeButton)) return;
-      actions.act(this.app, this.app.state === 'frozen' ? 'start' : 'freeze');
+      if (this.app.state === 'frozen') actions.act(this.app, 'start', 'resume');
+      else actions.act(this.app, 'freeze', 'freeze');
     });
     this.notice = h('p', { class: 'notice', role: 'status' });
 
@@ -114,6 +119,7 @@ export class AppCard {
   }
 
   render(app: AppView): void {
+    const before = this.app.state;
     this.app = app;
     const { state } = app;
     setAttr(this.root, 'data-state', state);
@@ -122,9 +128,26 @@ export class AppCard {
     setText(this.description, app.description);
     show(this.description, app.description !== '');
 
+    // The bar ends at 100 %: the agent's last progress event before the state moves on may be merged into the state
+    // change (events are throttled), so when a download ends well (cached, starting, running) the kiosk fills the
+    // bar itself, without animation, and keeps it while the app starts (a cached one: progressDoneMs), not once it runs.
     const downloading = state === 'downloading';
-    show(this.progress, downloading);
-    if (downloading) {
+    if (downloading) this.completeUntil = null;
+    else if (before === 'downloading' && (state === 'cached' || state === 'starting' || state === 'running')) {
+      this.completeUntil = performance.now() + KIOSK.progressDoneMs;
+      clearTimeout(this.completeTimer);
+      this.completeTimer = setTimeout(() => this.render(this.app), KIOSK.progressDoneMs + 20);
+    }
+    const complete = this.completeUntil !== null && (state === 'starting' || (state === 'cached' && performance.now() < this.completeUntil));
+    if (!downloading && !complete) this.completeUntil = null;
+    show(this.progress, downloading || complete);
+    setAttr(this.progress, 'data-complete', complete || (downloading && percent(app.progress?.doneBytes ?? 0, app.progress?.totalBytes ?? 0) === 100) ? '' : null);
+    if (complete) {
+      this.bar.style.setProperty('width', '100%');
+      setAttr(this.progress, 'aria-valuenow', '100');
+      setAttr(this.progress, 'aria-valuetext', '100 percent, downloaded');
+      setAttr(this.progress, 'data-indeterminate', null);
+    } else if (downloading) {
       const done = app.progress?.doneBytes ?? 0;
       const total = app.progress?.totalBytes ?? 0;
       const pct = percent(done, total);
@@ -177,6 +200,11 @@ export class AppCard {
     this.busy = action;
     setAttr(this.root, 'aria-busy', action ? 'true' : null);
     this.render(this.app);
+  }
+
+  /** Back from the app's page: the focus returns to its Open. */
+  focusOpen(): void {
+    this.openLink.focus();
   }
 
   /** A short message under the buttons (a refused action); cleared by the next one or after a while. */

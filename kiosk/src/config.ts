@@ -9,6 +9,8 @@ export const KIOSK = {
   tickMs: 1_000,
   /** Longest wait, after "Open" started an app, for it to be running before going there anyway. */
   openWaitMs: 120_000,
+  /** How long the bar of a download that just finished stays full (at least; it stays while the app starts). */
+  progressDoneMs: 1_500,
   /** Step messages kept in the activity list. */
   activityLines: 8,
   /** Log lines shown under a failed app. */

@@ -1,16 +1,16 @@
 // The kiosk: what the person at a bootos device sees. It reads the agent's API (docs/api.md), keeps itself current
 // over /api/events, and turns states and error codes into plain words.
 import './style.css';
-import { ApiCallError, fetchApps, fetchDevice, fetchLogs, postAction, readApps, readStep, type Action, type AppsView, type AppView } from './api.js';
-import { AppCard, appUrl } from './app-card.js';
+import { ActivityPanel } from './activity.js';
+import { ApiCallError, fetchActivity, fetchApps, fetchDevice, fetchLogs, postAction, readApps, readStep, type Action, type AppsView, type AppView } from './api.js';
+import { AppCard } from './app-card.js';
+import { AppView as AppPage } from './app-view.js';
 import { KIOSK } from './config.js';
-import { byId, h, setText, show } from './dom.js';
+import { byId, setText, show } from './dom.js';
 import { DevicePanel } from './device-panel.js';
 import { connectLive } from './live.js';
-import { describeError, isTransient, stateLabel } from './messages.js';
+import { describeError, isTransient, refusalSentence, stateLabel, type KioskAction } from './messages.js';
 import { PairingPanel } from './pairing.js';
-
-const ACTION_WORDS: Record<Action, string> = { start: 'start', stop: 'stop', freeze: 'freeze' };
 
 class Kiosk {
   private readonly list = byId<HTMLUListElement>('apps');
@@ -22,7 +22,8 @@ class Kiosk {
   private readonly problem = byId('channel-problem');
   private readonly connection = byId('connection');
   private readonly announcer = byId('announcer');
-  private readonly activity = byId<HTMLOListElement>('activity');
+  private readonly activity = new ActivityPanel(byId<HTMLOListElement>('activity'), byId('activity-empty'));
+  private readonly page = new AppPage();
   private readonly device = new DevicePanel(byId('device'));
   private readonly cards = new Map<string, AppCard>();
   private view: AppsView | null = null;
@@ -37,11 +38,16 @@ class Kiosk {
       onApps: (data) => this.showApps(readApps(data)),
       onStep: (data) => {
         const step = readStep(data);
-        if (step) this.addActivity(step.app, step.message);
+        if (step) this.activity.add(step);
       },
       onConnection: (connected) => show(this.connection, !connected),
-      onOpen: () => void this.refresh(),
+      onOpen: () => {
+        this.activity.reconnected();
+        void this.refresh();
+        void this.refreshActivity();
+      },
     });
+    this.page.onClose((name) => this.cards.get(name)?.focusOpen());
     void this.refresh();
     void this.refreshDevice();
     setInterval(() => void this.refreshDevice(), KIOSK.deviceRefreshMs);
@@ -53,6 +59,14 @@ class Kiosk {
       this.showApps(await fetchApps());
     } catch {
       show(this.connection, true);
+    }
+  }
+
+  private async refreshActivity(): Promise<void> {
+    try {
+      this.activity.setHistory(await fetchActivity());
+    } catch {
+      // An agent without /api/activity, or a dropped connection: the live steps still show.
     }
   }
 
@@ -74,7 +88,7 @@ class Kiosk {
       seen.add(app.name);
       let card = this.cards.get(app.name);
       if (!card) {
-        card = new AppCard(app, { open: (a) => this.open(a), act: (a, action) => void this.act(a, action), logs: (a) => fetchLogs(a.name) });
+        card = new AppCard(app, { open: (a) => this.open(a), act: (a, action, pressed) => void this.act(a, action, pressed), logs: (a) => fetchLogs(a.name) });
         this.cards.set(app.name, card);
       } else {
         const before = previous?.apps.find((a) => a.name === app.name);
@@ -100,6 +114,7 @@ class Kiosk {
       this.announce(channel.state === 'ok' ? 'The channel is up to date again.' : this.channelSentence());
     }
     this.renderChannel();
+    this.page.apps(view.apps);
   }
 
   private renderChannel(): void {
@@ -141,7 +156,7 @@ class Kiosk {
     const card = this.cards.get(app.name);
     if (!card) return;
     if (app.state === 'running') {
-      location.assign(appUrl(app));
+      this.page.show(app);
       return;
     }
     for (const other of this.cards.values()) if (other !== card && other.waitingToOpen) other.setPendingOpen(false);
@@ -150,13 +165,17 @@ class Kiosk {
     this.announce(`Opening ${app.name} as soon as it is ready.`);
     clearTimeout(this.openTimer);
     // If it takes very long, go anyway: the agent holds the connection until the app answers.
-    this.openTimer = setTimeout(() => card.waitingToOpen && location.assign(appUrl(app)), KIOSK.openWaitMs);
+    this.openTimer = setTimeout(() => {
+      if (!card.waitingToOpen) return;
+      card.setPendingOpen(false);
+      this.page.show(app);
+    }, KIOSK.openWaitMs);
     postAction(app.name, 'start').catch((err: unknown) => {
       // 409: already on its way (downloading or starting); the events say when it runs.
       if (err instanceof ApiCallError && err.status === 409) return;
       card.setPendingOpen(false);
       clearTimeout(this.openTimer);
-      card.say(this.refusal(app, 'start', err));
+      card.say(this.refusal(app, 'open', err));
     });
   }
 
@@ -164,14 +183,14 @@ class Kiosk {
     if (app.state === 'running') {
       card.setPendingOpen(false);
       clearTimeout(this.openTimer);
-      location.assign(appUrl(app));
+      this.page.show(app);
     } else if (app.state === 'failed') {
       card.setPendingOpen(false);
       clearTimeout(this.openTimer);
     }
   }
 
-  private async act(app: AppView, action: Action): Promise<void> {
+  private async act(app: AppView, action: Action, pressed: KioskAction): Promise<void> {
     const card = this.cards.get(app.name);
     if (!card) return;
     card.say('');
@@ -179,17 +198,14 @@ class Kiosk {
     try {
       await postAction(app.name, action);
     } catch (err) {
-      card.say(this.refusal(app, action, err));
+      card.say(this.refusal(app, pressed, err));
     } finally {
       card.setBusy(null);
     }
   }
 
-  private refusal(app: AppView, action: Action, err: unknown): string {
-    if (!(err instanceof ApiCallError)) return `Could not ${ACTION_WORDS[action]} ${app.name}.`;
-    if (err.status === 409) return `${app.name} cannot ${ACTION_WORDS[action]} right now.`;
-    if (err.status === 403) return `Pair this browser to ${ACTION_WORDS[action]} apps: enter the code shown on the device's screen.`;
-    return `Could not ${ACTION_WORDS[action]} ${app.name}: ${describeError(err.error).replace(/^./, (c) => c.toLowerCase())}`;
+  private refusal(app: AppView, pressed: KioskAction, err: unknown): string {
+    return err instanceof ApiCallError ? refusalSentence(app.name, pressed, err.status, err.error) : refusalSentence(app.name, pressed, 500, null);
   }
 
   private announce(text: string): void {
@@ -198,13 +214,6 @@ class Kiosk {
     setTimeout(() => (this.announcer.textContent = text), 50);
   }
 
-  private addActivity(app: string, message: string): void {
-    const time = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
-    const item = h('li', {}, h('time', {}, time), ' ', app ? h('strong', {}, app) : '', app ? ' ' : '', message);
-    this.activity.prepend(item);
-    while (this.activity.children.length > KIOSK.activityLines) this.activity.lastElementChild?.remove();
-    show(byId('activity-empty'), false);
-  }
 }
 
 /**

@@ -106,6 +106,25 @@ export function describeError(error: ApiError, retryInMs: number | null = null):
   return `${sentence} ${seconds > 0 ? `Checking again in ${seconds} s.` : 'Checking again now.'}`;
 }
 
+/** What the person pressed: Open and Resume both ask the agent to `start`, and the sentences must say which. */
+export type KioskAction = 'open' | 'stop' | 'freeze' | 'resume';
+
+/**
+ * The sentence under a card when the agent refused what the person pressed: `status` is the HTTP status (0 when the
+ * agent could not be reached), `error` the agent's coded error. It names the button, not the API call.
+ */
+export function refusalSentence(app: string, action: KioskAction, status: number, error: ApiError | null): string {
+  if (status === 403) {
+    // A running app opens without asking the agent; only starting one is refused. A browser elsewhere may pair.
+    return action === 'open'
+      ? "Pair this browser to open apps that are not running: enter the code shown on the device's screen."
+      : `Pair this browser to ${action} apps: enter the code shown on the device's screen.`;
+  }
+  if (status === 409) return `${app} cannot ${action === 'open' ? 'be opened' : action} right now.`;
+  if (!error) return `Could not ${action} ${app}.`;
+  return `Could not ${action} ${app}: ${lowerFirst(describeError(error))}`;
+}
+
 const STATE_LABELS: Record<AppState, string> = {
   available: 'Available',
   downloading: 'Downloading',
@@ -128,8 +147,9 @@ export function stateDetail(app: AppView): string {
     case 'available':
       return 'Not on this device yet. Opening it downloads it.';
     case 'downloading':
+      // The percentage too: "1.1 KB of 1.1 KB" alone reads as finished while the bar still shows 93 %.
       return app.progress && app.progress.totalBytes > 0
-        ? `${formatBytes(app.progress.doneBytes)} of ${formatBytes(app.progress.totalBytes)}`
+        ? `${formatBytes(app.progress.doneBytes)} of ${formatBytes(app.progress.totalBytes)} (${percent(app.progress.doneBytes, app.progress.totalBytes)} %)`
         : 'Fetching and verifying…';
     case 'cached':
       return 'On this device, not running.';

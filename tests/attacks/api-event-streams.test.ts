@@ -16,6 +16,7 @@ function backend(): ApiBackend & { emit(data: unknown): void } {
     action: async () => {},
     checkAction: () => {},
     uptimeSeconds: () => 1,
+    activity: () => [],
     onEvent(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

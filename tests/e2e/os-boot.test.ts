@@ -1,6 +1,6 @@
 // The built OS boots for real in QEMU (TCG here): x86_64 and aarch64 kernel + initramfs reach the agent's ready line
-// on the serial console, /api/health answers through hostfwd (on x86_64 also /api/device, from the device bundle's
-// lazily imported chunk, and the kiosk), and the ACPI power button (QMP system_powerdown) powers the guest off
+// on the serial console, /api/health answers through hostfwd (on x86_64 also /api/device and the
+// kiosk), and the ACPI power button (QMP system_powerdown) powers the guest off
 // cleanly; bootos-x86_64.img boots under OVMF with its BOOTOS-DATA partition as data root, from a virtio disk and
 // from a USB stick, and bootos-aarch64.img under AAVMF.
 // /usr (node, runc, libraries) is the squashfs inside the initramfs, so every ready line is Node run from it.
@@ -120,7 +120,6 @@ test.serial('x86_64 kernel + initramfs boot to the ready line, answer /api/healt
     t.notRegex(log, /Kernel panic|Attempted to kill init/);
     // Node lives only in /usr.squashfs: the agent's ready line means init mounted it and Node ran from it.
     t.notRegex(log, /cannot mount \/usr\.squashfs/);
-    // /api/device loads systeminformation from its own chunk (agent-chunks/) on this first request.
     const device = await deviceWithEth0(port, 30_000);
     t.is(device.arch, 'x86_64');
     t.is(device.cpu.cores, 2, 'QEMU runs the guest with -smp 2');

@@ -1,7 +1,8 @@
 // The agent end to end, as root with the real runc and a real registry server: nothing is downloaded before the
 // first request; the first request pulls, starts and gets the app's answer; inside, the app is isolated
 // (PID 1, its own hostname, read-only /, non-root, host files and processes invisible) and its /data survives a
-// stop and a start. Plus the local API: shapes, errors, who may change state, the kiosk fallback page, SSE.
+// stop and a start. Plus the local API: shapes, errors, who may change state, the kiosk fallback page, SSE and the
+// activity history.
 import test from 'ava';
 import { writeFile, rm } from 'node:fs/promises';
 import { get } from 'node:http';
@@ -139,7 +140,12 @@ test.serial('GET /api/events streams app states and steps', async (t) => {
   controller.abort();
   await read;
   t.regex(text, /^event: apps\ndata: \{"device"/);
-  t.regex(text, /event: step\ndata: \{"app":"probe","message":"[^"]+"\}/);
+  const step = /event: step\ndata: (\{"seq":\d+,"at":"[^"]+","app":"probe","message":"[^"]+"\})/.exec(text);
+  t.truthy(step, text);
+  // The same step is in the history that a kiosk reads after a reload, oldest first.
+  const { entries } = await json(await env.api('/api/activity'));
+  t.deepEqual(entries.find((e: { seq: number }) => e.seq === JSON.parse(step![1]!).seq), JSON.parse(step![1]!));
+  t.true(entries.every((e: { seq: number }, i: number) => i === 0 || e.seq === entries[i - 1].seq + 1), 'in order, none missing');
 });
 
 /** fetch() may not set Host; node:http may. */

@@ -51,7 +51,7 @@ test.serial('an unpaired browser looks but cannot change; the printed link pairs
   await banner.waitFor({ state: 'visible' });
   t.regex(await banner.innerText(), /can look but not change anything.*pair it: enter the code shown on the device's screen/s);
   await card(visitor, 'hello').getByRole('link', { name: 'Open', exact: true }).click();
-  await card(visitor, 'hello').getByText(/Pair this browser to start apps/).waitFor();
+  await card(visitor, 'hello').getByText(/Pair this browser to open apps that are not running/).waitFor();
   // (A visitor may still use an app: a connection to its port starts it, as for any LAN client. What it may not
   // do is change state through the API: stop, freeze, or start without using it.)
 

@@ -2,7 +2,7 @@
 // a sentence, retries count down, and malformed or newer API JSON never throws (the screen must not go blank).
 import test from 'ava';
 import { readApps, readDevice, readError, readStep } from '../../kiosk/src/api.js';
-import { describeError, formatBytes, formatDuration, sentenceOf, stateDetail, updateLine } from '../../kiosk/src/messages.js';
+import { describeError, formatBytes, formatDuration, refusalSentence, sentenceOf, stateDetail, updateLine } from '../../kiosk/src/messages.js';
 import { ERROR_CODES, ERRORS } from '../../fetcher/src/core/error.js';
 
 const error = (code: string, message = 'technical detail') => ({ code, message, logTail: [] });
@@ -49,11 +49,24 @@ test('states and updates in words', (t) => {
   const base = readApps({ apps: [{ name: 'calc', state: 'running', connections: 0, idle: { afterSeconds: 30, action: 'freeze', remainingSeconds: 12 } }] }).apps[0]!;
   t.is(stateDetail(base), 'Idle · freezes in 12 s');
   t.is(stateDetail({ ...base, connections: 2 }), 'In use · 2 connections');
-  t.is(stateDetail({ ...base, state: 'downloading', progress: { doneBytes: 1536, totalBytes: 2 * 1024 * 1024 } }), '1.5 KB of 2.0 MB');
+  t.is(stateDetail({ ...base, state: 'downloading', progress: { doneBytes: 1536, totalBytes: 2 * 1024 * 1024 } }), '1.5 KB of 2.0 MB (0 %)');
+  t.is(stateDetail({ ...base, state: 'downloading', progress: { doneBytes: 1100, totalBytes: 1177 } }), '1.1 KB of 1.1 KB (93 %)', 'the text never reads as done before the bar is');
   t.is(stateDetail({ ...base, state: 'stopped', error: error('APP_CRASHED') }), 'Opening it starts it again. Its data is kept.');
   t.is(updateLine({ ...base, update: { state: 'downloading', pendingVersion: '1.1.0', error: null } }), 'Downloading the update 1.1.0…');
   t.is(updateLine({ ...base, update: { state: 'failed', pendingVersion: '1.1.0', error: error('DIGEST_MISMATCH') } }), 'Update failed; the old version keeps running: a download did not match its signed fingerprint and was thrown away.');
   t.is(formatBytes(0), '0 B');
+});
+
+test('a refused action names the button that was pressed, not the API call (Resume and Open both start)', (t) => {
+  const forbidden = error('FORBIDDEN');
+  t.is(refusalSentence('calc', 'resume', 403, forbidden), "Pair this browser to resume apps: enter the code shown on the device's screen.");
+  t.is(refusalSentence('calc', 'stop', 403, forbidden), "Pair this browser to stop apps: enter the code shown on the device's screen.");
+  t.is(refusalSentence('calc', 'freeze', 403, forbidden), "Pair this browser to freeze apps: enter the code shown on the device's screen.");
+  t.is(refusalSentence('calc', 'open', 403, forbidden), "Pair this browser to open apps that are not running: enter the code shown on the device's screen.");
+  t.is(refusalSentence('calc', 'resume', 409, error('APP_STATE')), 'calc cannot resume right now.');
+  t.is(refusalSentence('calc', 'open', 409, error('APP_STATE')), 'calc cannot be opened right now.');
+  t.is(refusalSentence('calc', 'freeze', 0, error('AGENT_UNREACHABLE')), 'Could not freeze calc: the kiosk cannot reach the device agent.');
+  t.is(refusalSentence('calc', 'stop', 500, null), 'Could not stop calc.');
   t.is(formatBytes(536_870_912), '512 MB');
   t.is(formatDuration(3720), '1 h 2 min');
 });

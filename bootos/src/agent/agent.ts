@@ -12,7 +12,7 @@ import type { Channel } from '../../../fetcher/src/formats/trust-docs.js';
 import { Store } from '../../../fetcher/src/store/store.js';
 import { Trust } from '../../../fetcher/src/trust/trust.js';
 import { startApi, type ApiBackend, type ApiServer } from './api/api.js';
-import { deviceInfo } from './api/device.js';
+import { DeviceReader } from './api/device.js';
 import { newAgentId, type App } from './app/app.js';
 import { MemoryPressureWatch } from './app/idle.js';
 import { AppSet } from './app-set.js';
@@ -40,6 +40,7 @@ export class Agent {
   private readonly appSet: AppSet;
   private readonly startedAt = Date.now();
   private readonly memory: MemoryPressureWatch;
+  private readonly device: DeviceReader;
   private stopped = false;
   private readonly stopping = new AbortController();
   private fail!: (err: BootosError) => void;
@@ -58,7 +59,9 @@ export class Agent {
     this.store = new Store(config.storeDir, config.limits);
     this.source = openSource(config.registry, { limits: config.limits });
     this.updateStore = new UpdateStore(config.stateDir);
-    this.events = new Events(() => this.appsJSON(), config.limits.eventsThrottleMs, log);
+    // Storage is the data root: the filesystems of the apps' /data and of the store (not the OS's /usr).
+    this.device = new DeviceReader({ arch: config.arch, storage: [config.dataRoot, config.storeDir] });
+    this.events = new Events(() => this.appsJSON(), config.limits.eventsThrottleMs, log, config.limits.activityLines);
     this.appSet = new AppSet({
       config,
       agentId: this.agentId,
@@ -213,8 +216,9 @@ export class Agent {
   private backend(): ApiBackend {
     return {
       apps: () => this.appsJSON(),
-      device: () => deviceInfo(this.config.arch),
+      device: () => this.device.read(),
       logs: (name) => this.appSet.get(name).logs.tail(),
+      activity: () => this.events.activity(),
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
       onEvent: (listener) => this.events.subscribe(listener),
       checkAction: (name, action) => {

@@ -1,6 +1,16 @@
 // The agent's event stream, as /api/events sends it: `apps` (the body of /api/apps, throttled) whenever something in
 // it changed, and `step` (one line of what happens, also written to the log) for every step of an app or the agent.
+// The last steps are kept (GET /api/activity), so that a kiosk that reloads shows what happened before.
 export type EventName = 'apps' | 'step';
+
+/** One step, as `step` events and GET /api/activity carry it. `seq` grows by one per step of this agent run. */
+export interface StepEntry {
+  seq: number;
+  /** When it happened (ISO 8601, the agent's clock). */
+  at: string;
+  app: string;
+  message: string;
+}
 
 export type Listener = (event: EventName, data: unknown) => void;
 
@@ -8,12 +18,16 @@ export class Events {
   private readonly subscribers = new Set<Listener>();
   private emitTimer: NodeJS.Timeout | null = null;
   private emitDirty = false;
+  private readonly recent: StepEntry[] = [];
+  private seq = 0;
 
   constructor(
     /** The body of `apps` events (/api/apps). */
     private readonly apps: () => unknown,
     private readonly throttleMs: number,
     private readonly log: (line: string) => void,
+    /** Steps kept for activity() (limits.activityLines). */
+    private readonly keepSteps: number,
   ) {}
 
   /** Calls `listener` with every event; returns the unsubscribe function. */
@@ -52,6 +66,14 @@ export class Events {
 
   step(app: string, message: string): void {
     this.log(`bootos-agent: ${app}: ${message}`);
-    this.emit('step', { app, message });
+    const entry: StepEntry = { seq: ++this.seq, at: new Date().toISOString(), app, message };
+    this.recent.push(entry);
+    if (this.recent.length > this.keepSteps) this.recent.splice(0, this.recent.length - this.keepSteps);
+    this.emit('step', entry);
+  }
+
+  /** The last steps (at most keepSteps), oldest first. */
+  activity(): StepEntry[] {
+    return [...this.recent];
   }
 }

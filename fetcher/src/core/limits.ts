@@ -131,6 +131,8 @@ export interface Limits {
   pairAttemptsPerMinute: number;
   /** Paired sessions kept at once; a new one beyond it ends the oldest. */
   maxPairedSessions: number;
+  /** Step lines the agent keeps in memory for GET /api/activity (the kiosk's Activity after a reload); the oldest go first. */
+  activityLines: number;
   /**
    * App ports (bootos/src/agent/app/proxy.ts): a connection the app refuses (its listener closed as it exits) waits
    * this long for the app's exit, then goes to its next run; one refused by an app that does not exit is closed.
@@ -242,6 +244,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   pairSessionLifetimeMs: 43_200_000,
   pairAttemptsPerMinute: 5,
   maxPairedSessions: 16,
+  activityLines: 100,
   proxyRefusedWaitMs: 2_000,
   proxyMaxConnections: 2048,
   proxyMaxConnectionsPerClient: 1024,

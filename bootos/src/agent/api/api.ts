@@ -18,6 +18,8 @@ export interface ApiBackend {
   apps(): unknown;
   device(): Promise<unknown>;
   logs(name: string): string[];
+  /** The last step lines, oldest first (events.ts StepEntry). */
+  activity(): unknown[];
   action(name: string, action: 'start' | 'stop' | 'freeze'): Promise<void>;
   /** Checks that an action is possible now (throws APP_UNKNOWN / APP_STATE), before 202 is answered. */
   checkAction(name: string, action: 'start' | 'stop' | 'freeze'): void;
@@ -51,6 +53,19 @@ export const SECURITY_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
 };
+
+/**
+ * The kiosk shows an app's page in a frame under its "← Kiosk" bar (the kiosk browser on the device has no browser
+ * chrome, so a page of its own is the only way back). Apps are on the kiosk's host at their own ports: the page may
+ * frame exactly that host on any port, and only when the Host names the device by IP address or localhost (a name
+ * that goes into the policy must not be able to add sources of its own).
+ */
+export function kioskPolicy(host: string | undefined): string {
+  const base = SECURITY_HEADERS['content-security-policy']!;
+  if (!hostAllowed(host)) return base;
+  const { name } = hostPart(host!);
+  return `${base}; frame-src http://${isIP(name) === 6 ? `[${name}]` : name}:*`;
+}
 
 const NO_KIOSK = `<!doctype html><meta charset="utf-8"><title>bootos</title>
 <h1>bootos</h1><p>The kiosk is not installed next to the agent (no kiosk/ folder beside the bundle).
@@ -167,6 +182,7 @@ export async function startApi(options: {
     const path = url.pathname;
     if (!path.startsWith('/api/')) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: { code: 'USAGE', message: 'GET only' } });
+      res.setHeader('content-security-policy', kioskPolicy(req.headers.host));
       return serveKiosk(req, res, path);
     }
     if (!hostAllowed(req.headers.host)) {
@@ -196,11 +212,11 @@ export async function startApi(options: {
     const action = /^\/api\/apps\/([a-z0-9-]+)\/(start|stop|freeze)$/.exec(path);
     if (action) {
       if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'USAGE', message: 'POST only' } });
+      const [, name, verb] = action as unknown as [string, string, 'start' | 'stop' | 'freeze'];
       const role = await roleOf(req);
       if (role === 'visitor') {
-        return sendError(res, new BootosError('FORBIDDEN', forbiddenReason(req)));
+        return sendError(res, new BootosError('FORBIDDEN', `${verb} ${name}: ${forbiddenReason(req)}`));
       }
-      const [, name, verb] = action as unknown as [string, string, 'start' | 'stop' | 'freeze'];
       backend.checkAction(name, verb);
       backend.action(name, verb).catch((err) => options.log?.(`${verb} ${name}: ${(err as Error).message}`));
       return sendJson(res, 202, { ok: true });
@@ -209,6 +225,7 @@ export async function startApi(options: {
     if (path === '/api/health') return sendJson(res, 200, { ok: true, uptimeSeconds: backend.uptimeSeconds() });
     if (path === '/api/apps') return sendJson(res, 200, backend.apps());
     if (path === '/api/device') return sendJson(res, 200, await backend.device());
+    if (path === '/api/activity') return sendJson(res, 200, { entries: backend.activity() });
     const logs = /^\/api\/apps\/([a-z0-9-]+)\/logs$/.exec(path);
     if (logs) return sendJson(res, 200, { lines: backend.logs(logs[1]!) });
     if (path === '/api/events') {
