@@ -5,6 +5,7 @@
 // the work folder's data disk afterwards. Nothing may be left running after either.
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CLI, runCli } from '../support/cli.js';
@@ -45,7 +46,11 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   const apiPort = await freePort();
   const note = `kept across demos ${Date.now()}`;
 
-  // Run 1, as a person runs it: wait for "up", use an app, Ctrl-C.
+  // Run 1, as a person runs it: wait for "up", use an app, Ctrl-C. Its notes port 8083 is taken on the host (here by
+  // the test; when another program has it, the same holds): the demo moves it, and the guest opens notes there.
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.once('error', () => resolve()).listen(8083, '127.0.0.1', () => resolve()));
+  t.teardown(() => void squatter.close());
   let started = Date.now();
   const child = spawn(process.execPath, [CLI, 'demo', '--work', work, '--api-port', String(apiPort)], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => void child.kill('SIGKILL'));
@@ -63,6 +68,9 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   const listed = (await (await fetch(`http://127.0.0.1:${apiPort}/api/apps`)).json()) as { apps: Array<{ name: string; state: string; port: number }> };
   t.deepEqual(listed.apps.map((a) => a.name).sort(), ['calc', 'hello', 'nginx-static', 'notes', 'python-web']);
   t.is(listed.apps.find((a) => a.name === 'notes')!.port, Number(new URL(notesUrl).port), 'the kiosk links to the port the host reaches');
+  t.not(new URL(notesUrl).port, '8083', 'moved off the taken port');
+  t.regex(stderr, /ports: host port 8083 is taken: that app is on \d+/);
+  t.regex(stderr, /guest \| bootos-agent: notes: port 8083 is opened at \d+ \(bootos\.port_map\)/);
   t.regex(stderr, /1\/6 key: generating a development signing key/);
   t.regex(stderr, /data: .*data\.img \(made now;/);
   t.regex(stderr, /guest \| bootos-init: data root \/dev\/vda/);
@@ -72,6 +80,7 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   t.is(posted.status, 201, await posted.clone().text());
   const read = (await (await fetch(new URL('api/notes', notesUrl), { signal: AbortSignal.timeout(scaledTimeout(60_000)) })).json()) as { notes: Array<{ text: string }> };
   t.true(read.notes.some((n) => n.text === note));
+  squatter.close();
   child.kill('SIGINT');
   t.is(await exit, 0, both().slice(-4000));
   t.regex(stderr, /the guest is off \(QEMU exit 0\)/);

@@ -183,6 +183,24 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
     let server: Awaited<ReturnType<typeof startServer>> | null = null;
     let guest: Guest | null = null;
     let stopFollowing = () => {};
+    // A Ctrl-C before the console is attached (publishing, building, booting, --exit-when-ready): Node's default would end this process at once
+    // and leave QEMU, in its own process group, running on the data disk. Stop everything, then exit.
+    const early = () => {
+      status('\nbootos demo: stopping (QEMU, the registry)');
+      stopFollowing();
+      void (async () => {
+        await guest?.close();
+        await server?.close();
+        await unlock();
+        process.exit(130);
+      })();
+    };
+    process.once('SIGINT', early);
+    process.once('SIGTERM', early);
+    const stopEarly = () => {
+      process.off('SIGINT', early);
+      process.off('SIGTERM', early);
+    };
     try {
       const steps = new Steps(BOOT_STEPS, status);
       const { ports: publicPorts } = await publishAll(work, registry, imagesDir, steps);
@@ -227,10 +245,12 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
         if (code !== 0) throw new BootosError('QEMU_EXITED', `QEMU exited with ${code} on poweroff`);
         return;
       }
+      stopEarly(); // from here on a Ctrl-C presses the power button (attachConsole)
       console.log('stop: Ctrl-C (powers the guest off cleanly, then stops the registry)');
       const code = await attachConsole(guest);
       status(`bootos demo: the guest is off (QEMU exit ${code})`);
     } finally {
+      stopEarly();
       stopFollowing();
       await guest?.close();
       await server?.close();
