@@ -222,7 +222,7 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
       guest = await Guest.boot(
         {
           arch, mode, imageDir: image.dir, registry: server.url, profile, dataDisk,
-          cmdline: portMapArg(plan),
+          cmdline: [...portMapArg(plan), DEMO_START_TIMEOUT_ARG],
           apiPort: plan.apiPort,
           forward: plan.apps.map((a) => ({ guestPort: a.port, hostPort: a.port })),
           serialLog: join(work, 'serial.log'),
@@ -258,6 +258,13 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
     }
   },
 });
+
+/**
+ * The agent's limit on an app's start is 20 s, for real machines. The demo's guest is emulated (TCG, often on a busy
+ * host: 5–10 times slower), where starting node in the notes container took longer and the first request got 503
+ * APP_START_FAILED. Scaled by BOOTOS_TIMEOUT_FACTOR like every timeout of the harness.
+ */
+const DEMO_START_TIMEOUT_ARG = `bootos.limit.startTimeoutMs=${scaledTimeout(90_000)}`;
 
 /** The host URL of a port the guest's agent listens on (the kiosk links to the same port: ports.ts). */
 function hostUrl(guest: Guest, port: number): string {
