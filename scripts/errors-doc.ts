@@ -118,6 +118,7 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   OS_TREE_INVALID: "fix the recipe's `packages[].files` globs or `files`",
   QEMU_TIMEOUT: 'read the serial log tail in the message',
   QEMU_EXITED: "read QEMU's stderr in the message",
+  WORK_DIR_BUSY: 'stop that demo, or give this one its own `--work DIR`',
 };
 
 const HEADER = `# Error codes

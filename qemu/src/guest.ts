@@ -43,6 +43,11 @@ export interface GuestOptions {
   cmdline?: string[];
   /** Host port for the guest's API/kiosk: a number, or 0 for any free one (default 0). */
   apiPort?: number;
+  /**
+   * A raw disk image with an ext4 filesystem labelled BOOTOS-DATA, on virtio: the guest's data root (kept between
+   * boots). Direct and PXE boots only: the UEFI disk image has a data partition of its own.
+   */
+  dataDisk?: string;
   /** Guest ports (apps' public ports) to forward, each to `hostPort` (0 or absent: any free one). */
   forward?: Array<{ guestPort: number; hostPort?: number }>;
   memoryMiB?: number;
@@ -122,7 +127,9 @@ export class Guest {
     cleanups.push(() => rm(work, { recursive: true, force: true }));
     try {
       const registry = o.registry ? guestRegistryUrl(o.registry) : undefined;
-      const args = bootosArgs(o);
+      // With a data disk, /init waits for its BOOTOS-DATA filesystem (up to 10 s, as on the UEFI disk image) rather
+      // than taking a tmpfs when the disk shows up a moment after its driver loads.
+      const args = bootosArgs({ ...o, cmdline: [...(o.dataDisk ? ['bootos.data_wait=10'] : []), ...(o.cmdline ?? [])] });
       const dir = o.imageDir;
       let boot: BootMode;
       const disks: QemuOptions['disks'] = [];
@@ -152,6 +159,10 @@ export class Guest {
         await mkdir(tftp, { recursive: true });
         await writeFile(join(tftp, 'bootos.ipxe'), pxeChainScript(`http://${HOST_FROM_GUEST}:${port}/`, registry, args));
         boot = { mode: 'pxe', tftpDir: tftp, bootFile: 'bootos.ipxe' };
+      }
+      if (o.dataDisk) {
+        if (o.mode === 'uefi') throw new BootosError('USAGE', 'a data disk is for direct and PXE boots: the UEFI disk image has its own BOOTOS-DATA partition');
+        disks.push({ path: o.dataDisk });
       }
       const apiPort = await freePort(o.apiPort ?? 0);
       if (o.apiPort && apiPort !== o.apiPort) log(`qemu: host port ${o.apiPort} is taken: the kiosk is on ${apiPort}`);

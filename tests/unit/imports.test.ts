@@ -22,7 +22,9 @@ const RANKS: [prefix: string, rank: number][] = [
   ['bootos/src/os/', 8],
   ['qemu/src/', 9],
   ['kiosk/src/', 9],
-  ['bootos/src/cli/', 10],
+  // The demo's parts (ports, data disk, steps): QEMU, the OS builder and the fetcher below them, its CLI verb above.
+  ['bootos/src/demo/', 10],
+  ['bootos/src/cli/', 11],
 ];
 
 function partOf(file: string): [string, number] {
@@ -47,7 +49,7 @@ function wrongWay(graph: Graph): string[] {
  * What the device must not carry. The one CLI file it may: the flag parser (fetcher/src/cli/kit.ts), because the
  * agent is itself a command (`bootos agent --config …`).
  */
-const NOT_ON_DEVICE = [/^fetcher\/src\/publish\//, /^fetcher\/src\/debian\//, /^fetcher\/src\/cli\/(?!kit\.ts$)/, /^bootos\/src\/cli\//, /^bootos\/src\/os\//, /^qemu\//, /^kiosk\//];
+const NOT_ON_DEVICE = [/^fetcher\/src\/publish\//, /^fetcher\/src\/debian\//, /^fetcher\/src\/cli\/(?!kit\.ts$)/, /^bootos\/src\/cli\//, /^bootos\/src\/demo\//, /^bootos\/src\/os\//, /^qemu\//, /^kiosk\//];
 
 function publisherCodeOnDevice(graph: Graph): string[] {
   return [...reachable(graph, AGENT_ENTRY)].filter(([file]) => NOT_ON_DEVICE.some((re) => re.test(file))).map(([, chain]) => chain.join(' → '));

@@ -119,10 +119,12 @@ export class AppSet {
       const listener = new AppListener(app, port, config.appHost, config.limits, this.admission);
       // With the host's network the app itself binds its port: the agent must not take it.
       const avoid = resolved.config.network === 'host' ? port.port : null;
-      const bound = await listener.listen(avoid);
+      const at = config.portMap[port.public] ?? port.public;
+      const bound = await listener.listen(avoid, at);
       this.listeners.push(listener);
       app.publicPorts.set(port.name, bound);
-      if (bound !== port.public) this.ctx.step(app.name, `port ${port.public} is taken: listening on ${bound}`);
+      if (bound !== at) this.ctx.step(app.name, `port ${at} is taken: listening on ${bound}`);
+      else if (at !== port.public) this.ctx.step(app.name, `port ${port.public} is opened at ${at} (bootos.port_map)`);
     }
     this.ctx.step(app.name, `${app.state}: ${resolved.config.version} on port ${app.publicPorts.get(resolved.config.ports[0]?.name ?? '') ?? '-'}`);
     if (entry.prefetch && app.state === 'available') {

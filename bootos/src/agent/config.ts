@@ -36,6 +36,12 @@ export interface AgentConfig {
   apiPort: number;
   /** Address the apps' public ports listen on. */
   appHost: string;
+  /**
+   * Where an image's public port is opened on this machine instead (public port → port), for a device reached
+   * through port forwards that cannot keep the images' ports (the demo's QEMU on a host where 8081 is taken). The
+   * agent listens on the mapped port, so /api/apps, the kiosk's links and the forward all say the same port.
+   */
+  portMap: Record<number, number>;
   /** x86_64 | aarch64 */
   arch: string;
   runc: string;
@@ -92,6 +98,7 @@ function defaults(place: Placement): Omit<AgentConfig, 'registry'> {
     apiHost: place.listenHost,
     apiPort: 8080,
     appHost: place.listenHost,
+    portMap: {},
     arch: hostArch(),
     runc: 'runc',
     initBinary: DEFAULT_INIT_BINARY,
@@ -104,7 +111,7 @@ function defaults(place: Placement): Omit<AgentConfig, 'registry'> {
 const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Kernel command line keys (docs/pxe.md lists them). An unknown `bootos.*` key is an error: a typo must not pass silently. */
-const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds'] as const;
+const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds', 'port_map'] as const;
 /** `bootos.limit.NAME=INTEGER` sets one limit (any name of fetcher/src/core/limits.ts, e.g. maxUnpackedBytes). */
 const CMDLINE_LIMIT = 'limit.';
 /** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
@@ -119,6 +126,33 @@ function registryOf(r: Reader, value: unknown, path: string, directories: boolea
     r.fail(path, (err as Error).message);
   }
   return text;
+}
+
+/**
+ * `8081:9081,8083:9083` (the kernel command line) or `{"8081": 9081}` (agent.json) → {8081: 9081, 8083: 9083}. No
+ * two public ports may map to one port: the second app would silently get a free port instead.
+ */
+function portMapOf(r: Reader, value: unknown, path: string): Record<number, number> {
+  const pairs: [string, unknown][] =
+    typeof value === 'string'
+      ? value.split(',').map((pair) => {
+          const m = /^(\d{1,5}):(\d{1,5})$/.exec(pair);
+          if (!m) r.fail(path, `expected PUBLIC:PORT pairs separated by commas (8081:9081,8082:9082), got ${JSON.stringify(pair)}`);
+          return [m[1]!, Number(m[2])];
+        })
+      : Object.entries(r.object(value, path));
+  const map: Record<number, number> = {};
+  const used = new Set<number>();
+  for (const [from, to] of pairs) {
+    if (!/^\d{1,5}$/.test(from)) r.fail(`${path}.${from}`, 'expected a public port number as the key');
+    const publicPort = r.integer(Number(from), `${path}.${from}`, 1, 65535);
+    const port = r.integer(to, `${path}.${from}`, 1, 65535);
+    if (publicPort in map) r.fail(`${path}.${from}`, 'given twice');
+    if (used.has(port)) r.fail(`${path}.${from}`, `port ${port} is already the port of another public port`);
+    map[publicPort] = port;
+    used.add(port);
+  }
+  return map;
 }
 
 /** Parses /proc/cmdline text. Only `bootos.*` words are read; everything else belongs to the kernel and init. */
@@ -156,6 +190,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     if (!/^\d{1,5}$/.test(values.api_port)) r.fail('bootos.api_port', 'expected a port number');
     config.apiPort = r.integer(Number(values.api_port), 'bootos.api_port', 1, 65535);
   }
+  if (values.port_map !== undefined) config.portMap = portMapOf(r, values.port_map, 'bootos.port_map');
   if (values.poll_seconds !== undefined) {
     // How often the channel is checked for updates (0: never), ± a tenth of it so that a fleet does not poll in step.
     if (!/^\d{1,6}$/.test(values.poll_seconds)) r.fail('bootos.poll_seconds', 'expected a number of seconds');
@@ -186,6 +221,7 @@ export const CONFIG_FILE_FIELDS = {
   apiHost: { type: 'IP address', meaning: 'address of the API and the kiosk', host: '127.0.0.1', device: '0.0.0.0' },
   apiPort: { type: 'port (0: any free one)', meaning: 'port of the API and the kiosk', host: '8080', device: '8080 (`bootos.api_port=`)' },
   appHost: { type: 'IP address', meaning: "address the apps' public ports listen on", host: '127.0.0.1', device: '0.0.0.0' },
+  portMap: { type: 'object: public port → port', meaning: "where an image's public port is opened instead (`{\"8081\": 9081}`; `bootos.port_map=8081:9081,8082:9082`): for a device reached through port forwards that cannot keep the images' ports; `/api/apps` reports the port opened", host: '(none)', device: '(none) (`bootos.port_map=`)' },
   arch: { type: 'x86_64 or aarch64', meaning: 'the platform whose image manifests are pulled', host: '(this machine)', device: '(this machine)' },
   runc: { type: 'command', meaning: 'the OCI runtime binary', host: 'runc', device: 'runc' },
   init: { type: 'path', meaning: 'the static tini bound as PID 1 into images that ask for an init', host: DEFAULT_INIT_BINARY, device: DEFAULT_INIT_BINARY },
@@ -226,6 +262,7 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   set('apiHost', r.optional(o, 'apiHost', '', (v, p) => r.string(v, p, /^[0-9a-fA-F.:]+$|^localhost$/, 'expected an IP address')));
   set('apiPort', r.optional(o, 'apiPort', '', (v, p) => r.integer(v, p, 0, 65535)));
   set('appHost', r.optional(o, 'appHost', '', (v, p) => r.string(v, p, /^[0-9a-fA-F.:]+$|^localhost$/, 'expected an IP address')));
+  set('portMap', r.optional(o, 'portMap', '', (v, p) => portMapOf(r, v, p)));
   set('arch', r.optional(o, 'arch', '', (v, p) => r.oneOf(v, p, ARCHES)));
   set('runc', r.optional(o, 'runc', '', (v, p) => r.string(v, p, /^[^\0]+$/)));
   set('initBinary', r.optional(o, 'init', '', path));

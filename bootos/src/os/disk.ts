@@ -48,8 +48,11 @@ export interface DiskInput {
   layout?: DiskLayout;
 }
 
-// A fixed mke2fs configuration, so the host's /etc/mke2fs.conf cannot change the filesystem.
-const MKE2FS_CONF = `[defaults]
+/**
+ * A fixed mke2fs configuration, so the host's /etc/mke2fs.conf cannot change the filesystem: the ext4 features of a
+ * data partition that the OS kernel mounts (also the demo's data disk, bootos/src/demo/data-disk.ts).
+ */
+export const MKE2FS_CONF = `[defaults]
 	base_features = sparse_super,large_file,filetype,resize_inode,dir_index,ext_attr
 	default_mntopts = acl,user_xattr
 	blocksize = 4096

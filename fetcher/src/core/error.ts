@@ -113,6 +113,7 @@ export const ERRORS = {
   OS_TREE_INVALID: info('refused', 400, 'build', 'the image tree is wrong: a path outside the root, a duplicate, a dangling link, a bad ELF, a Node binary without valid ICU data'),
   QEMU_TIMEOUT: info('local', 504, 'build', 'the expected serial output or the exit did not come in time (× `BOOTOS_TIMEOUT_FACTOR`)'),
   QEMU_EXITED: info('local', 500, 'build', 'QEMU exited (or could not start) before the expected output'),
+  WORK_DIR_BUSY: info('local', 409, 'build', 'another `bootos demo` runs with the same work folder (`--work`, its `demo.lock` names the pid): one data disk and registry, one guest'),
 } as const satisfies Record<string, ErrorInfo>;
 
 /** Every code: a closed union, so a misspelt code does not compile. */

@@ -36,9 +36,12 @@ export class AppListener {
     private readonly admission: ConnectionAdmission,
   ) {}
 
-  /** Listens on the image's public port, or on a free one when that is taken (or must stay free for the app). */
-  async listen(avoid: number | null = null): Promise<number> {
-    const wanted = this.spec.public === avoid ? 0 : this.spec.public;
+  /**
+   * Listens on `at` (the image's public port, or where the device's port map puts it), or on a free one when that is
+   * taken (or must stay free for the app).
+   */
+  async listen(avoid: number | null = null, at = this.spec.public): Promise<number> {
+    const wanted = at === avoid ? 0 : at;
     try {
       this.port = await this.bind(wanted);
     } catch (err) {
