@@ -220,9 +220,11 @@ export const E2E_POLL_SECONDS = 5;
 
 /**
  * The guest agent's limit on an app's start (default 20 s, for real machines): an emulated aarch64 guest on a busy
- * host took longer to start node in the container, and the agent killed hello mid-start. Scaled like every timeout.
+ * host took longer to start node in the container, and the agent killed hello mid-start; python-web (which compiles
+ * the stdlib modules it imports at every start: Debian ships no bytecode) took over 90 s there. Scaled like every
+ * timeout.
  */
-export const E2E_START_TIMEOUT_ARG = `bootos.limit.startTimeoutMs=${scaledTimeout(90_000)}`;
+export const E2E_START_TIMEOUT_ARG = `bootos.limit.startTimeoutMs=${scaledTimeout(180_000)}`;
 
 /**
  * The whole chain as a user meets it: boot → the agent verifies channel stable from the host's registry → a request
