@@ -1,7 +1,8 @@
 // `bootos demo`, the README's first command: --no-boot (the round trip without QEMU), then two boots in one work
 // folder as a newcomer runs it. The first as a person does (key, publish, serve, build or reuse the x86_64 image, boot
-// QEMU; "up" only once the agent lists the apps; write a note through the notes app's forwarded port; Ctrl-C powers
-// off); the second as a script does (--exit-when-ready: the kiosk answers through hostfwd, poweroff). The note is on
+// QEMU; "up" only once the agent lists the apps; write a note through the notes app's forwarded port; in Chromium,
+// a browser without the printed link sees the read-only kiosk and is told to pair, the one that opens the link opens
+// calc, computes, freezes, resumes and stops it; Ctrl-C powers off); the second as a script does (--exit-when-ready: the kiosk answers through hostfwd, poweroff). The note is on
 // the work folder's data disk afterwards. Nothing may be left running after either.
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
@@ -12,6 +13,9 @@ import { CLI, runCli } from '../support/cli.js';
 import { REPO, tempDir } from '../support/registry.js';
 import { freePort } from '../../qemu/src/guest.js';
 import { scaledTimeout } from '../../qemu/src/qemu.js';
+import type { ExecutionContext } from 'ava';
+import type { Page } from 'playwright-core';
+import { launchChromium, screenshotPath } from '../support/browser.js';
 
 test('bootos demo --no-boot publishes, signs, serves and verifies over HTTP', async (t) => {
   // The first publish of the Debian-package images downloads and compresses their layers (later ones reuse them).
@@ -63,7 +67,9 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   void exit.then(() => (exited = true));
   const both = () => `${stdout}\n${stderr}`;
   const notesUrl = (await waitFor(() => stdout, /^apps: .*\bnotes (http:\/\/127\.0\.0\.1:\d+\/)/m, scaledTimeout(11 * 60_000), () => exited))[1]!;
-  t.regex(stdout, new RegExp(`^bootos is up: open the kiosk at http://127\\.0\\.0\\.1:${apiPort}/$`, 'm'));
+  // The printed link pairs the person's browser (QEMU's network brings it from 10.0.2.2: not the device itself).
+  const link = stdout.match(new RegExp(`^bootos is up: open the kiosk at (http://127\\.0\\.0\\.1:${apiPort}/\\?pair=\\d{8}) \\(the link pairs your browser, once\\)$`, 'm'))?.[1];
+  t.truthy(link, stdout);
   // "up" means the agent lists every app of the profile, each on the port that the printed link (and the kiosk) uses.
   const listed = (await (await fetch(`http://127.0.0.1:${apiPort}/api/apps`)).json()) as { apps: Array<{ name: string; state: string; port: number }> };
   t.deepEqual(listed.apps.map((a) => a.name).sort(), ['calc', 'hello', 'nginx-static', 'notes', 'python-web']);
@@ -80,6 +86,7 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   t.is(posted.status, 201, await posted.clone().text());
   const read = (await (await fetch(new URL('api/notes', notesUrl), { signal: AbortSignal.timeout(scaledTimeout(60_000)) })).json()) as { notes: Array<{ text: string }> };
   t.true(read.notes.some((n) => n.text === note));
+  await asAPerson(t, link!, apiPort);
   squatter.close();
   child.kill('SIGINT');
   t.is(await exit, 0, both().slice(-4000));
@@ -107,3 +114,56 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   t.true(onDisk.includes(note), onDisk.slice(0, 2000));
   process.stdout.write(`PASSED e2e demo run 2: --exit-when-ready, the note kept (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
 });
+
+/**
+ * The kiosk through QEMU as a person uses it: a browser without the link gets the read-only view and the sentence
+ * to pair; the browser that opened the printed link opens calc, computes, freezes and resumes it, stops it.
+ */
+async function asAPerson(t: ExecutionContext, link: string, apiPort: number): Promise<void> {
+  const wait = scaledTimeout(120_000);
+  const card = (page: Page, app: string) => page.locator(`li[data-app="${app}"]`);
+  const state = (page: Page, app: string, want: string) =>
+    page.waitForFunction(([name, s]) => document.querySelector(`li[data-app="${name}"]`)?.getAttribute('data-state') === s, [app, want] as const, { timeout: wait });
+
+  const stranger = await launchChromium();
+  try {
+    const page = await stranger.context.newPage();
+    page.setDefaultTimeout(wait);
+    await page.goto(`http://127.0.0.1:${apiPort}/`);
+    await page.locator('#pairing-banner').waitFor({ state: 'visible' });
+    t.regex(await page.locator('#pairing-banner').innerText(), /can look but not change anything/);
+    await card(page, 'notes').getByRole('button', { name: 'Stop', exact: true }).click();
+    await card(page, 'notes').getByText("Pair this browser to stop apps: enter the code shown on the device's screen.").waitFor();
+  } finally {
+    await stranger.close();
+  }
+
+  const person = await launchChromium();
+  try {
+    const page = await person.context.newPage();
+    page.setDefaultTimeout(wait);
+    await page.goto(link);
+    await page.locator('#pairing').getByText(/This browser is paired with the device until/).waitFor();
+    t.false(page.url().includes('pair='), 'the used code is gone from the address bar');
+    await card(page, 'calc').getByRole('link', { name: 'Open', exact: true }).click();
+    await page.locator('#app-view').waitFor({ state: 'visible' });
+    const app = page.frameLocator('#app-frame');
+    await app.getByLabel('Expression').fill('2+3*4');
+    await app.getByLabel('Expression').press('Enter');
+    await app.locator('#result').filter({ hasText: '14' }).waitFor();
+    await page.getByRole('link', { name: '← Kiosk' }).click();
+    await state(page, 'calc', 'running');
+    // Freeze needs an idle app: calc's page keeps its connections open for its server's 5 s keep-alive.
+    await card(page, 'calc').locator('.detail').filter({ hasText: /^Idle/ }).waitFor();
+    await card(page, 'calc').getByRole('button', { name: 'Freeze', exact: true }).click();
+    await state(page, 'calc', 'frozen');
+    await page.screenshot({ path: await screenshotPath('kiosk-demo-paired.png') });
+    await card(page, 'calc').getByRole('button', { name: 'Resume', exact: true }).click();
+    await state(page, 'calc', 'running');
+    await card(page, 'calc').getByRole('button', { name: 'Stop', exact: true }).click();
+    await state(page, 'calc', 'stopped');
+    t.pass('opened, computed, froze, resumed and stopped calc through the demo');
+  } finally {
+    await person.close();
+  }
+}

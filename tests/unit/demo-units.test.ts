@@ -2,6 +2,7 @@
 // and the agent's port map that makes the guest open the same ones (so the kiosk links to what the host reaches), the
 // agent's `bootos.port_map` reader, the wait for the profile's apps, and the lock of a work folder.
 import test from 'ava';
+import { pairingLink } from '../../bootos/src/demo/pairing-link.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -118,4 +119,10 @@ test('the data disk is made once, sparse, an ext4 labelled BOOTOS-DATA, and kept
   t.true(s.blocks * 512 < s.size / 4, 'sparse');
   t.is(execFileSync('blkid', ['-o', 'value', '-s', 'LABEL', first.file]).toString().trim(), 'BOOTOS-DATA');
   t.false((await ensureDataDisk(work, 64)).made);
+});
+
+test('pairing link: the newest code of the console on the kiosk URL, or none yet', (t) => {
+  const log = 'bootos-agent: pairing code 1111 2222 (for 10 min): …\nbootos-agent: ready\nbootos-agent: pairing code 3333 4444 (for 10 min): …\n';
+  t.is(pairingLink(log, 'http://127.0.0.1:8080/'), 'http://127.0.0.1:8080/?pair=33334444');
+  t.is(pairingLink('bootos-agent: ready\n', 'http://127.0.0.1:8080/'), null);
 });

@@ -23,6 +23,7 @@ import { attachConsole } from '../../../qemu/src/command.js';
 import { Guest, GUEST_MODES, type GuestMode } from '../../../qemu/src/guest.js';
 import { scaledTimeout } from '../../../qemu/src/qemu.js';
 import { waitForApps } from '../demo/apps-ready.js';
+import { pairingLink } from '../demo/pairing-link.js';
 import { ensureDataDisk, lockWorkDir } from '../demo/data-disk.js';
 import { parsePortsOption, planPorts, portMapArg } from '../demo/ports.js';
 import { BOOT_STEPS, ROUND_TRIP_STEPS, Steps } from '../demo/steps.js';
@@ -234,7 +235,9 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
       const g = guest;
       const apps = await waitForApps(() => g.api('/api/apps'), appNames, 180_000, () => g.vm.running);
       status('');
-      console.log(`bootos is up: open the kiosk at ${guest.apiUrl}`);
+      // The person's own browser is paired by the link (the host reaches the guest from 10.0.2.2: not the device).
+      const link = pairingLink(await guest.vm.log(), guest.apiUrl);
+      console.log(`bootos is up: open the kiosk at ${link ?? guest.apiUrl}${link ? ' (the link pairs your browser, once)' : ''}`);
       console.log(`apps: ${apps.map((a) => `${a.name} ${hostUrl(g, a.port)}`).join('  ')}`);
       if (values['exit-when-ready']) {
         const res = await fetch(guest.apiUrl, { signal: AbortSignal.timeout(scaledTimeout(30_000)) });
