@@ -1,7 +1,7 @@
 // Pairing in the real kiosk, in Debian's Chromium, against the real agent: a browser elsewhere (it reaches the device
 // at a LAN address, 192.0.2.99 added to this machine for the test) gets the read-only view and a "pair this browser"
 // banner; Open says to pair first; a wrong code is refused in plain words; the link with ?pair=CODE (what
-// `bootos demo` prints) pairs it, drops the code from the address bar, and Open then starts hello and goes to it;
+// `bootos demo` prints) pairs it, drops the code from the address bar, and Open then starts hello and shows it;
 // the device's own screen shows the code and the paired browser, and ends the pairing.
 import test from 'ava';
 import { execFile } from 'node:child_process';
@@ -70,9 +70,11 @@ test.serial('an unpaired browser looks but cannot change; the printed link pairs
   t.false(visitor.url().includes('pair='), 'the used code is gone from the address bar');
   t.true(await banner.isHidden());
   await card(visitor, 'hello').getByRole('link', { name: 'Open', exact: true }).click();
-  await visitor.waitForURL(/:\d+\/$/, { timeout: WAIT_MS });
-  t.regex(await visitor.content(), /Hello from bootos/);
-  t.is(new URL(visitor.url()).hostname, LAN);
+  // The kiosk shows the app's page (on the host the browser reached it by) in its app view.
+  await visitor.locator('#app-view').waitFor({ state: 'visible' });
+  await visitor.frameLocator('#app-frame').getByText('Hello from bootos').waitFor();
+  t.is(new URL((await visitor.locator('#app-frame').getAttribute('src'))!).hostname, LAN);
+  await visitor.getByRole('link', { name: '← Kiosk' }).click();
 
   await device.reload();
   await device.getByText('1 browser is paired.').waitFor();
