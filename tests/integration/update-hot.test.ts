@@ -119,7 +119,7 @@ test.serial('a running app is updated under load with zero failed requests; /dat
   const logs = (await json(await env.api('/api/apps/upd/logs'))).lines as string[];
   t.true(logs.includes('bootos: handover-ready'));
   await until(() => sse.includes('acknowledged the hand-over') && sse.includes('done: 2.0.0 serves'));
-  t.regex(sse, /event: step\ndata: \{"app":"upd","message":"update: 1\.0\.0 → 2\.0\.0: preparing \(hand-over signal\)"\}/);
+  t.regex(sse, /event: step\ndata: \{"seq":\d+,"at":"[^"]+","app":"upd","message":"update: 1\.0\.0 → 2\.0\.0: preparing \(hand-over signal\)"\}/);
   t.regex(sse, /"update":\{"state":"switching","pendingVersion":"2\.0\.0"/);
   controller.abort();
   await reading;
