@@ -51,7 +51,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   RUNTIME_ERROR: 'The device could not run it.',
   NETWORK_SETUP: "The device could not set up the app's network.",
   API_BUSY: 'The device has too many live views open; close another kiosk tab.',
-  FORBIDDEN: "Only this device's own screen may do that.",
+  FORBIDDEN: "Only this device's own screen, or a browser paired with it, may do that.",
   // registry credentials (the device's configuration)
   AUTH_REQUIRED: 'The registry wants a password that this device was not given.',
   AUTH_REFUSED: "The registry refused this device's credentials.",
