@@ -23,13 +23,16 @@ const server = http.createServer((req, res) => {
 }).listen(8080, () => console.log('quitter: listening'));
 `;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-test('an app that exits by itself: every connection during and after the exit gets an answer', async (t) => {
-  const image = await makeImageDir(
+const quitterImage = () =>
+  makeImageDir(
     { 'server.js': QUITTER },
     ['name: quitter', 'version: 1.0.0', 'runtime: node', 'entrypoint: [node, /app/server.js]', 'ports:', '  - port: 8080', '    public: 18197', 'resources:', '  memory: 64Mi', 'files:', '  - from: server.js', '    to: /app/server.js', ''].join('\n'),
   );
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('an app that exits by itself: every connection during and after the exit gets an answer', async (t) => {
+  const image = await quitterImage();
   // Every exit is unasked (a crash to the agent): no crash-loop backoff in this test, each connection may restart it.
   const env = await agentEnv({ images: [image], limits: { crashLoopCount: 1000 } });
   try {
@@ -68,10 +71,7 @@ test('an app that exits by itself: every connection during and after the exit ge
 });
 
 test('an app killed from the host while connections arrive: each gets an answer', async (t) => {
-  const image = await makeImageDir(
-    { 'server.js': QUITTER },
-    ['name: quitter', 'version: 1.0.0', 'runtime: node', 'entrypoint: [node, /app/server.js]', 'ports:', '  - port: 8080', '    public: 18197', 'resources:', '  memory: 64Mi', 'files:', '  - from: server.js', '    to: /app/server.js', ''].join('\n'),
-  );
+  const image = await quitterImage();
   const env = await agentEnv({ images: [image], limits: { crashLoopCount: 1000 } });
   try {
     const app = env.agent.apps.get('quitter')!;

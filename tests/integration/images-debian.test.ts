@@ -3,7 +3,7 @@
 // same digests for both platforms (the packages' layer and the files' layer), the
 // layer holds what the app runs (python3 under merged /usr, no docs) and no shell; and a pin that has left the
 // archive fails fast with OS_PIN_GONE naming the image's lock and `bootos lock --image DIR`.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGunzip } from 'node:zlib';
@@ -28,16 +28,24 @@ async function layerPaths(registry: string, digest: string): Promise<Map<string,
   return out;
 }
 
-test('python-web published from two copies of its folder gives the same digests; its layer runs python, no shell', async (t) => {
-  t.timeout(10 * 60_000);
-  const a = join(await testDir(t), 'one', 'python-web');
-  const b = join(await testDir(t), 'somewhere', 'else', 'python-web');
-  await cp(join(IMAGES, 'python-web'), a, { recursive: true });
-  await cp(join(IMAGES, 'python-web'), b, { recursive: true });
+/**
+ * Publishes images/NAME from two copies of its folder in two places, the second without the layer cache (a layer
+ * written afresh must be the cached one, byte for byte); returns both results and where the first went.
+ */
+async function publishTwice(t: ExecutionContext, name: string) {
+  const a = join(await testDir(t), 'one', name);
+  const b = join(await testDir(t), 'somewhere', 'else', name);
+  await cp(join(IMAGES, name), a, { recursive: true });
+  await cp(join(IMAGES, name), b, { recursive: true });
   const one = await publishImage(a, join(a, '..', 'registry'));
-  // The second without the layer cache: a layer written afresh must be the cached one, byte for byte.
   process.env[NO_LAYER_CACHE_ENV] = '1';
   const two = await publishImage(b, join(b, '..', 'registry')).finally(() => delete process.env[NO_LAYER_CACHE_ENV]);
+  return { one, two, a };
+}
+
+test('python-web published from two copies of its folder gives the same digests; its layer runs python, no shell', async (t) => {
+  t.timeout(10 * 60_000);
+  const { one, two, a } = await publishTwice(t, 'python-web');
   t.is(one.digest, two.digest);
   t.deepEqual(one.layers, two.layers);
   t.is(one.layers.length, 2, 'the packages\' layer, then the files\' layer');
@@ -56,13 +64,7 @@ test('python-web published from two copies of its folder gives the same digests;
 
 test('nginx-static published from two copies of its folder, one without the layer cache: the same index digest, amd64 and arm64', async (t) => {
   t.timeout(10 * 60_000);
-  const a = join(await testDir(t), 'one', 'nginx-static');
-  const b = join(await testDir(t), 'two', 'deeper', 'nginx-static');
-  await cp(join(IMAGES, 'nginx-static'), a, { recursive: true });
-  await cp(join(IMAGES, 'nginx-static'), b, { recursive: true });
-  const one = await publishImage(a, join(a, '..', 'registry'));
-  process.env[NO_LAYER_CACHE_ENV] = '1';
-  const two = await publishImage(b, join(b, '..', 'registry')).finally(() => delete process.env[NO_LAYER_CACHE_ENV]);
+  const { one, two } = await publishTwice(t, 'nginx-static');
   t.is(one.digest, two.digest);
   t.deepEqual(one.platforms.map((p) => p.architecture), ['amd64', 'arm64']);
   t.deepEqual(one.platforms, two.platforms);

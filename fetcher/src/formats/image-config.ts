@@ -63,6 +63,9 @@ const CONFIG_FIELDS = [
   'user', 'ports', 'health', 'idle', 'resources', 'network', 'data', 'handover', 'allowSetuid', 'stopSignal', 'init',
 ] as const;
 
+/** The PATH an app gets when its image sets none (runc's and Docker's default); the publisher finds programs by it. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 export const ABSOLUTE_PATH = /^\/([^/\0]+(\/[^/\0]+)*)?$/;
 
 /** Checks a config fetched from a registry (or built by the publisher) field by field. */

@@ -4,13 +4,10 @@
 // for another architecture, an entrypoint that exists and is executable.
 import type { OciArch } from '../core/arch.js';
 import { BootosError } from '../core/error.js';
-import { STOP_SIGNALS, readImageConfig, type ImageConfig, type PortSpec, type StopSignal } from '../formats/image-config.js';
+import { DEFAULT_PATH, STOP_SIGNALS, readImageConfig, type ImageConfig, type PortSpec, type StopSignal } from '../formats/image-config.js';
 import type { ImageSpec } from '../formats/image-spec.js';
 import type { ImageTree } from './image-tree.js';
 import type { SourceProcess } from './source-image.js';
-
-/** runc's default PATH (and Docker's), used when the image sets none. */
-export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /** The user a source image that runs as root is given instead: bootos never runs an app as uid 0. */
 const FALLBACK_USER = { uid: 1000, gid: 1000 };

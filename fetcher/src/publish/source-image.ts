@@ -16,6 +16,8 @@ import { BootosError, errnoCode } from '../core/error.js';
 import { tempPathFor } from '../core/fs.js';
 import { SHA256_DIGEST, parseJson } from '../core/guard.js';
 import { withLimits } from '../core/limits.js';
+import { sha256Digest } from '../core/digest.js';
+import { sha256File } from '../debian/cache.js';
 import type { ImageSource } from '../formats/image-spec.js';
 import { MEDIA, blobPath, type Descriptor } from '../formats/oci.js';
 import { OciClient } from '../source/oci-client.js';
@@ -141,7 +143,7 @@ async function openRegistry(location: string, ref: string): Promise<OpenedSource
   };
   try {
     const { bytes, mediaType } = await client.getManifest(ref, ACCEPT);
-    const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const digest = sha256Digest(bytes);
     if (ref.startsWith('sha256:') && digest !== ref) fail(display, `the registry's manifest has digest ${digest}`);
     const doc = asObject(parseJson(bytes, display), display);
     const top: Descriptor = { mediaType: (doc.mediaType as string) ?? mediaType, digest, size: bytes.length };
@@ -159,7 +161,7 @@ async function readPlatforms(blobs: BlobReader, top: Descriptor, display: string
   const readDoc = async (d: Descriptor) => {
     // In a registry, manifests are under manifests/, not blobs/; in a layout both are blobs.
     const bytes = client && d.mediaType !== MEDIA.config ? (await client.getManifest(d.digest, ACCEPT)).bytes : await blobs.read(d.digest, limits.maxManifestBytes);
-    if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== d.digest) fail(display, `${d.digest} does not match its bytes`);
+    if (sha256Digest(bytes) !== d.digest) fail(display, `${d.digest} does not match its bytes`);
     return asObject(parseJson(bytes, `${display} ${d.digest}`), display);
   };
   const doc = await readDoc(top);
@@ -181,7 +183,7 @@ async function readManifestPlatform(manifest: Record<string, unknown>, blobs: Bl
   const configDescriptor = manifest.config as Descriptor | undefined;
   if (!configDescriptor?.digest || !Array.isArray(manifest.layers)) fail(display, 'not an image manifest (no config or layers)');
   const configBytes = await blobs.read(configDescriptor!.digest, withLimits().maxConfigBytes);
-  if (`sha256:${createHash('sha256').update(configBytes).digest('hex')}` !== configDescriptor!.digest) fail(display, 'its config does not match its digest');
+  if (sha256Digest(configBytes) !== configDescriptor!.digest) fail(display, 'its config does not match its digest');
   const config = asObject(parseJson(configBytes, `${display} config`), display);
   const layers = (manifest.layers as Descriptor[]).map((l) => layerDescriptor(l, display));
   return fromConfig(config, layers, arch, display);
@@ -231,7 +233,8 @@ async function openDockerArchive(dir: string, ref: string | null, display: strin
   const layers: Descriptor[] = [];
   for (const name of entry!.Layers!) {
     const path = file(name);
-    const { digest, size } = await hashFile(path);
+    const { sha256, size } = await sha256File(path);
+    const digest = `sha256:${sha256}`;
     const head = Buffer.alloc(2);
     const fh = await open(path);
     await fh.read(head, 0, 2, 0).finally(() => fh.close());
@@ -311,16 +314,6 @@ async function extractArchive(file: string, dir: string, display: string): Promi
 
 async function blobsOrFile(path: string, display: string): Promise<Buffer> {
   return readFile(path).catch((err) => (errnoCode(err) === 'ENOENT' ? fail(display, `${path.split('/').pop()} is missing`) : Promise.reject(err)));
-}
-
-async function hashFile(path: string): Promise<{ digest: string; size: number }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
-    hash.update(chunk);
-    size += chunk.length;
-  }
-  return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 
 function checkDigest(digest: string, display: string): string {

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 import { run } from '../../../../fetcher/src/core/proc.js';
 import { DEFAULT_LIMITS } from '../../../../fetcher/src/core/limits.js';
-import type { ImageConfig, StopSignal } from '../../../../fetcher/src/formats/image-config.js';
+import { DEFAULT_PATH, type ImageConfig, type StopSignal } from '../../../../fetcher/src/formats/image-config.js';
 import type { MountPoint } from './mount-points.js';
 import { seccompProfile } from './seccomp.js';
 
@@ -54,7 +54,7 @@ export const DEFAULT_INIT_BINARY = '/usr/bin/tini-static';
  * PATH when the image sets none: the OCI/Docker default. HOME: /tmp, the one place an app can always write to.
  * The image's env overrides both, and the agent's BOOTOS_* variables override the image's.
  */
-export const DEFAULT_ENV = ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOME=/tmp'];
+export const DEFAULT_ENV = [`PATH=${DEFAULT_PATH}`, 'HOME=/tmp'];
 
 /** NAME=value lists merged in order, a later NAME replacing an earlier one in its place: each name appears once. */
 export function mergeEnv(...lists: string[][]): string[] {
