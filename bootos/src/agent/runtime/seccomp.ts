@@ -1,7 +1,8 @@
 // The seccomp filter every app runs under: an allowlist modelled on runc's/Docker's default profile, tighter where a
 // confined app has no use for a call (no mount, namespace, keyring, BPF, ptrace, perf, kernel-module or clock calls).
 // Anything not listed fails with EPERM. clone3 fails with ENOSYS so that glibc falls back to clone, whose flags are
-// then checked: no new namespaces. Syscall names that this libseccomp does not know are skipped by runc.
+// then checked: no new namespaces. io_uring fails with ENOSYS; personality takes only the values Docker allows.
+// Syscall names that this libseccomp does not know are skipped by runc.
 
 const ALLOWED = [
   'accept', 'accept4', 'access', 'alarm', 'arch_prctl', 'bind', 'brk', 'capget', 'chdir', 'chmod', 'chown',
@@ -14,8 +15,7 @@ const ALLOWED = [
   'getpid', 'getppid', 'getpriority', 'getrandom', 'getresgid', 'getresuid', 'getrlimit', 'get_robust_list',
   'getrusage', 'getsid', 'getsockname', 'getsockopt', 'get_thread_area', 'gettid', 'gettimeofday', 'getuid',
   'getxattr', 'inotify_add_watch', 'inotify_init', 'inotify_init1', 'inotify_rm_watch', 'io_cancel', 'ioctl',
-  'io_destroy', 'io_getevents', 'io_pgetevents', 'ioprio_get', 'ioprio_set', 'io_setup', 'io_submit', 'io_uring_enter',
-  'io_uring_register', 'io_uring_setup', 'kill', 'lchown', 'lgetxattr', 'link', 'linkat', 'listen', 'listxattr',
+  'io_destroy', 'io_getevents', 'io_pgetevents', 'ioprio_get', 'ioprio_set', 'io_setup', 'io_submit', 'kill', 'lchown', 'lgetxattr', 'link', 'linkat', 'listen', 'listxattr',
   'llistxattr', 'lseek', 'lstat', 'madvise', 'membarrier', 'memfd_create', 'mincore', 'mkdir', 'mkdirat', 'mknod',
   'mknodat', 'mlock', 'mlock2', 'mlockall', 'mmap', 'mprotect', 'mremap', 'msync', 'munlock', 'munlockall', 'munmap',
   'nanosleep', 'newfstatat', 'open', 'openat', 'openat2', 'pause', 'pipe', 'pipe2', 'poll', 'ppoll', 'prctl', 'pread64',
@@ -33,8 +33,15 @@ const ALLOWED = [
   'timer_settime', 'timerfd_create', 'timerfd_gettime', 'timerfd_settime', 'times', 'tkill', 'truncate', 'umask',
   'uname', 'unlink', 'unlinkat', 'utime', 'utimensat', 'utimes', 'vfork', 'wait4', 'waitid', 'write', 'writev',
   'pidfd_open', 'pidfd_send_signal', 'pidfd_getfd', 'process_vm_readv', 'process_vm_writev', 'landlock_add_rule',
-  'landlock_create_ruleset', 'landlock_restrict_self', 'personality',
+  'landlock_create_ruleset', 'landlock_restrict_self',
 ];
+
+/**
+ * personality(2) values an app may set, as in Docker's profile: PER_LINUX, PER_LINUX32, UNAME26, both, and the
+ * query 0xffffffff. Not ADDR_NO_RANDOMIZE (0x0040000) and the other flags: an app cannot turn off ASLR for what it
+ * executes.
+ */
+export const PERSONALITY_ALLOWED = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
 
 /** clone flags that create namespaces (CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET). */
 const CLONE_NAMESPACE_FLAGS = 0x7e020000;
@@ -50,6 +57,10 @@ export function seccompProfile(arch: string): object {
       { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
       // clone3 passes its flags in memory, where seccomp cannot look: ENOSYS makes glibc use clone instead.
       { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      // io_uring has been the source of many kernel exploits and bypasses seccomp for the operations it queues
+      // (Docker's default profile dropped it too): ENOSYS, so that libuv, Go and tokio use their epoll paths.
+      { names: ['io_uring_setup', 'io_uring_enter', 'io_uring_register'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 },
+      ...PERSONALITY_ALLOWED.map((value) => ({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }] })),
     ],
   };
 }
