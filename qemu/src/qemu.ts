@@ -58,8 +58,10 @@ export function scaledTimeout(ms: number): number {
 let kvmProbe: boolean | undefined;
 
 /**
- * Whether KVM really runs a guest here: /dev/kvm must be writable and a 64 KiB BIOS that writes one byte to the
- * debug port must get it out within 3 s (a present but unusable /dev/kvm hangs instead).
+ * Whether KVM really runs a guest here: /dev/kvm must be writable and a 64 KiB BIOS that switches to 32-bit protected
+ * mode and then writes one byte to the debug port must get it out within 3 s. A present but unusable /dev/kvm hangs
+ * instead; on one host it ran real-mode code (a byte written before the switch came out) and hung at the switch, as
+ * Linux did right after "Probing EDD", so the probe goes as far as protected mode.
  */
 export function kvmUsable(arch: QemuArch): boolean {
   const native = arch === hostArch();
@@ -71,15 +73,34 @@ export function kvmUsable(arch: QemuArch): boolean {
     return (kvmProbe = false);
   }
   const dir = spawnSync('mktemp', ['-d']).stdout.toString().trim();
-  const bios = Buffer.alloc(65536);
-  Buffer.from([0xb0, 0x4b, 0xe6, 0xe9, 0xf4, 0xeb, 0xfd]).copy(bios, 0xfff0); // mov al,'K'; out 0xe9,al; hlt; jmp $-1
+  const bios = probeBios();
   spawnSync('sh', ['-c', `cat > ${dir}/bios.bin`], { input: bios });
   const r = spawnSync('qemu-system-x86_64', ['-accel', 'kvm', '-M', 'q35', '-cpu', 'host', '-m', '16', '-nodefaults', '-display', 'none', '-bios', `${dir}/bios.bin`, '-debugcon', 'stdio'], {
     timeout: 3000,
     killSignal: 'SIGKILL',
   });
   spawnSync('rm', ['-rf', dir]);
-  return (kvmProbe = r.stdout?.toString().includes('K') ?? false);
+  return (kvmProbe = r.stdout?.toString().includes('P') ?? false);
+}
+
+/**
+ * The probe's firmware: mapped at the top of 4 GiB (offset X at 0xFFFF0000 + X). The reset vector jumps to 16-bit
+ * code that loads a flat GDT and sets CR0.PE, then far-jumps to 32-bit code that writes 'P' to port 0xe9 and halts.
+ */
+export function probeBios(): Buffer {
+  const bios = Buffer.alloc(65536);
+  const put = (offset: number, bytes: number[]) => Buffer.from(bytes).copy(bios, offset);
+  put(0xf000, [
+    0xfa, // cli
+    0x66, 0x2e, 0x0f, 0x01, 0x16, 0x60, 0xf0, // lgdt dword cs:[0xf060]
+    0x0f, 0x20, 0xc0, 0x0c, 0x01, 0x0f, 0x22, 0xc0, // mov eax,cr0; or al,1; mov cr0,eax
+    0x66, 0xea, 0x20, 0xf0, 0xff, 0xff, 0x08, 0x00, // jmp dword 0x08:0xfffff020
+  ]);
+  put(0xf020, [0xb0, 0x50, 0xe6, 0xe9, 0xf4, 0xeb, 0xfd]); // mov al,'P'; out 0xe9,al; hlt; jmp $-1
+  put(0xf040, [0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 0, 0x9a, 0xcf, 0, 0xff, 0xff, 0, 0, 0, 0x92, 0xcf, 0]); // null, code, data: flat 4 GiB
+  put(0xf060, [0x17, 0x00, 0x40, 0xf0, 0xff, 0xff]); // the GDT's limit and base (0xfffff040)
+  put(0xfff0, [0xe9, 0x0d, 0xf0]); // reset vector: jmp near 0xf000
+  return bios;
 }
 
 export interface QemuCommand {

@@ -1,7 +1,11 @@
 // The QEMU harness without QEMU: typed options → the command line (and the line a user pastes), the guest's kernel
 // arguments, the registry URL as the guest sees it, the PXE chain script, and `bootos qemu` refusing bad options.
 import test from 'ava';
-import { buildCommand, shellLine } from '../../qemu/src/qemu.js';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildCommand, probeBios, shellLine } from '../../qemu/src/qemu.js';
 import { bootosArgs, guestRegistryUrl, pxeChainScript } from '../../qemu/src/guest.js';
 import { isBootosError } from '../../fetcher/src/core/error.js';
 import { runCli } from '../support/cli.js';
@@ -72,4 +76,12 @@ test('bootos qemu: --help, and usage errors exit 2 before anything starts', asyn
   const missing = await runCli(['qemu', '--image', '/nonexistent']);
   t.is(missing.code, 1);
   t.regex(missing.stderr, /error FILE_NOT_FOUND: .*bootos build/);
+});
+
+test('the KVM probe firmware reaches protected mode and writes its byte (run here under TCG)', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'bootos-probe-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'bios.bin'), probeBios());
+  const r = spawnSync('qemu-system-x86_64', ['-accel', 'tcg', '-M', 'q35', '-m', '16', '-nodefaults', '-display', 'none', '-bios', join(dir, 'bios.bin'), '-debugcon', 'stdio'], { timeout: 10_000, killSignal: 'SIGKILL' });
+  t.is(r.stdout.toString(), 'P');
 });
