@@ -85,6 +85,11 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   // hot updates
   UPDATE_NO_SPACE: 'There is not enough free space for a safe copy of its data.',
   UPDATE_SKIPPED: 'This version already failed on this device, so it is not tried again.',
+  // OS updates
+  OS_RELEASE_INVALID: 'The new system release is not shaped as the channel promised; it was refused.',
+  OS_VERSION_FAILED: 'This system release failed to start on this device before, so it is not installed again.',
+  OS_UPDATE_UNAVAILABLE: 'This device did not start from its own disk, so its system is not updated here.',
+  ESP_INVALID: "The device's boot partition is not laid out as expected, so the system is not updated.",
   // the kiosk's own
   AGENT_UNREACHABLE: 'The kiosk cannot reach the device agent.',
 };
