@@ -114,8 +114,11 @@ const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds', 'port_map'] as const;
 /** `bootos.limit.NAME=INTEGER` sets one limit (any name of fetcher/src/core/limits.ts, e.g. maxUnpackedBytes). */
 const CMDLINE_LIMIT = 'limit.';
-/** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
-const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait'];
+/**
+ * Keys that /init reads (bootos/os/files/init), or that the OS updater reads from the command line itself
+ * (`bootos.slot=`, fetcher/src/formats/boot-entry.ts): accepted and left alone here.
+ */
+const INIT_CMDLINE_KEYS: readonly string[] = ['data_wait', 'slot'];
 
 /** A registry location by the one grammar of formats/registry-url.ts; directories only in a host's JSON config. */
 function registryOf(r: Reader, value: unknown, path: string, directories: boolean, baseDir = '.'): string {

@@ -1,0 +1,49 @@
+// Finding the EFI system partition of a disk-booted device: the FAT partition labelled BOOTOS-EFI (bootos/src/os/
+// disk.ts names it so). The label is read from each block device's FAT boot sector, so neither udev nor blkid is
+// needed in the initramfs. Mounting it (vfat, at <runDir>/esp) is the agent's start-up step for the OS updater.
+import { open, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode } from '../../../../fetcher/src/core/error.js';
+
+export const ESP_LABEL = 'BOOTOS-EFI';
+
+/** The volume label of a FAT boot sector (FAT12/16 or FAT32), or null when the bytes are not one. */
+export function fatLabel(sector: Buffer): string | null {
+  if (sector.length < 512 || sector[510] !== 0x55 || sector[511] !== 0xaa) return null;
+  const fat32 = sector.readUInt16LE(22) === 0; // BPB_FATSz16 is 0 on FAT32
+  const [label, type] = fat32 ? [71, 82] : [43, 54];
+  if (!sector.subarray(type, type + 3).toString('latin1').startsWith('FAT')) return null;
+  // BS_BootSig 0x29 says the label fields are there.
+  if (sector[fat32 ? 66 : 38] !== 0x29) return null;
+  return sector.subarray(label, label + 11).toString('latin1').trimEnd();
+}
+
+/** The first of `devices` whose FAT label is `label`; devices that cannot be read are skipped. */
+export async function findByFatLabel(devices: string[], label = ESP_LABEL): Promise<string | null> {
+  for (const device of devices) {
+    let sector: Buffer;
+    try {
+      const fh = await open(device, 'r');
+      try {
+        sector = Buffer.alloc(512);
+        await fh.read(sector, 0, 512, 0);
+      } finally {
+        await fh.close();
+      }
+    } catch {
+      continue;
+    }
+    if (fatLabel(sector) === label) return device;
+  }
+  return null;
+}
+
+/** /dev/<name> of every block device the kernel lists (partitions included). */
+export async function blockDevices(sysBlock = '/sys/class/block', dev = '/dev'): Promise<string[]> {
+  try {
+    return (await readdir(sysBlock)).sort().map((name) => join(dev, name));
+  } catch (err) {
+    if (errnoCode(err) === 'ENOENT') return [];
+    throw err;
+  }
+}
