@@ -72,10 +72,8 @@ export const MKE2FS_CONF = `[defaults]
 	}
 `;
 
-async function buildEsp(input: DiskInput, file: string, sizeMiB: number): Promise<void> {
-  const env = { ...process.env, SOURCE_DATE_EPOCH: String(input.mtime), TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
-  const stage = join(input.workDir, 'esp');
-  await mkdir(stage, { recursive: true });
+/** What the ESP holds (path → a file to copy, or bytes), and the folders, slot b's empty one included. */
+export function espFiles(input: Pick<DiskInput, 'efiName' | 'bootloader' | 'vmlinuz' | 'initramfs' | 'cmdline' | 'osVersion'>): { files: Array<[string, string | Buffer]>; dirs: string[] } {
   const files: Array<[string, string | Buffer]> = [
     [`EFI/BOOT/${input.efiName}`, input.bootloader],
     [LOADER_CONF, Buffer.from(LOADER_CONF_TEXT)],
@@ -83,15 +81,22 @@ async function buildEsp(input: DiskInput, file: string, sizeMiB: number): Promis
     [`${slotDir('a')}/vmlinuz`, input.vmlinuz],
     [`${slotDir('a')}/initramfs`, input.initramfs],
   ];
-  await rm(file, { force: true });
-  await run('mkfs.fat', ['-C', '--invariant', '-i', stableUuid(`${input.arch}:esp`).slice(0, 8), '-n', 'BOOTOS-EFI', '-F', '32', '-S', String(SECTOR_BYTES), file, String(sizeMiB * 1024)], { env });
-  const dirs = new Set<string>();
+  const dirs = new Set<string>([slotDir('b')]); // the empty slot the agent writes the next release into
   for (const [path] of files) {
     const parts = path.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
-  dirs.add(slotDir('b')); // the empty slot the agent writes the next release into
-  for (const d of [...dirs].sort()) await run('mmd', ['-i', file, `::/${d}`], { env });
+  return { files, dirs: [...dirs].sort() };
+}
+
+async function buildEsp(input: DiskInput, file: string, sizeMiB: number): Promise<void> {
+  const env = { ...process.env, SOURCE_DATE_EPOCH: String(input.mtime), TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
+  const stage = join(input.workDir, 'esp');
+  await mkdir(stage, { recursive: true });
+  const { files, dirs } = espFiles(input);
+  await rm(file, { force: true });
+  await run('mkfs.fat', ['-C', '--invariant', '-i', stableUuid(`${input.arch}:esp`).slice(0, 8), '-n', 'BOOTOS-EFI', '-F', '32', '-S', String(SECTOR_BYTES), file, String(sizeMiB * 1024)], { env });
+  for (const d of dirs) await run('mmd', ['-i', file, `::/${d}`], { env });
   for (const [path, source] of files) {
     const local = join(stage, path.replaceAll('/', '_'));
     if (typeof source === 'string') await copyFile(source, local);
