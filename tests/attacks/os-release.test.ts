@@ -129,7 +129,7 @@ test('wrong digest: a kernel whose bytes differ (same size) is refused while str
   const { kernel } = (await resolveOsRelease(new DirSource(f.reg.dir), await verify(f), 'x86_64'))!;
   const file = join(f.reg.dir, blobPath(kernel.digest));
   const bytes = await readFile(file);
-  bytes[bytes.length - 1] ^= 0xff;
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff;
   await writeFile(file, bytes);
   await expectCode(t, install(f), 'DIGEST_MISMATCH');
   await espUntouched(t, f);
