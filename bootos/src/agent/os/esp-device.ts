@@ -1,9 +1,12 @@
 // Finding the EFI system partition of a disk-booted device: the FAT partition labelled BOOTOS-EFI (bootos/src/os/
 // disk.ts names it so). The label is read from each block device's FAT boot sector, so neither udev nor blkid is
 // needed in the initramfs. Mounting it (vfat, at <runDir>/esp) is the agent's start-up step for the OS updater.
-import { open, readdir } from 'node:fs/promises';
+import { mkdir, open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
+import { exists } from '../../../../fetcher/src/core/fs.js';
+import { run } from '../../../../fetcher/src/core/proc.js';
+import { ENTRIES_DIR } from '../../../../fetcher/src/formats/boot-entry.js';
 
 export const ESP_LABEL = 'BOOTOS-EFI';
 
@@ -46,4 +49,18 @@ export async function blockDevices(sysBlock = '/sys/class/block', dev = '/dev'):
     if (errnoCode(err) === 'ENOENT') return [];
     throw err;
   }
+}
+
+/**
+ * The ESP at `dir`: already there (a host run's directory, or mounted before), or the partition labelled BOOTOS-EFI
+ * mounted there now (vfat, `flush` so that writes reach the disk early). Null when there is no such partition.
+ */
+export async function ensureEsp(dir: string, devices?: string[]): Promise<string | null> {
+  if (await exists(join(dir, ENTRIES_DIR))) return dir;
+  const device = await findByFatLabel(devices ?? (await blockDevices()));
+  if (!device) return null;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await run('mount', ['-t', 'vfat', '-o', 'rw,noatime,flush', device, dir], { code: 'ESP_INVALID' });
+  if (!(await exists(join(dir, ENTRIES_DIR)))) throw new BootosError('ESP_INVALID', `${device} (label ${ESP_LABEL}) mounted at ${dir} has no ${ENTRIES_DIR}`);
+  return dir;
 }

@@ -181,9 +181,12 @@ export class OsUpdater {
     }
   }
 
-  /** Whether a restart would boot another release than the running one. */
-  checkRestart(): void {
-    if (!this.current.pendingRestart) throw new BootosError('OS_UPDATE_UNAVAILABLE', this.current.skipped ?? 'no OS release is waiting for a restart');
+  /** The release a restart would boot; OS_UPDATE_UNAVAILABLE when there is none. */
+  checkRestart(): { version: string; slot: Slot } {
+    const pending = this.current.pendingRestart;
+    if (!pending) throw new BootosError('OS_UPDATE_UNAVAILABLE', this.current.skipped ?? 'no OS release is waiting for a restart');
+    if (this.installing) throw new BootosError('OS_UPDATE_UNAVAILABLE', 'an OS release is being written; restart when it is done');
+    return pending;
   }
 
   close(): void {
