@@ -4,7 +4,8 @@ import type { BootosError } from '../../../fetcher/src/core/error.js';
 import { Agent } from './agent.js';
 import { loadCmdline, loadConfigFile } from './config.js';
 import { mark, printTiming } from './timing.js';
-import { run } from '../../../fetcher/src/core/proc.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export const agentCommand = defineCommand({
   name: 'agent',
@@ -72,9 +73,11 @@ with --cmdline, the device reboots; a --config run only stops. Must run as root 
     if (restart) {
       const { version, slot } = restart as { version: string; slot: string };
       if (values.cmdline) {
-        // The device: busybox init runs the shutdown actions, then the firmware boots systemd-boot's new default.
+        // The device: /etc/bootos/shutdown (busybox init's SIGTERM action) reboots instead of powering off when
+        // <runDir>/reboot exists; the firmware then starts systemd-boot, whose default is the new slot's entry.
         status(`bootos-agent: apps stopped; rebooting into OS release ${version} (slot ${slot})`);
-        await run('reboot', []);
+        await writeFile(join(config.runDir, 'reboot'), '');
+        process.kill(1, 'SIGTERM');
         return;
       }
       status(`bootos-agent: apps stopped for a restart into OS release ${version} (slot ${slot}); a host run (--config) does not reboot this machine`);
