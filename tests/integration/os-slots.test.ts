@@ -237,3 +237,33 @@ test('a device booted without bootos.slot= (PXE, direct kernel) skips OS updates
   t.deepEqual(await entryFiles(esp), ['bootos-a.conf']);
   t.deepEqual(await readdir(esp.slotPath('b')), []);
 });
+
+test('a boot still on trial (not blessed) does not overwrite the other slot, its fallback', async (t) => {
+  const base = await testDir(t, 'bootos-os-trial-');
+  const reg = await makeRegistry();
+  t.teardown(() => reg.cleanup());
+  const v1 = await fakeBuild(join(base, 'out1'));
+  const esp = new Esp(await makeEspDir(join(base, 'esp'), v1, '1'));
+  const store = new Store(join(base, 'store'));
+  const stateDir = join(base, 'state');
+  const source = openSource(reg.dir);
+  const verify = async () => (await (await Trust.open({ initialRoot: reg.rootBytes, stateDir })).fetchChannel(source, 'stable')).signed;
+  await publish(t, reg, await fakeBuild(join(base, 'out2')), '2');
+  const first = await OsUpdater.open({ espDir: esp.dir, bootedSlot: 'a', stateDir, store, source, arch: 'x86_64' });
+  first.channelVerified(await verify());
+  await first.settled();
+  await systemdBootTries(esp, 'b'); // the restart into 2; its agent has not blessed it (yet)
+  await publish(t, reg, await fakeBuild(join(base, 'out3')), '3');
+  const onTrial = await OsUpdater.open({ espDir: esp.dir, bootedSlot: 'b', stateDir, store, source, arch: 'x86_64' });
+  t.true(onTrial.status.onTrial);
+  onTrial.channelVerified(await verify());
+  await onTrial.settled();
+  t.like(onTrial.status, { pendingRestart: null, error: null });
+  t.deepEqual(await entryFiles(esp), ['bootos-a.conf', 'bootos-b+2-1.conf'], 'slot a (1) is still there to fall back to');
+  t.deepEqual(await readFile(esp.slotPath('a', 'vmlinuz')), v1.kernel);
+  // Once blessed, the next channel check installs 3 into a.
+  t.true(await onTrial.bless());
+  onTrial.channelVerified(await verify());
+  await onTrial.settled();
+  t.like(onTrial.status, { pendingRestart: { version: '3', slot: 'a' } });
+});

@@ -1,5 +1,6 @@
 // Installs a verified OS release into the slot the device did not boot from (docs/os-updates.md):
-//   1. checks: booted from a slot, the release is newer than the running one, never failed here, channel not expired
+//   1. checks: booted from a slot, the release is newer than the running one, the running one is blessed (else the
+//      other slot is its fallback), never failed here, channel not expired
 //   2. the inactive slot's entry is removed first: from here on only the running slot's entry can boot
 //   3. kernel, then initramfs: streamed from the registry through the store (verified while they stream, resumed
 //      from a partial download after a break), written to a temp name in the slot folder, fsynced, renamed
@@ -42,7 +43,7 @@ export interface InstallOptions {
 
 export type InstallResult =
   | { installed: true; slot: Slot; entry: string; version: string }
-  | { installed: false; reason: 'not-newer' | 'already-installed'; version: string; running: string };
+  | { installed: false; reason: 'not-newer' | 'already-installed' | 'on-trial'; version: string; running: string };
 
 export async function installOsRelease(options: InstallOptions): Promise<InstallResult> {
   const { esp, release, state } = options;
@@ -54,6 +55,8 @@ export async function installOsRelease(options: InstallOptions): Promise<Install
   if (!booted) throw new BootosError('ESP_INVALID', `${esp.dir}: the booted slot ${options.bootedSlot} has no entry in loader/entries`);
   const running = booted.entry.version;
   if (compareOsVersions(release.version, running) <= 0) return { installed: false, reason: 'not-newer', version: release.version, running };
+  // A boot on trial (not blessed yet) keeps the other slot: it is the fallback if this release turns out bad.
+  if (booted.name.triesLeft !== null) return { installed: false, reason: 'on-trial', version: release.version, running };
   // A release that already failed to boot here is never tried again (a later one is).
   if (state.hasFailed(release.version)) {
     throw new BootosError('OS_VERSION_FAILED', `OS release ${release.version} failed to boot on this device before (systemd-boot fell back to slot ${options.bootedSlot}); it is not installed again`);
