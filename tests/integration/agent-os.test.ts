@@ -1,7 +1,8 @@
 // Proves, with a real agent (real registry server, runc for the apps) whose agent.json says it booted from slot a of
 // a disk whose ESP is a directory: GET /api/os reports the running OS, the release the channel offers, the download
-// and the pending restart once the release is in slot b; POST /api/os/restart from a visitor is FORBIDDEN, from the
-// device stops the apps and hands the restart to `bootos agent`; the next boot (from slot b, after systemd-boot's
+// and the pending restart once the release is in slot b; POST /api/os/restart from a visitor is FORBIDDEN; the kiosk
+// (in Debian's Chromium) shows the release as ready and its "Restart now" stops the apps and hands the restart to
+// `bootos agent`; the next boot (from slot b, after systemd-boot's
 // count) blesses the entry once the channel verified and the profile's apps listen. A device without a slot says it
 // skips OS updates.
 import test from 'ava';
@@ -13,6 +14,8 @@ import { Esp } from '../../bootos/src/agent/os/esp.js';
 import { publishOs } from '../../fetcher/src/publish/os-publish.js';
 import { agentEnv, json } from '../support/agent.js';
 import { fakeBuild, makeEspDir } from '../support/os-release.js';
+import { launchChromium, screenshotPath } from '../support/browser.js';
+import { REPO } from '../support/registry.js';
 
 test('GET /api/os, POST /api/os/restart, and the blessing at the next boot', async (t) => {
   let next!: Awaited<ReturnType<typeof fakeBuild>>;
@@ -27,6 +30,7 @@ test('GET /api/os, POST /api/os/restart, and the blessing at the next boot', asy
       await makeEspDir(join(base, 'esp'), await fakeBuild(join(base, 'out1')), '1');
     },
     config: { bootSlot: 'a', espDir: 'esp' },
+    kioskDir: join(REPO, 'dist', 'kiosk'),
   });
   let second: Agent | null = null;
   let cleaned = false;
@@ -46,10 +50,21 @@ test('GET /api/os, POST /api/os/restart, and the blessing at the next boot', asy
   t.is((await json(visitor)).error.code, 'FORBIDDEN');
   t.is((await env.api('/api/os/restart')).status, 405);
 
-  // The device itself: 202, then the apps stop and `bootos agent` is told to reboot.
-  const asked = await env.api('/api/os/restart', { method: 'POST' });
-  t.is(asked.status, 202, JSON.stringify(await asked.clone().json()));
-  t.deepEqual((await json(asked)).restartingInto, { version: '2', slot: 'b' });
+  // The person at the device: the kiosk says the update is ready; "Restart now" stops the apps and hands over the reboot.
+  const browser = await launchChromium();
+  try {
+    const page = await browser.context.newPage();
+    page.setDefaultTimeout(30_000);
+    await page.goto(`http://127.0.0.1:${env.agent.api.port}/`);
+    const banner = page.locator('#os-banner');
+    await banner.getByText('System update 2 is ready.').waitFor();
+    await page.locator('#device').getByText('version 1 · slot a').waitFor();
+    await page.screenshot({ path: await screenshotPath('kiosk-os-update-ready.png') });
+    await banner.getByRole('button', { name: 'Restart now' }).click();
+    await banner.getByText('Stopping the apps and restarting…').waitFor();
+  } finally {
+    await browser.close();
+  }
   t.deepEqual(await env.agent.restartRequested, { version: '2', slot: 'b' });
 
   // systemd-boot boots slot b and counts a try; the agent of that boot blesses it.

@@ -270,6 +270,7 @@ export class Agent {
       device: { profile: this.config.profile, arch: this.config.arch },
       channel: { ...this.channelStatus },
       apps: [...this.apps.values()].map((a) => a.toJSON()),
+      os: this.os?.status ?? null,
     };
   }
 
