@@ -6,12 +6,12 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ESP_START_SECTOR, SECTOR_BYTES, buildDisk } from '../../bootos/src/os/disk.js';
 import { copyDiskWithCmdline, readDiskCmdline } from '../../bootos/src/os/disk-cmdline.js';
-import { fatLabel } from '../../bootos/src/agent/os/esp-device.js';
+import { ensureEsp, fatLabel, findByFatLabel } from '../../bootos/src/agent/os/esp-device.js';
 import { testDir } from '../support/registry.js';
 
 const run = promisify(execFile);
@@ -50,4 +50,26 @@ test('the disk image has slot a (entry, kernel, initramfs) and an empty slot b o
   t.is(await readDiskCmdline(copy), 'console=ttyS0 bootos.registry=http://10.0.2.2:8080/ bootos.slot=a');
   const copied = (await run('mtype', ['-i', `${copy}@@${ESP_START_SECTOR * SECTOR_BYTES}`, '::/loader/entries/bootos-a.conf'], { env })).stdout;
   t.regex(copied, /^version 5$/m);
+});
+
+test('the ESP is found by its FAT label among block devices (FAT32 and FAT16), and an ESP directory is used as it is', async (t) => {
+  const dir = await testDir(t, 'bootos-esp-label-');
+  const fat = async (name: string, label: string, bits: '16' | '32') => {
+    const file = join(dir, name);
+    await run('mkfs.fat', ['-C', '-n', label, '-F', bits, file, bits === '32' ? '65536' : '16384']);
+    return file;
+  };
+  const junk = join(dir, 'junk');
+  await writeFile(junk, randomBytes(4096));
+  const other = await fat('other.img', 'DATA', '32');
+  const esp16 = await fat('esp16.img', 'BOOTOS-EFI', '16');
+  const esp32 = await fat('esp32.img', 'BOOTOS-EFI', '32');
+  t.is(await findByFatLabel([join(dir, 'missing'), junk, other, esp32]), esp32);
+  t.is(await findByFatLabel([junk, esp16]), esp16);
+  t.is(await findByFatLabel([junk, other]), null);
+  // A directory that already is an ESP (a host run, or mounted before): used as it is, nothing is mounted.
+  const espDir = join(dir, 'esp');
+  await mkdir(join(espDir, 'loader', 'entries'), { recursive: true });
+  t.is(await ensureEsp(espDir, [esp32]), espDir);
+  t.is(await ensureEsp(join(dir, 'nothing'), [junk, other]), null, 'no BOOTOS-EFI partition: no ESP');
 });

@@ -54,13 +54,16 @@ export async function blockDevices(sysBlock = '/sys/class/block', dev = '/dev'):
 /**
  * The ESP at `dir`: already there (a host run's directory, or mounted before), or the partition labelled BOOTOS-EFI
  * mounted there now (vfat, `flush` so that writes reach the disk early). Null when there is no such partition.
+ * (Tested on the host only up to finding the label; the mount itself is for the QEMU e2e.)
  */
 export async function ensureEsp(dir: string, devices?: string[]): Promise<string | null> {
   if (await exists(join(dir, ENTRIES_DIR))) return dir;
   const device = await findByFatLabel(devices ?? (await blockDevices()));
   if (!device) return null;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await run('mount', ['-t', 'vfat', '-o', 'rw,noatime,flush', device, dir], { code: 'ESP_INVALID' });
+  // codepage/iocharset named: the Debian kernel's default iocharset (ascii) is a module the image does not carry
+  // (bootos/os/bootos.yaml lists vfat, nls_cp437 and nls_iso8859_1).
+  await run('mount', ['-t', 'vfat', '-o', 'rw,noatime,flush,codepage=437,iocharset=iso8859-1', device, dir], { code: 'ESP_INVALID' });
   if (!(await exists(join(dir, ENTRIES_DIR)))) throw new BootosError('ESP_INVALID', `${device} (label ${ESP_LABEL}) mounted at ${dir} has no ${ENTRIES_DIR}`);
   return dir;
 }
