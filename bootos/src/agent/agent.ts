@@ -25,7 +25,7 @@ import { mark } from './timing.js';
 import { UpdateStore } from './update/journal.js';
 import type { Updater } from './update/updater.js';
 import type { ChannelWatcher } from './watcher.js';
-import { OsUpdater, type OsStatus } from './os/os-updater.js';
+import { OsUpdater } from './os/os-updater.js';
 import { ensureEsp } from './os/esp-device.js';
 import { profileApps } from '../../../fetcher/src/formats/trust-docs.js';
 
@@ -203,11 +203,6 @@ export class Agent {
     }
     if (wanted.every((name) => this.apps.has(name))) await os.bless();
     os.channelVerified(channel.signed);
-  }
-
-  /** GET /api/os. */
-  get osStatus(): OsStatus | null {
-    return this.os?.status ?? null;
   }
 
   /** Waits for an OS release install under way (tests). */
