@@ -6,9 +6,11 @@
 //   - an updater killed (SIGKILL) in the middle of writing a slot leaves the running slot's entry the default and no
 //     entry naming a half-written file; the next run resumes the download (a Range request) and completes
 //   - a device booted without `bootos.slot=` (PXE, direct kernel) skips OS updates and says so
+//   - a boot on trial does not overwrite its fallback; a transient download failure is retried at the next check
 // What it does not prove: that systemd-boot and the firmware do the same (the QEMU e2e does, docs/os-updates.md).
 import test from 'ava';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, readdir, rename, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -266,4 +268,41 @@ test('a boot still on trial (not blessed) does not overwrite the other slot, its
   onTrial.channelVerified(await verify());
   await onTrial.settled();
   t.like(onTrial.status, { pendingRestart: { version: '3', slot: 'a' } });
+});
+
+test('a download that fails for a transient reason is tried again at the next unchanged channel check', async (t) => {
+  const base = await testDir(t, 'bootos-os-retry-');
+  const reg = await makeRegistry();
+  t.teardown(() => reg.cleanup());
+  const next = await fakeBuild(join(base, 'out2'));
+  await publish(t, reg, next, '2');
+  // A registry whose kernel blob answers 503 while `broken`.
+  let broken = true;
+  const kernelPath = `/blobs/sha256/${createHash('sha256').update(next.kernel).digest('hex')}`;
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url!, 'http://x').pathname);
+    if (broken && path === kernelPath) return void res.writeHead(503).end();
+    try {
+      const bytes = await readFile(join(reg.dir, path));
+      res.writeHead(200, { 'content-length': bytes.length }).end(bytes);
+    } catch {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const source = openSource(`http://127.0.0.1:${(server.address() as { port: number }).port}/`, { limits: { maxRetries: 1, retryBaseDelayMs: 10, retryMaxDelayMs: 20 } });
+  t.teardown(() => source.close());
+  const esp = new Esp(await makeEspDir(join(base, 'esp'), await fakeBuild(join(base, 'out1')), '1'));
+  const channel = (await (await Trust.open({ initialRoot: reg.rootBytes })).fetchChannel(source, 'stable')).signed;
+  const updater = await OsUpdater.open({ espDir: esp.dir, bootedSlot: 'a', stateDir: join(base, 'state'), store: new Store(join(base, 'store')), source, arch: 'x86_64' });
+  updater.channelVerified(channel);
+  await updater.settled();
+  t.like(updater.status, { pendingRestart: null, error: { code: 'HTTP_ERROR' } });
+  t.deepEqual(await entryFiles(esp), ['bootos-a.conf']);
+  broken = false;
+  updater.retry();
+  await updater.settled();
+  t.like(updater.status, { pendingRestart: { version: '2', slot: 'b' }, error: null });
+  t.deepEqual(await readFile(esp.slotPath('b', 'vmlinuz')), next.kernel);
 });

@@ -98,7 +98,10 @@ export class Agent {
         await this.appSet.channelMoved(channel);
         await this.osChannelVerified(channel);
       },
-      unchanged: () => this.appSet.retryUpdates(),
+      unchanged: () => {
+        this.appSet.retryUpdates();
+        this.os?.retry();
+      },
       step: (app, message) => this.step(app, message),
       changed: () => this.changed(),
     });

@@ -3,7 +3,7 @@
 // inactive slot (one install at a time); once the boot is good it blesses the booted entry. A device that did not
 // boot from a disk slot (PXE, a direct kernel boot) skips all of it and says so in its status. It never reboots:
 // the restart is the API's (POST /api/os/restart), with consent.
-import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, isBootosError, isTransient, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { Slot } from '../../../../fetcher/src/formats/boot-entry.js';
 import { compareOsVersions } from '../../../../fetcher/src/formats/os-release.js';
 import type { ChannelSigned } from '../../../../fetcher/src/formats/trust-docs.js';
@@ -58,6 +58,7 @@ export class OsUpdater {
   private readonly esp: Esp | null;
   private current: OsStatus;
   private installing: Promise<void> | null = null;
+  private lastChannel: ChannelSigned | null = null;
   private readonly abort = new AbortController();
 
   private constructor(private readonly options: OsUpdaterOptions) {
@@ -112,6 +113,7 @@ export class OsUpdater {
 
   /** Called with each verified channel: installs its OS release when it is newer (in the background; see settled()). */
   channelVerified(channel: ChannelSigned): void {
+    this.lastChannel = channel;
     if (!this.esp || !this.options.bootedSlot || !channel.os) return;
     const running = this.current.version;
     if (running === null) return;
@@ -122,6 +124,14 @@ export class OsUpdater {
       return;
     }
     this.installing = this.install(channel).finally(() => (this.installing = null));
+  }
+
+  /**
+   * A channel check found the channel unchanged: an install that failed for a transient reason (the network, a
+   * timeout) is tried again, resuming its download; a refused release is not fetched again until the channel moves.
+   */
+  retry(): void {
+    if (this.lastChannel && this.current.error && isTransient(this.current.error.code)) this.channelVerified(this.lastChannel);
   }
 
   /** Resolves when no install is under way. */
