@@ -3,7 +3,7 @@
 // index over them, listed in index.json under the ref name bootos-os-VERSION (so `bootos push` tags it). The
 // channel pins it with `bootos channel sign` (the newest published release, or --os VERSION).
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { basename, join } from 'node:path';
 import { BootosError, errnoCode } from '../core/error.js';
@@ -110,7 +110,6 @@ export async function publishOs(options: OsPublishOptions): Promise<PublishedOs>
     throw err;
   });
   await initLayout(options.registry);
-  await mkdir(join(options.registry, 'blobs', 'sha256'), { recursive: true });
   if (!(await exists(join(options.registry, blobPath(EMPTY_CONFIG.digest))))) await writeFileAtomic(join(options.registry, blobPath(EMPTY_CONFIG.digest)), EMPTY_CONFIG_BYTES);
   const manifests: Descriptor[] = [];
   const images: ChannelOs['images'] = {};

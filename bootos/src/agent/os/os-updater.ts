@@ -145,7 +145,7 @@ export class OsUpdater {
       const release = await resolveOsRelease(this.options.source, channel, this.options.arch, this.options.limits);
       if (!release) return;
       this.current.error = null;
-      this.options.log?.(`OS release ${release.version}: downloading ${release.kernel.size + release.initramfs.size} bytes into slot ${this.options.bootedSlot === 'a' ? 'b' : 'a'}`);
+      let announced = false;
       const result = await installOsRelease({
         esp,
         store: this.options.store,
@@ -157,11 +157,13 @@ export class OsUpdater {
         signal: this.abort.signal,
         ...(this.options.now ? { now: this.options.now } : {}),
         onProgress: (p) => {
+          if (!announced) this.options.log?.(`OS release ${release.version}: writing ${p.totalBytes} bytes into slot ${this.options.bootedSlot === 'a' ? 'b' : 'a'}`);
+          announced = true;
           this.current.download = p;
           this.options.changed?.();
         },
       });
-      if (result.installed) {
+      if (result.installed || result.reason === 'already-installed') {
         this.current.pendingRestart = { version: result.version, slot: result.slot };
         this.options.log?.(`OS release ${result.version} is in slot ${result.slot} (${result.entry}); it boots at the next restart`);
       }

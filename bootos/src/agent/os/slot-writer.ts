@@ -43,7 +43,9 @@ export interface InstallOptions {
 
 export type InstallResult =
   | { installed: true; slot: Slot; entry: string; version: string }
-  | { installed: false; reason: 'not-newer' | 'already-installed' | 'on-trial'; version: string; running: string };
+  | { installed: false; reason: 'not-newer' | 'on-trial'; version: string; running: string }
+  /** The release is in the other slot already, its entry counting (written by an earlier run of the agent). */
+  | { installed: false; reason: 'already-installed'; slot: Slot; entry: string; version: string; running: string };
 
 export async function installOsRelease(options: InstallOptions): Promise<InstallResult> {
   const { esp, release, state } = options;
@@ -68,7 +70,7 @@ export async function installOsRelease(options: InstallOptions): Promise<Install
   const target = otherSlot(options.bootedSlot);
   const existing = await esp.entryOf(target);
   if (existing && existing.entry.version === release.version && existing.name.triesLeft !== 0) {
-    return { installed: false, reason: 'already-installed', version: release.version, running };
+    return { installed: false, reason: 'already-installed', slot: target, entry: existing.name.file, version: release.version, running };
   }
   // The inactive slot's entry goes first: its files are about to change under it.
   await esp.removeEntry(target);
