@@ -92,18 +92,6 @@ export function parseEntry(text: string, slot: Slot, where: string): BootEntry {
   return { slot, version, options: fields.get('options') ?? '' };
 }
 
-/** The slot that the kernel command line says this boot came from, or null (PXE, a direct kernel boot). */
-export function slotFromCmdline(cmdline: string): Slot | null {
-  let slot: Slot | null = null;
-  for (const word of cmdline.trim().split(/\s+/)) {
-    if (!word.startsWith(`${SLOT_CMDLINE_KEY}=`)) continue;
-    const value = word.slice(SLOT_CMDLINE_KEY.length + 1);
-    if (value !== 'a' && value !== 'b') throw new BootosError('CONFIG_INVALID', `kernel command line: ${SLOT_CMDLINE_KEY}=${value}: expected a or b`);
-    slot = value;
-  }
-  return slot;
-}
-
 export interface OrderedEntry {
   name: EntryName;
   entry: BootEntry;
