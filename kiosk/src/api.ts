@@ -37,6 +37,19 @@ export interface AppsView {
     checkedAt: string | null;
   };
   apps: AppView[];
+  /** The OS updater (docs/os-updates.md); null from an agent without one, or before the data root is open. */
+  os: OsView | null;
+}
+
+export interface OsView {
+  bootedFrom: 'disk' | 'other';
+  slot: string | null;
+  version: string | null;
+  available: { version: string } | null;
+  download: { version: string; doneBytes: number; totalBytes: number } | null;
+  pendingRestart: { version: string; slot: string } | null;
+  fallback: { version: string; slot: string } | null;
+  error: ApiError | null;
 }
 
 export interface DeviceView {
@@ -142,6 +155,29 @@ export function readApps(value: unknown): AppsView {
       checkedAt: typeof channel.checkedAt === 'string' ? channel.checkedAt : null,
     },
     apps: list(o.apps).map(readApp).filter((app): app is AppView => app !== null),
+    os: readOs(o.os),
+  };
+}
+
+export function readOs(value: unknown): OsView | null {
+  if (value === null || value === undefined) return null;
+  const o = obj(value);
+  if (o.bootedFrom !== 'disk' && o.bootedFrom !== 'other') return null;
+  const release = (v: unknown) => {
+    const r = obj(v);
+    return typeof r.version === 'string' ? { version: r.version, slot: str(r.slot) } : null;
+  };
+  const download = obj(o.download);
+  const available = obj(o.available);
+  return {
+    bootedFrom: o.bootedFrom,
+    slot: typeof o.slot === 'string' ? o.slot : null,
+    version: typeof o.version === 'string' ? o.version : null,
+    available: typeof available.version === 'string' ? { version: available.version } : null,
+    download: typeof download.version === 'string' ? { version: download.version, doneBytes: count(download.doneBytes), totalBytes: count(download.totalBytes) } : null,
+    pendingRestart: release(o.pendingRestart),
+    fallback: release(o.fallback),
+    error: readError(o.error),
   };
 }
 
@@ -220,6 +256,19 @@ export async function postAction(name: string, action: Action): Promise<void> {
   let res: Response;
   try {
     res = await fetch(`/api/apps/${encodeURIComponent(name)}/${action}`, { method: 'POST', headers: { accept: 'application/json' } });
+  } catch (err) {
+    throw new ApiCallError(0, { code: 'AGENT_UNREACHABLE', message: String(err), logTail: [] });
+  }
+  if (res.ok) return;
+  const body: unknown = await res.json().catch(() => null);
+  throw new ApiCallError(res.status, readError(obj(body).error) ?? { code: 'HTTP_ERROR', message: `HTTP ${res.status}`, logTail: [] });
+}
+
+/** POST /api/os/restart: the agent stops the apps and the device restarts into the pending OS release. */
+export async function postOsRestart(): Promise<void> {
+  let res: Response;
+  try {
+    res = await fetch('/api/os/restart', { method: 'POST', headers: { accept: 'application/json' } });
   } catch (err) {
     throw new ApiCallError(0, { code: 'AGENT_UNREACHABLE', message: String(err), logTail: [] });
   }

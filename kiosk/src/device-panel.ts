@@ -1,5 +1,5 @@
 // "This device": hostname, processor, memory, storage, network and uptime from /api/device.
-import type { DeviceView } from './api.js';
+import type { DeviceView, OsView } from './api.js';
 import { h, setAttr, setText } from './dom.js';
 import { formatBytes, formatDuration, percent } from './messages.js';
 
@@ -8,6 +8,8 @@ export class DevicePanel {
   private readonly status: HTMLParagraphElement;
   private uptimeSeconds: number | null = null;
   private uptime: HTMLElement | null = null;
+  /** "System": the OS version and slot, from /api/apps (kept across renders of /api/device). */
+  private readonly system = h('span', {}, '—');
 
   constructor(private readonly root: HTMLElement) {
     this.list = h('dl', { class: 'facts' });
@@ -39,9 +41,17 @@ export class DevicePanel {
     this.uptime = h('span', {}, this.uptimeText());
     rows.push(['Up for', this.uptime]);
     rows.push(['bootos', device.bootos.version ? `version ${device.bootos.version}` : '—']);
+    rows.push(['System', this.system]);
 
     this.list.replaceChildren(...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
     setAttr(this.root, 'aria-busy', null);
+  }
+
+  /** The OS this device runs: its version and slot, or how it was started. */
+  setOs(os: OsView | null): void {
+    if (!os) setText(this.system, '—');
+    else if (os.bootedFrom === 'other') setText(this.system, 'not started from its own disk, so not updated here');
+    else setText(this.system, `version ${os.version ?? '?'} · slot ${os.slot ?? '?'}`);
   }
 
   unavailable(): void {

@@ -2,14 +2,14 @@
 // over /api/events, and turns states and error codes into plain words.
 import './style.css';
 import { ActivityPanel } from './activity.js';
-import { ApiCallError, fetchActivity, fetchApps, fetchDevice, fetchLogs, postAction, readApps, readStep, type Action, type AppsView, type AppView } from './api.js';
+import { ApiCallError, fetchActivity, fetchApps, fetchDevice, fetchLogs, postAction, postOsRestart, readApps, readStep, type Action, type AppsView, type AppView } from './api.js';
 import { AppCard } from './app-card.js';
 import { AppView as AppPage } from './app-view.js';
 import { KIOSK } from './config.js';
 import { byId, setText, show } from './dom.js';
 import { DevicePanel } from './device-panel.js';
 import { connectLive } from './live.js';
-import { describeError, isTransient, refusalSentence, stateLabel, type KioskAction } from './messages.js';
+import { describeError, isTransient, osBanner, refusalSentence, stateLabel, type KioskAction } from './messages.js';
 import { PairingPanel } from './pairing.js';
 
 class Kiosk {
@@ -31,8 +31,11 @@ class Kiosk {
   private retryAt: number | null = null;
   private openTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly pairing = new PairingPanel((view) => (document.body.dataset.role = view.role));
+  private readonly osBox = byId('os-banner');
+  private readonly osRestart = byId<HTMLButtonElement>('os-restart');
 
   start(): void {
+    this.osRestart.addEventListener('click', () => void this.restartOs());
     void this.pairing.start();
     connectLive({
       onApps: (data) => this.showApps(readApps(data)),
@@ -114,7 +117,32 @@ class Kiosk {
       this.announce(channel.state === 'ok' ? 'The channel is up to date again.' : this.channelSentence());
     }
     this.renderChannel();
+    this.renderOs();
     this.page.apps(view.apps);
+  }
+
+  private renderOs(): void {
+    this.device.setOs(this.view?.os ?? null);
+    const banner = osBanner(this.view?.os ?? null);
+    show(this.osBox, banner !== null);
+    if (!banner) return;
+    this.osBox.className = `banner ${banner.kind}`;
+    setText(byId('os-banner-text'), banner.text);
+    show(this.osRestart, banner.restart);
+  }
+
+  private async restartOs(): Promise<void> {
+    const message = byId('os-restart-message');
+    setText(message, '');
+    this.osRestart.disabled = true;
+    try {
+      await postOsRestart();
+      setText(message, 'Stopping the apps and restarting…');
+    } catch (err) {
+      const error = err instanceof ApiCallError ? err.error : null;
+      setText(message, error ? describeError(error) : 'The device did not take the restart.');
+      this.osRestart.disabled = false;
+    }
   }
 
   private renderChannel(): void {

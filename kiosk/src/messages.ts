@@ -1,7 +1,7 @@
 // Plain words for the person at the device: error codes become sentences, states become labels, numbers get units.
 // Codes are those of fetcher/src/core/error.ts (docs/errors.md); an unknown code falls back to the agent's own message.
 import { isTransient, type ErrorCode } from '../../fetcher/src/core/error.js';
-import type { ApiError, AppState, AppView, UpdateState } from './api.js';
+import type { ApiError, AppState, AppView, OsView, UpdateState } from './api.js';
 
 /** True when the code's kind is transient (could not talk to the registry; the agent retries by itself). */
 export { isTransient };
@@ -85,6 +85,11 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   // hot updates
   UPDATE_NO_SPACE: 'There is not enough free space for a safe copy of its data.',
   UPDATE_SKIPPED: 'This version already failed on this device, so it is not tried again.',
+  // OS updates
+  OS_RELEASE_INVALID: 'The new system release is not shaped as the channel promised; it was refused.',
+  OS_VERSION_FAILED: 'This system release failed to start on this device before, so it is not installed again.',
+  OS_UPDATE_UNAVAILABLE: 'This device did not start from its own disk, so its system is not updated here.',
+  ESP_INVALID: "The device's boot partition is not laid out as expected, so the system is not updated.",
   // the kiosk's own
   AGENT_UNREACHABLE: 'The kiosk cannot reach the device agent.',
 };
@@ -197,6 +202,22 @@ export function updateLine(app: AppView): string {
   if (state === 'done') return `Updated${to ? ` to${to}` : ''}.`;
   if (state === 'failed') return `${UPDATE_LABELS.failed}${error ? `: ${lowerFirst(describeError(error))}` : '.'}`;
   return `${UPDATE_LABELS[state]}${to}…`;
+}
+
+/** The system-update banner: what the OS updater is doing, in plain words; null when there is nothing to say. */
+export function osBanner(os: OsView | null): { kind: 'info' | 'warn'; text: string; restart: boolean } | null {
+  if (!os || os.bootedFrom !== 'disk') return null;
+  if (os.download) {
+    return { kind: 'info', text: `Downloading system update ${os.download.version}… ${percent(os.download.doneBytes, os.download.totalBytes)} %`, restart: false };
+  }
+  if (os.pendingRestart) {
+    return { kind: 'info', text: `System update ${os.pendingRestart.version} is ready. It takes effect when the device restarts; the apps are stopped first.`, restart: true };
+  }
+  if (os.fallback) {
+    return { kind: 'warn', text: `System update ${os.fallback.version} did not start on this device, so it went back to ${os.version ?? 'the previous system'} and will not try ${os.fallback.version} again.`, restart: false };
+  }
+  if (os.error) return { kind: 'warn', text: `The system was not updated: ${lowerFirst(describeError(os.error))}`, restart: false };
+  return null;
 }
 
 export function formatBytes(bytes: number): string {

@@ -16,6 +16,9 @@ function backend(): ApiBackend & { emit(data: unknown): void } {
     action: async () => {},
     checkAction: () => {},
     uptimeSeconds: () => 1,
+    os: () => ({}),
+    checkOsRestart: () => ({ version: '2', slot: 'b' }),
+    osRestart: async () => {},
     activity: () => [],
     onEvent(listener) {
       listeners.add(listener);

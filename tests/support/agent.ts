@@ -45,6 +45,8 @@ export async function agentEnv(options: {
   kioskDir?: string;
   /** Runs in the agent's base folder before it starts (e.g. to mount something at var/state). */
   beforeStart?: (base: string) => Promise<void>;
+  /** More agent.json fields (paths relative to the base folder), e.g. bootSlot and espDir. */
+  config?: Record<string, unknown>;
 }): Promise<AgentEnv> {
   const registry = await makeRegistry({ images: options.images.map((i) => (i.includes('/') ? i : join(FIXTURES, i))), profiles: options.profiles });
   await options.setup?.(registry);
@@ -63,6 +65,7 @@ export async function agentEnv(options: {
       apiPort: 0,
       appHost: options.host ?? '127.0.0.1',
       limits: { stopGraceMs: 2000, ...options.limits },
+      ...options.config,
     },
     'test config',
     base,

@@ -2,7 +2,7 @@
 // a sentence, retries count down, and malformed or newer API JSON never throws (the screen must not go blank).
 import test from 'ava';
 import { readApps, readDevice, readError, readStep } from '../../kiosk/src/api.js';
-import { describeError, formatBytes, formatDuration, refusalSentence, sentenceOf, stateDetail, updateLine } from '../../kiosk/src/messages.js';
+import { describeError, formatBytes, formatDuration, osBanner, refusalSentence, sentenceOf, stateDetail, updateLine } from '../../kiosk/src/messages.js';
 import { ERROR_CODES, ERRORS } from '../../fetcher/src/core/error.js';
 
 const error = (code: string, message = 'technical detail') => ({ code, message, logTail: [] });
@@ -91,4 +91,19 @@ test('malformed, hostile or newer API JSON is read without throwing', (t) => {
   t.is(readError(undefined), null);
   t.is(readStep({ app: 'calc' }), null);
   t.deepEqual(readDevice({ disks: [{ mount: '/data', sizeBytes: 'big' }] }).disks, [{ mount: '/data', sizeBytes: 0, usedBytes: 0 }]);
+});
+
+test('the system-update banner: download, ready to restart, a fallback, an error; nothing for PXE or an old agent', (t) => {
+  const base = { bootedFrom: 'disk', slot: 'a', version: '1', available: null, download: null, pendingRestart: null, fallback: null, error: null };
+  const os = (extra: Record<string, unknown>) => readApps({ os: { ...base, ...extra } }).os;
+  t.is(osBanner(os({})), null);
+  t.deepEqual(osBanner(os({ download: { version: '2', doneBytes: 50, totalBytes: 200 } })), { kind: 'info', text: 'Downloading system update 2… 25 %', restart: false });
+  t.like(osBanner(os({ pendingRestart: { version: '2', slot: 'b' } })), { kind: 'info', restart: true });
+  t.regex(osBanner(os({ pendingRestart: { version: '2', slot: 'b' } }))!.text, /ready\. It takes effect when the device restarts/);
+  t.like(osBanner(os({ slot: 'b', version: '2', fallback: { version: '3', slot: 'a' } })), { kind: 'warn', text: 'System update 3 did not start on this device, so it went back to 2 and will not try 3 again.' });
+  t.regex(osBanner(os({ error: { code: 'OS_VERSION_FAILED', message: 'x' } }))!.text, /^The system was not updated: this system release failed to start/);
+  t.is(osBanner(os({ bootedFrom: 'other', slot: null, version: null })), null);
+  t.is(readApps({}).os, null, 'an agent without OS updates');
+  t.is(readApps({ os: { bootedFrom: 'moon' } }).os, null);
+  t.is(readApps({ os: 'nonsense' }).os, null);
 });

@@ -25,6 +25,9 @@ import { mark } from './timing.js';
 import { UpdateStore } from './update/journal.js';
 import type { Updater } from './update/updater.js';
 import type { ChannelWatcher } from './watcher.js';
+import { OsUpdater } from './os/os-updater.js';
+import { ensureEsp } from './os/esp-device.js';
+import { profileApps } from '../../../fetcher/src/formats/trust-docs.js';
 
 export class Agent {
   readonly agentId = newAgentId();
@@ -43,6 +46,14 @@ export class Agent {
   private readonly device: DeviceReader;
   private stopped = false;
   private readonly stopping = new AbortController();
+  /** Opened with the data root (its state is there); null before. */
+  private os: OsUpdater | null = null;
+  private askRestart!: (pending: { version: string; slot: string }) => void;
+  /**
+   * Resolves when POST /api/os/restart was accepted and the apps were stopped: `bootos agent` then restarts the
+   * device (the agent itself never reboots anything).
+   */
+  readonly restartRequested = new Promise<{ version: string; slot: string }>((resolve) => (this.askRestart = resolve));
   private fail!: (err: BootosError) => void;
   /**
    * Resolves (never rejects) with the error that keeps the agent from going on after start() returned: the data root
@@ -80,10 +91,17 @@ export class Agent {
       trust: () => this.trust,
       verified: async (channel) => {
         await this.appSet.addNew(channel);
+        await this.osChannelVerified(channel);
         return this.apps.size;
       },
-      moved: (channel) => this.appSet.channelMoved(channel),
-      unchanged: () => this.appSet.retryUpdates(),
+      moved: async (channel) => {
+        await this.appSet.channelMoved(channel);
+        await this.osChannelVerified(channel);
+      },
+      unchanged: () => {
+        this.appSet.retryUpdates();
+        this.os?.retry();
+      },
       step: (app, message) => this.step(app, message),
       changed: () => this.changed(),
     });
@@ -153,6 +171,46 @@ export class Agent {
     await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
     this.trust = await Trust.open({ initialRoot: rootBytes, initialRootName: `trusted root ${c.rootFile}`, stateDir: c.stateDir, limits: c.limits });
     mark('store opened');
+    let espDir: string | null = null;
+    if (c.bootSlot && c.espDir) {
+      espDir = await ensureEsp(c.espDir).catch((err: unknown) => {
+        this.step('os', `the EFI system partition cannot be used: ${(err as Error).message}`);
+        return null;
+      });
+    }
+    this.os = await OsUpdater.open({
+      espDir,
+      bootedSlot: c.bootSlot,
+      stateDir: c.stateDir,
+      store: this.store,
+      source: this.source,
+      arch: c.arch,
+      limits: c.limits,
+      changed: () => this.changed(),
+      log: (message) => this.step('os', message),
+    });
+  }
+
+  /**
+   * A verified channel for the OS updater: the boot is good once the channel verified and every app of the profile
+   * listens (blessed: systemd-boot stops counting tries); a newer OS release is installed in the background.
+   */
+  private async osChannelVerified(channel: Channel): Promise<void> {
+    const os = this.os;
+    if (!os) return;
+    let wanted: string[] = [];
+    try {
+      wanted = profileApps(channel.signed, this.config.profile).map((a) => a.image);
+    } catch {
+      return; // no such profile: not a good boot
+    }
+    if (wanted.every((name) => this.apps.has(name))) await os.bless();
+    os.channelVerified(channel.signed);
+  }
+
+  /** Waits for an OS release install under way (tests). */
+  async osSettled(): Promise<void> {
+    await this.os?.settled();
   }
 
   /** Resolves when the channel has been verified and every app listens (or the first attempt failed). */
@@ -210,6 +268,7 @@ export class Agent {
       device: { profile: this.config.profile, arch: this.config.arch },
       channel: { ...this.channelStatus },
       apps: [...this.apps.values()].map((a) => a.toJSON()),
+      os: this.os?.status ?? null,
     };
   }
 
@@ -220,6 +279,17 @@ export class Agent {
       logs: (name) => this.appSet.get(name).logs.tail(),
       activity: () => this.events.activity(),
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
+      os: () => this.os?.status ?? { bootedFrom: this.config.bootSlot ? 'disk' : 'other', slot: this.config.bootSlot, opening: true },
+      checkOsRestart: () => {
+        if (!this.os) throw new BootosError('OS_UPDATE_UNAVAILABLE', 'the OS updater is not open yet (the data root is still being mounted)');
+        return this.os.checkRestart();
+      },
+      osRestart: async () => {
+        const pending = this.os!.checkRestart();
+        this.step('os', `restarting into OS release ${pending.version} (slot ${pending.slot}): stopping the apps first`);
+        await this.stop();
+        this.askRestart(pending);
+      },
       onEvent: (listener) => this.events.subscribe(listener),
       checkAction: (name, action) => {
         const verdict = this.appSet.get(name).canDo(action);
@@ -243,6 +313,7 @@ export class Agent {
     this.stopping.abort();
     this.loop.stop();
     this.memory.close();
+    this.os?.close();
     // Aborts any fetch under way (a channel check, a poll, a pull), so that stopping never waits for a registry.
     this.source.close();
     await this.loop.finished();

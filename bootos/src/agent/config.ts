@@ -11,6 +11,7 @@ import { Reader, parseJson } from '../../../fetcher/src/core/guard.js';
 import { parseRegistryLocation } from '../../../fetcher/src/formats/registry-url.js';
 import { LIMIT_NAMES, withLimits, type Limits } from '../../../fetcher/src/core/limits.js';
 import { CHANNEL_NAME } from '../../../fetcher/src/formats/trust-docs.js';
+import { SLOTS, type Slot } from '../../../fetcher/src/formats/boot-entry.js';
 import { DEFAULT_INIT_BINARY } from './runtime/runc.js';
 
 /** The agent's limits are the one table of every limit (fetcher/src/core/limits.ts): the agent's own and those of the
@@ -50,6 +51,13 @@ export interface AgentConfig {
   /** The kiosk's static files (index.html …), served at `/`. */
   kioskDir: string;
   debug: boolean;
+  /** The OS slot of the disk this boot came from (`bootos.slot=`); null: PXE, a direct kernel boot, a host run. */
+  bootSlot: Slot | null;
+  /**
+   * The EFI system partition whose slots the OS updater writes (docs/os-updates.md). On the device: <runDir>/esp,
+   * where the agent mounts the partition labelled BOOTOS-EFI; null: no OS updates.
+   */
+  espDir: string | null;
   limits: AgentLimits;
 }
 
@@ -104,6 +112,8 @@ function defaults(place: Placement): Omit<AgentConfig, 'registry'> {
     initBinary: DEFAULT_INIT_BINARY,
     kioskDir: defaultKioskDir(),
     debug: false,
+    bootSlot: null,
+    espDir: null,
     limits: withLimits(),
   };
 }
@@ -111,7 +121,7 @@ function defaults(place: Placement): Omit<AgentConfig, 'registry'> {
 const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Kernel command line keys (docs/pxe.md lists them). An unknown `bootos.*` key is an error: a typo must not pass silently. */
-const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds', 'port_map'] as const;
+const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds', 'port_map', 'slot'] as const;
 /** `bootos.limit.NAME=INTEGER` sets one limit (any name of fetcher/src/core/limits.ts, e.g. maxUnpackedBytes). */
 const CMDLINE_LIMIT = 'limit.';
 /** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
@@ -191,6 +201,11 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     config.apiPort = r.integer(Number(values.api_port), 'bootos.api_port', 1, 65535);
   }
   if (values.port_map !== undefined) config.portMap = portMapOf(r, values.port_map, 'bootos.port_map');
+  if (values.slot !== undefined) {
+    // Written into each slot's loader entry (fetcher/src/formats/boot-entry.ts): this boot came from the disk.
+    config.bootSlot = r.oneOf(values.slot, 'bootos.slot', SLOTS);
+    config.espDir = join(config.runDir, 'esp');
+  }
   if (values.poll_seconds !== undefined) {
     // How often the channel is checked for updates (0: never), ± a tenth of it so that a fleet does not poll in step.
     if (!/^\d{1,6}$/.test(values.poll_seconds)) r.fail('bootos.poll_seconds', 'expected a number of seconds');
@@ -227,6 +242,8 @@ export const CONFIG_FILE_FIELDS = {
   init: { type: 'path', meaning: 'the static tini bound as PID 1 into images that ask for an init', host: DEFAULT_INIT_BINARY, device: DEFAULT_INIT_BINARY },
   kioskDir: { type: 'path', meaning: "the kiosk's files, served at `/`", host: '(dist/kiosk/ beside the agent bundle)', device: '(/usr/lib/bootos/kiosk/, beside the agent bundle)' },
   debug: { type: 'boolean', meaning: 'print start-up timing (`bootos: t+…ms` lines)', host: 'false', device: 'false (`bootos.debug=1`)' },
+  bootSlot: { type: 'a or b', meaning: 'the OS slot of the disk this boot came from (docs/os-updates.md); without it the OS is not updated (PXE, a direct kernel boot)', host: '(none)', device: '(none) (`bootos.slot=`, which each slot\'s loader entry carries)' },
+  espDir: { type: 'path', meaning: 'the mounted EFI system partition whose two OS slots the OS updater writes (with bootSlot)', host: '(none)', device: '(with bootos.slot=: <runDir>/esp, where the agent mounts the partition labelled BOOTOS-EFI)' },
   limits: { type: 'object', meaning: 'any limit of the table below, by name; the poll interval is `channelPollIntervalMs`', host: '(the table below)', device: '(the table below; `bootos.limit.NAME=`, and `bootos.poll_seconds=` sets channelPollIntervalMs with a tenth of it as jitter)' },
 } as const satisfies Record<string, { type: string; meaning: string; host: string; device: string }>;
 
@@ -268,6 +285,8 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   set('initBinary', r.optional(o, 'init', '', path));
   set('kioskDir', r.optional(o, 'kioskDir', '', path));
   set('debug', r.optional(o, 'debug', '', (v, p) => r.boolean(v, p)));
+  set('bootSlot', r.optional(o, 'bootSlot', '', (v, p) => r.oneOf(v, p, SLOTS)));
+  set('espDir', r.optional(o, 'espDir', '', path));
   const limits: Partial<Limits> = {};
   const given = r.optional(o, 'limits', '', (v, p) => r.object(v, p, LIMIT_NAMES));
   for (const [key, v] of Object.entries(given ?? {})) limits[key as keyof Limits] = r.integer(v, `limits.${key}`, 0);

@@ -36,6 +36,8 @@ export interface BuildOptions {
   sourceDateEpoch?: number;
   /** Skip the disk image (PXE/direct boot only). */
   noDisk?: boolean;
+  /** The OS version the disk image's slot a says it runs (docs/os-updates.md); default "0" (older than any release). */
+  osVersion?: string;
   progress?: (line: string) => void;
 }
 
@@ -133,6 +135,7 @@ export async function buildImage(options: BuildOptions): Promise<BuildResult> {
         vmlinuz,
         initramfs,
         cmdline: `${cmdline} bootos.data_wait=10`,
+        ...(options.osVersion !== undefined ? { osVersion: options.osVersion } : {}),
         mtime,
         dest: join(dir, `bootos-${arch}.img`),
         workDir: work,

@@ -4,6 +4,7 @@ import { defineCommand, required, status, usageError } from '../../../fetcher/sr
 import { IMAGE_LOCK_FILE } from '../../../fetcher/src/formats/image-lock.js';
 import { debianImageDirs, lockImages } from '../../../fetcher/src/debian/lock-image.js';
 import { buildImage } from './build.js';
+import { checkOsVersion } from '../../../fetcher/src/formats/os-release.js';
 import { LOCK_PATH, lockRecipe } from './lockfile.js';
 import { ARCHES, loadRecipe, type Arch } from './recipe.js';
 
@@ -16,6 +17,7 @@ export const buildCommand = defineCommand({
     root: { type: 'string' },
     out: { type: 'string' },
     'no-disk': { type: 'boolean' },
+    'os-version': { type: 'string' },
     json: { type: 'boolean' },
   },
   help: {
@@ -23,6 +25,7 @@ export const buildCommand = defineCommand({
     root: 'trust root (root.json) baked into the image (required)',
     out: 'output folder; the build writes DIR/<arch>/ (default out)',
     'no-disk': 'skip the disk image (kernel, initramfs and PXE bundle only)',
+    'os-version': 'the OS version the disk image says it runs (slot a); publish the same build with `bootos os publish --version` (default 0)',
     json: 'print the output files with their sha256 as JSON',
   },
   details: `Inputs are pinned in bootos/os/bootos.lock.json and cached under $XDG_CACHE_HOME/bootos (~/.cache/bootos).
@@ -38,6 +41,7 @@ icu-devtools (icupkg), mtools, dosfstools, e2fsprogs and fdisk; no root.`,
       rootName: `trust root ${root}`,
       outDir: values.out ?? 'out',
       noDisk: values['no-disk'] ?? false,
+      ...(values['os-version'] !== undefined ? { osVersion: checkOsVersion(values['os-version'], '--os-version') } : {}),
       progress: status,
     });
     if (values.json) console.log(JSON.stringify(result, null, 2));

@@ -1,20 +1,26 @@
 // The UEFI disk image for USB sticks (`dd` it): GPT with an EFI system partition (systemd-boot, which starts the
-// kernel's own EFI stub with the initramfs) and an ext4 partition labelled BOOTOS-DATA. Built without root or
+// kernel's own EFI stub with the initramfs) and an ext4 partition labelled BOOTOS-DATA. The ESP has two OS slots
+// (fetcher/src/formats/boot-entry.ts, docs/os-updates.md): slot a holds this build (bootos-a/, the entry
+// loader/entries/bootos-a.conf with `version` and `bootos.slot=a`), slot b is an empty folder the agent fills with
+// the next OS release. Built without root or
 // loop mounts: mkfs.fat + mtools for the ESP, mkfs.ext4 -d for the data partition, sfdisk on a file. Partition
 // table, UUIDs, volume ids, hash seeds and timestamps are all fixed, so the same inputs give the same bytes.
 import { createHash } from 'node:crypto';
 import { mkdir, open, rm, utimes, writeFile, copyFile, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../../fetcher/src/core/proc.js';
+import { ENTRIES_DIR, LOADER_CONF, LOADER_CONF_TEXT, entryFileName, formatEntry, slotDir } from '../../../fetcher/src/formats/boot-entry.js';
 
 export const SECTOR_BYTES = 512;
 /** Where the EFI system partition starts (1 MiB alignment). */
 export const ESP_START_SECTOR = 2048;
-/** The systemd-boot loader entry on the ESP that holds the kernel command line. */
-export const LOADER_ENTRY = 'loader/entries/bootos.conf';
+/** The systemd-boot loader entry of the build's own slot (a): it holds the kernel command line and the OS version. */
+export const LOADER_ENTRY = `${ENTRIES_DIR}/${entryFileName('a')}`;
+/** The OS version of a build that was given none (`bootos build --os-version`): any published release is newer. */
+export const UNVERSIONED_OS = '0';
 
-export function loaderEntry(cmdline: string): string {
-  return `title bootos\nlinux /bootos/vmlinuz\ninitrd /bootos/initramfs\noptions ${cmdline}\n`;
+export function loaderEntry(cmdline: string, version = UNVERSIONED_OS): string {
+  return formatEntry({ slot: 'a', version, options: cmdline });
 }
 const MiB = 1024 * 1024;
 
@@ -42,6 +48,8 @@ export interface DiskInput {
   vmlinuz: string;
   initramfs: string;
   cmdline: string;
+  /** The OS version of slot a's entry (default UNVERSIONED_OS). */
+  osVersion?: string;
   mtime: number;
   dest: string;
   workDir: string;
@@ -64,25 +72,31 @@ export const MKE2FS_CONF = `[defaults]
 	}
 `;
 
-async function buildEsp(input: DiskInput, file: string, sizeMiB: number): Promise<void> {
-  const env = { ...process.env, SOURCE_DATE_EPOCH: String(input.mtime), TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
-  const stage = join(input.workDir, 'esp');
-  await mkdir(stage, { recursive: true });
+/** What the ESP holds (path → a file to copy, or bytes), and the folders, slot b's empty one included. */
+export function espFiles(input: Pick<DiskInput, 'efiName' | 'bootloader' | 'vmlinuz' | 'initramfs' | 'cmdline' | 'osVersion'>): { files: Array<[string, string | Buffer]>; dirs: string[] } {
   const files: Array<[string, string | Buffer]> = [
     [`EFI/BOOT/${input.efiName}`, input.bootloader],
-    ['loader/loader.conf', Buffer.from('timeout 0\ndefault bootos.conf\neditor no\n')],
-    [LOADER_ENTRY, Buffer.from(loaderEntry(input.cmdline))],
-    ['bootos/vmlinuz', input.vmlinuz],
-    ['bootos/initramfs', input.initramfs],
+    [LOADER_CONF, Buffer.from(LOADER_CONF_TEXT)],
+    [LOADER_ENTRY, Buffer.from(loaderEntry(input.cmdline, input.osVersion))],
+    [`${slotDir('a')}/vmlinuz`, input.vmlinuz],
+    [`${slotDir('a')}/initramfs`, input.initramfs],
   ];
-  await rm(file, { force: true });
-  await run('mkfs.fat', ['-C', '--invariant', '-i', stableUuid(`${input.arch}:esp`).slice(0, 8), '-n', 'BOOTOS-EFI', '-F', '32', '-S', String(SECTOR_BYTES), file, String(sizeMiB * 1024)], { env });
-  const dirs = new Set<string>();
+  const dirs = new Set<string>([slotDir('b')]); // the empty slot the agent writes the next release into
   for (const [path] of files) {
     const parts = path.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
-  for (const d of [...dirs].sort()) await run('mmd', ['-i', file, `::/${d}`], { env });
+  return { files, dirs: [...dirs].sort() };
+}
+
+async function buildEsp(input: DiskInput, file: string, sizeMiB: number): Promise<void> {
+  const env = { ...process.env, SOURCE_DATE_EPOCH: String(input.mtime), TZ: 'UTC', MTOOLS_SKIP_CHECK: '1' };
+  const stage = join(input.workDir, 'esp');
+  await mkdir(stage, { recursive: true });
+  const { files, dirs } = espFiles(input);
+  await rm(file, { force: true });
+  await run('mkfs.fat', ['-C', '--invariant', '-i', stableUuid(`${input.arch}:esp`).slice(0, 8), '-n', 'BOOTOS-EFI', '-F', '32', '-S', String(SECTOR_BYTES), file, String(sizeMiB * 1024)], { env });
+  for (const d of dirs) await run('mmd', ['-i', file, `::/${d}`], { env });
   for (const [path, source] of files) {
     const local = join(stage, path.replaceAll('/', '_'));
     if (typeof source === 'string') await copyFile(source, local);

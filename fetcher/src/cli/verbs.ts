@@ -4,10 +4,11 @@ import { channelSignCmd } from './channel-sign.js';
 import { keyGenerate } from './key-generate.js';
 import type { Command } from './kit.js';
 import { publish } from './publish.js';
+import { osPublish } from './os-publish.js';
 import { pullCommand } from './pull.js';
 import { pushCommand } from './push.js';
 import { rootInit, rootRotate } from './root.js';
 import { serve } from './serve.js';
 import { verify } from './verify.js';
 
-export const fetcherVerbs: Command[] = [keyGenerate, rootInit, rootRotate, publish, channelSignCmd, serve, verify, pullCommand, pushCommand, cacheConfig];
+export const fetcherVerbs: Command[] = [keyGenerate, rootInit, rootRotate, publish, osPublish, channelSignCmd, serve, verify, pullCommand, pushCommand, cacheConfig];

@@ -55,6 +55,7 @@ export const ERRORS = {
   SIZE_MISMATCH: info('refused', 502, 'trust', "a blob's size differs from its signed size (longer: endless data; Content-Length or body beyond it, or a short blob)"),
   PLATFORM_NOT_FOUND: info('refused', 502, 'trust', "an image has no manifest for this device's architecture"),
   MEDIA_TYPE: info('refused', 502, 'trust', 'a manifest names a config or layer type bootos does not read (also zstd layers on a runtime whose zlib lacks zstd)'),
+  OS_RELEASE_INVALID: info('refused', 502, 'trust', "an OS release's manifest is not bootos's OS artifact (artifact type, empty config, one kernel and one initramfs layer) or says another version or architecture than the channel's `os` entry"),
   // registry access
   NOT_FOUND: info('usage', 404, 'registry', 'the registry has no such document or blob (every mirror answered 404); from the API: no such endpoint or file'),
   HTTP_ERROR: info('transient', 502, 'registry', 'the registry answered with an HTTP error status (408, 425, 429 and 5xx are retried at once, after that at the next check)'),
@@ -104,6 +105,10 @@ export const ERRORS = {
   // hot updates
   UPDATE_NO_SPACE: info('local', 507, 'update', "a hot update was refused before touching the running version: the data root has too little free space for a snapshot of the app's `/data`"),
   UPDATE_SKIPPED: info('refused', 409, 'update', 'the channel pins a version that already failed an update on this device; it is not tried again (a later version is)'),
+  // OS updates (the disk's two slots on the EFI system partition)
+  OS_VERSION_FAILED: info('refused', 409, 'update', 'the channel pins an OS release that already failed to boot on this device (systemd-boot fell back); it is never installed again (a later release is)'),
+  OS_UPDATE_UNAVAILABLE: info('usage', 409, 'update', 'the device did not boot from a disk slot (PXE or a direct kernel boot: no `bootos.slot=` on its command line), or has no OS update to install or restart into'),
+  ESP_INVALID: info('local', 500, 'update', 'the EFI system partition is not laid out as bootos lays it (no `loader/entries/bootos-a*.conf`, an entry that does not parse, a slot named twice)'),
   // OS image builder (bootos build / lock), the Debian packages of images (bootos lock --image, publish), QEMU
   OS_LOCK_STALE: info('refused', 400, 'build', "bootos.lock.json is missing or does not pin something bootos.yaml names; or an image's image.lock.json is missing or was not made for its image.yaml's `debian:` packages"),
   OS_PIN_GONE: info('refused', 502, 'build', 'a Debian version pinned in bootos.lock.json or an image.lock.json has left the archive'),

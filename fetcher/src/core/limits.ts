@@ -15,6 +15,8 @@ export interface Limits {
   maxConfigBytes: number;
   /** Most root versions walked in one update (a registry could otherwise feed roots forever). */
   maxRootRotations: number;
+  /** Largest kernel or initramfs an OS release may name (docs/os-updates.md); the ESP's slot must hold both. */
+  maxOsFileBytes: number;
 
   // Registry transport (fetcher/src/source/transport.ts): every HTTP request of a source or of the OCI client
   /** From starting a request to its response headers: TCP connect, TLS handshake and the server's answer. */
@@ -180,6 +182,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxManifestBytes: 1024 * 1024,
   maxConfigBytes: 256 * 1024,
   maxRootRotations: 32,
+  maxOsFileBytes: 256 * 1024 * 1024,
 
   connectTimeoutMs: 15_000,
   bodyIdleTimeoutMs: 30_000,

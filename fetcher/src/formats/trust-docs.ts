@@ -2,6 +2,7 @@
 // Signatures are Ed25519 over the canonical JSON of `signed` (docs/formats.md).
 import { ISO_DATE, IMAGE_NAME, Reader, SHA256_DIGEST } from '../core/guard.js';
 import { BootosError } from '../core/error.js';
+import { readChannelOs, type ChannelOs } from './os-release.js';
 
 export interface Signature {
   keyid: string;
@@ -55,6 +56,8 @@ export interface ChannelSigned {
   images: Record<string, ChannelImage>;
   /** profile name → its apps: an image name, or an object with per-profile options */
   profiles: Record<string, (string | ProfileApp)[]>;
+  /** The OS release devices of this channel run (formats/os-release.ts); absent: the channel does not update the OS. */
+  os?: ChannelOs;
 }
 
 export type Root = SignedDocument<RootSigned>;
@@ -129,7 +132,7 @@ function readProfileApp(r: Reader, value: unknown, path: string): string | Profi
 export function readChannel(value: unknown, where = 'channel'): Channel {
   const r = new Reader('DOCUMENT_TYPE', where);
   const o = r.object(value, '', ['signed', 'signatures']);
-  const s = r.required(o, 'signed', '', (v, p) => r.object(v, p, ['type', 'name', 'version', 'expires', 'images', 'profiles']));
+  const s = r.required(o, 'signed', '', (v, p) => r.object(v, p, ['type', 'name', 'version', 'expires', 'images', 'profiles', 'os']));
   if (s.type !== 'channel') r.fail('signed.type', `expected "channel", got ${JSON.stringify(s.type)}`);
   const imagesObject = r.required(s, 'images', 'signed', (v, p) => r.object(v, p));
   const images: Record<string, ChannelImage> = {};
@@ -149,6 +152,7 @@ export function readChannel(value: unknown, where = 'channel'): Channel {
   for (const [name, list] of Object.entries(profilesObject)) {
     profiles[name] = r.array(list, `signed.profiles.${name}`).map((item, i) => readProfileApp(r, item, `signed.profiles.${name}[${i}]`));
   }
+  const os = r.optional(s, 'os', 'signed', (v, p) => readChannelOs(r, v, p));
   return {
     signed: {
       type: 'channel',
@@ -157,6 +161,7 @@ export function readChannel(value: unknown, where = 'channel'): Channel {
       expires: r.required(s, 'expires', 'signed', (v, p) => r.string(v, p, ISO_DATE, 'expected an ISO 8601 UTC time')),
       images,
       profiles,
+      ...(os ? { os } : {}),
     },
     signatures: r.required(o, 'signatures', '', (v) => readSignatures(r, v)),
   };

@@ -78,9 +78,16 @@ export async function pushRegistry(dir: string, location: string, options: PushO
     const pushedImages = new Set(plan.tags.map((t) => t.manifest.digest));
     for (const { ref, document } of plan.trust) {
       if (ref.artifactType !== TRUST_MEDIA.channel) continue;
-      for (const [name, image] of Object.entries(readChannel(parseJson(document, ref.path), ref.path).signed.images)) {
+      const signed = readChannel(parseJson(document, ref.path), ref.path).signed;
+      for (const [name, image] of Object.entries(signed.images)) {
         if (!pushedImages.has(image.digest) && !(await client.hasManifest(image.digest, MEDIA.index))) {
           throw new BootosError('REGISTRY_INVALID', `${ref.path} pins ${name} ${image.digest}, which is neither in ${dir} nor in ${client.location}`);
+        }
+      }
+      // The OS release's per-architecture manifests likewise (children of its index, docs/os-updates.md).
+      for (const [arch, manifest] of Object.entries(signed.os?.images ?? {})) {
+        if (!plan.manifests.has(manifest!.digest) && !(await client.hasManifest(manifest!.digest, MEDIA.manifest))) {
+          throw new BootosError('REGISTRY_INVALID', `${ref.path} pins OS release ${signed.os!.version} for ${arch} (${manifest!.digest}), which is neither in ${dir} nor in ${client.location}`);
         }
       }
     }

@@ -9,6 +9,8 @@ import { keyIdOf, signBytes, type SecretKey } from '../trust/keys.js';
 import { latestImages } from './layout.js';
 import type { Profiles } from '../formats/profiles.js';
 import { checkSignatures } from '../trust/trust.js';
+import { publishedOsReleases } from './os-publish.js';
+import { compareOsVersions, type ChannelOs } from '../formats/os-release.js';
 import { CHANNEL_NAME, isoTime, readChannel, readRoot, type Channel, type ChannelImage, type Root, type RootSigned, type SignedDocument } from '../formats/trust-docs.js';
 
 export interface RootOptions {
@@ -91,6 +93,11 @@ export interface ChannelOptions {
   now?: number;
   /** Pin these digests instead of the newest published version (name → image). */
   pins?: Record<string, ChannelImage>;
+  /**
+   * The OS release to pin (docs/os-updates.md): a published version, false for none, undefined for the newest
+   * published one (none when the registry has no OS release).
+   */
+  os?: string | false;
 }
 
 /** channel sign: pins the newest published version of every image the profiles name, version one higher. */
@@ -111,10 +118,18 @@ export async function signChannel(options: ChannelOptions): Promise<Channel> {
   }
   const file = join(options.registry, 'channels', `${options.name}.json`);
   let previousVersion = 0;
+  let previousOs: string | null = null;
   try {
-    previousVersion = readChannel(parseJson(await readFile(file), file), file).signed.version;
+    const previous = readChannel(parseJson(await readFile(file), file), file).signed;
+    previousVersion = previous.version;
+    previousOs = previous.os?.version ?? null;
   } catch (err) {
     if (errnoCode(err) !== 'ENOENT') throw err;
+  }
+  const os = await chooseOs(options);
+  // Refuse to publish what devices would refuse: an OS release older than the one this channel pinned before.
+  if (os && previousOs !== null && compareOsVersions(os.version, previousOs) < 0) {
+    throw new BootosError('ROLLBACK', `channel ${options.name} pinned OS release ${previousOs}; devices refuse the older ${os.version} (publish it under a higher version)`);
   }
   const channel = sign(
     {
@@ -124,6 +139,7 @@ export async function signChannel(options: ChannelOptions): Promise<Channel> {
       expires: isoTime((options.now ?? Date.now()) + options.expiresMs),
       images,
       profiles: options.profiles,
+      ...(os ? { os } : {}),
     },
     options.signers,
   );
@@ -131,6 +147,17 @@ export async function signChannel(options: ChannelOptions): Promise<Channel> {
   checkSignatures(channel, root.signed.roles.channel, root.signed.keys, `channel ${options.name}`);
   await writeFileAtomic(file, `${JSON.stringify(channel, null, 2)}\n`);
   return channel;
+}
+
+async function chooseOs(options: ChannelOptions): Promise<ChannelOs | null> {
+  if (options.os === false) return null;
+  const releases = await publishedOsReleases(options.registry);
+  const release = options.os === undefined ? releases.at(-1) : releases.find((r) => r.version === options.os);
+  if (!release) {
+    if (options.os === undefined) return null;
+    throw new BootosError('USAGE', `OS release ${options.os} is not published in ${options.registry} (published: ${releases.map((r) => r.version).join(', ') || 'none'}; \`bootos os publish\`)`);
+  }
+  return { version: release.version, images: release.images };
 }
 
 /** Signs a document with each key over its canonical JSON. */

@@ -12,6 +12,7 @@ import { decodePublicKey, verifyBytes } from './keys.js';
 import { withLimits, type Limits } from '../core/limits.js';
 import { blobPath, type Descriptor } from '../formats/oci.js';
 import { type RegistrySource } from '../source/source.js';
+import { OS_VERSION, compareOsVersions } from '../formats/os-release.js';
 import { readChannel, readRoot, profileApps, type Channel, type Role, type Root, type SignatureHolder } from '../formats/trust-docs.js';
 
 export interface TrustOptions {
@@ -29,6 +30,8 @@ export interface TrustOptions {
 interface PersistedState {
   rootVersion: number;
   channels: Record<string, number>;
+  /** Channel name → the highest OS release version (formats/os-release.ts) a verified channel of that name pinned. */
+  os: Record<string, string>;
 }
 
 /** Counts distinct keys of `role` whose signature over the canonical bytes of `signed` is valid. */
@@ -54,7 +57,7 @@ export function checkSignatures(doc: SignatureHolder, role: Role, keys: Record<s
 
 export class Trust {
   private root!: Root;
-  private state: PersistedState = { rootVersion: 0, channels: {} };
+  private state: PersistedState = { rootVersion: 0, channels: {}, os: {} };
   private readonly limits: Limits;
   private readonly now: () => number;
 
@@ -77,6 +80,11 @@ export class Trust {
     return this.state.channels[name] ?? 0;
   }
 
+  /** The highest OS release version a verified channel of this name pinned, or null. */
+  lastSeenOsVersion(name: string): string | null {
+    return this.state.os[name] ?? null;
+  }
+
   private async load(): Promise<void> {
     const name = this.options.initialRootName ?? 'baked-in root.json';
     const baked = readRoot(parseJson(this.options.initialRoot, name), name);
@@ -89,7 +97,9 @@ export class Trust {
     const state = await readOptional(join(dir, 'state.json'));
     if (state) {
       const parsed = parseJson(state, join(dir, 'state.json')) as Partial<PersistedState>;
-      this.state = { rootVersion: Number(parsed.rootVersion) || 0, channels: { ...parsed.channels } };
+      const os: Record<string, string> = {};
+      for (const [channel, version] of Object.entries(parsed.os ?? {})) if (typeof version === 'string' && OS_VERSION.test(version)) os[channel] = version;
+      this.state = { rootVersion: Number(parsed.rootVersion) || 0, channels: { ...parsed.channels }, os };
     }
     // The newest root verified before this boot was checked then; it still must be a root signed by itself.
     const saved = await readOptional(join(dir, 'root.json'));
@@ -182,10 +192,23 @@ export class Trust {
         }
       }
     }
+    // Rollback of the OS: a newer channel may not pin an older OS release than one a channel of this name pinned
+    // before (persisted across reboots): an old, vulnerable kernel is not brought back by re-signing.
+    const os = channel.signed.os;
+    const seenOs = this.lastSeenOsVersion(name);
+    if (os && seenOs !== null && compareOsVersions(os.version, seenOs) < 0) {
+      throw new BootosError('ROLLBACK', `${where}: OS release ${os.version} is older than release ${seenOs} seen before`);
+    }
+    let changed = false;
     if (channel.signed.version > seen) {
       this.state.channels[name] = channel.signed.version;
-      await this.persist();
+      changed = true;
     }
+    if (os && (seenOs === null || compareOsVersions(os.version, seenOs) > 0)) {
+      this.state.os[name] = os.version;
+      changed = true;
+    }
+    if (changed) await this.persist();
     return channel;
   }
 }

@@ -24,6 +24,12 @@ export interface ApiBackend {
   /** Checks that an action is possible now (throws APP_UNKNOWN / APP_STATE), before 202 is answered. */
   checkAction(name: string, action: 'start' | 'stop' | 'freeze'): void;
   uptimeSeconds(): number;
+  /** GET /api/os: the OS updater's status (docs/os-updates.md). */
+  os(): unknown;
+  /** Checks that a restart would boot a newer OS release (throws OS_UPDATE_UNAVAILABLE), before 202 is answered. */
+  checkOsRestart(): { version: string; slot: string };
+  /** Stops the apps cleanly, then restarts the device into the pending OS release. */
+  osRestart(): Promise<void>;
   onEvent(listener: (event: 'apps' | 'step', data: unknown) => void): () => void;
 }
 
@@ -221,7 +227,19 @@ export async function startApi(options: {
       backend.action(name, verb).catch((err) => options.log?.(`${verb} ${name}: ${(err as Error).message}`));
       return sendJson(res, 202, { ok: true });
     }
+    if (path === '/api/os/restart') {
+      // Never in the middle of work without consent: only the device itself or a paired browser may ask.
+      if (req.method !== 'POST') return sendJson(res, 405, { error: { code: 'USAGE', message: 'POST only' } });
+      if ((await roleOf(req)) === 'visitor') return sendError(res, new BootosError('FORBIDDEN', `restart: ${forbiddenReason(req)}`));
+      const pending = backend.checkOsRestart();
+      options.log?.(`OS restart into release ${pending.version} (slot ${pending.slot}) asked by ${req.socket.remoteAddress ?? '?'}`);
+      // The answer goes out before the apps stop and the API closes.
+      sendJson(res, 202, { ok: true, restartingInto: pending });
+      res.once('finish', () => void backend.osRestart().catch((err) => options.log?.(`OS restart: ${(err as Error).message}`)));
+      return;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: { code: 'USAGE', message: 'GET only' } });
+    if (path === '/api/os') return sendJson(res, 200, backend.os());
     if (path === '/api/health') return sendJson(res, 200, { ok: true, uptimeSeconds: backend.uptimeSeconds() });
     if (path === '/api/apps') return sendJson(res, 200, backend.apps());
     if (path === '/api/device') return sendJson(res, 200, await backend.device());
