@@ -80,6 +80,7 @@ test('an app filling its /data fails inside its own volume; another app updates 
 
     // The attack: fill /data.
     const fill = (await json(await env.get('filler', '/fill'))) as { written: number; error: string | null };
+    t.log(`the app wrote ${fill.written} bytes, then ${fill.error}`);
     t.is(fill.error, 'ENOSPC', "the app's own write fails");
     t.true(fill.written <= DEFAULT_DATA_BYTES, `wrote ${fill.written} bytes, more than its ${DEFAULT_DATA_BYTES}-byte quota`);
     t.true(fill.written >= DEFAULT_DATA_BYTES / 2, `wrote only ${fill.written} bytes of its ${DEFAULT_DATA_BYTES}-byte quota`);
