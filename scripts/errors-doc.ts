@@ -108,6 +108,8 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   NETWORK_SETUP: 'the agent must run as root with iproute2',
   API_BUSY: 'close another /api/events stream (another kiosk tab) or try again',
   FORBIDDEN: 'docs/security.md',
+  DATA_FULL: "free space on the data partition (remove apps from the profile and run store gc), or lower an image's `resources.data`; apps' own writes beyond their `resources.data` fail inside the app (ENOSPC in its `/data`), not here",
+  DATA_VOLUME_FAILED: 'the OS image ships `mkfs.ext4` (e2fsprogs) and the `loop` module; on a host run install e2fsprogs',
   UPDATE_NO_SPACE: "free space on the data partition, or shrink the app's data (copy-on-write filesystems need only metadata)",
   UPDATE_SKIPPED: "publish a fixed version; the failure's reason is in `apps[].update.error`",
   OS_RELEASE_INVALID: 'publish the release with `bootos os publish` and sign the channel again',

@@ -82,6 +82,8 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   DATA_ROOT_TIMEOUT: "The device's data disk did not become ready in time.",
   NO_SPACE: "The device's disk is full.",
   DATA_ROOT_INVALID: "The device's data disk cannot be used.",
+  DATA_FULL: "The device's data disk has no room left for this.",
+  DATA_VOLUME_FAILED: "The device could not prepare this app's data space.",
   // hot updates
   UPDATE_NO_SPACE: 'There is not enough free space for a safe copy of its data.',
   UPDATE_SKIPPED: 'This version already failed on this device, so it is not tried again.',

@@ -3,7 +3,7 @@
 // QEMU; "up" only once the agent lists the apps; write a note through the notes app's forwarded port; in Chromium,
 // a browser without the printed link sees the read-only kiosk and is told to pair, the one that opens the link opens
 // calc, computes, freezes, resumes and stops it; Ctrl-C powers off); the second as a script does (--exit-when-ready: the kiosk answers through hostfwd, poweroff). The note is on
-// the work folder's data disk afterwards. Nothing may be left running after either.
+// the work folder's data disk afterwards (in the notes app's /data volume). Nothing may be left running after either.
 import test from 'ava';
 import { execFileSync, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -82,7 +82,9 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   t.regex(stderr, /guest \| bootos-init: data root \/dev\/vda/);
   t.notRegex(stderr, /\d\/5 /, 'one step total');
   // The first request to notes pulls and starts it (the connection is held meanwhile).
-  const posted = await fetch(new URL('api/notes', notesUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: note }), signal: AbortSignal.timeout(scaledTimeout(300_000)) });
+  const posted = await fetch(new URL('api/notes', notesUrl), { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ text: note }), signal: AbortSignal.timeout(scaledTimeout(300_000)) }).catch((err: unknown) => {
+    throw new Error(`POST ${notesUrl}api/notes: ${(err as Error).name} ${(err as Error).message}\n${stderr.slice(-4000)}`, { cause: err });
+  });
   t.is(posted.status, 201, await posted.clone().text());
   const read = (await (await fetch(new URL('api/notes', notesUrl), { signal: AbortSignal.timeout(scaledTimeout(60_000)) })).json()) as { notes: Array<{ text: string }> };
   t.true(read.notes.some((n) => n.text === note));
@@ -109,8 +111,12 @@ test('bootos demo twice in one work folder: a note written in the first (Ctrl-C)
   // Everything it started is gone: no QEMU of this work folder, and the kiosk port is free again.
   t.true(nothingLeft(work), 'QEMU of run 2 is gone');
   t.is(await freePort(apiPort), apiPort, 'the kiosk port is free again');
-  // The note is on the data disk, after a second boot that mounted it.
-  const onDisk = execFileSync('debugfs', ['-R', 'cat /data/notes/notes.json', join(work, 'data.img')], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  // The note is on the data disk, after a second boot that mounted it: in the notes app's own /data volume, an ext4
+  // image in the data root (docs/formats.md, "An app's /data"), read out of the disk and then out of the volume.
+  const volume = join(work, 'notes-volume.ext4');
+  execFileSync('debugfs', ['-R', `dump /data/.volumes/notes.ext4 ${volume}`, join(work, 'data.img')], { stdio: 'ignore' });
+  const onDisk = execFileSync('debugfs', ['-R', 'cat /notes.json', volume], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
+  await rm(volume, { force: true });
   t.true(onDisk.includes(note), onDisk.slice(0, 2000));
   process.stdout.write(`PASSED e2e demo run 2: --exit-when-ready, the note kept (${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
 });

@@ -104,6 +104,13 @@ export async function leftoversOf(agent: Agent): Promise<string[]> {
     found.push(`container ${c.id}`);
     await runc.delete(c.id).catch(() => {});
   }
+  // The apps' /data volumes are unmounted at agent stop.
+  for (const line of (await readFile('/proc/self/mountinfo', 'utf8')).split('\n')) {
+    const point = line.split(' ')[4]?.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (!point?.startsWith(`${agent.config.dataRoot}/`)) continue;
+    found.push(`mount ${point}`);
+    await execFileP('umount', ['-l', point]).catch(() => {});
+  }
   const bundles = await readdir(join(agent.config.runDir, 'bundles')).catch(() => []);
   for (const b of bundles) found.push(`bundle ${b}`);
   for (const slot of await readdir(SLOTS_DIR).catch(() => [])) {

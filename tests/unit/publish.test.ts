@@ -119,6 +119,8 @@ test('image.yaml: bad values name the field', (t) => {
     [{ ...valid, user: '0:0' }, /user: apps never run as root/],
     [{ ...valid, ports: [{ port: 70000 }] }, /ports\[0\]\.port/],
     [{ ...valid, resources: { memory: 'lots' } }, /resources\.memory/],
+    [{ ...valid, resources: { data: 'lots' } }, /resources\.data: expected bytes/],
+    [{ ...valid, resources: { data: '4Mi' } }, /resources\.data: at least 8Mi/],
     [{ ...valid, network: 'bridge' }, /network: expected one of none, host/],
     [{ ...valid, files: [{ from: '../etc', to: '/app' }] }, /files\[0\]\.from/],
     [{ version: '1', entrypoint: ['x'] }, /name: required field is missing/],
@@ -134,6 +136,8 @@ test('image.yaml: bad values name the field', (t) => {
 test('image.yaml: defaults are filled in', (t) => {
   const { config, files } = parseImageSpec({ ...valid, resources: { memory: '64Mi' } }, 'image.yaml');
   t.is(config.resources.memoryBytes, 64 * 1024 * 1024);
+  t.is(config.resources.dataBytes, 64 * 1024 * 1024, "the /data volume's default size");
+  t.is(parseImageSpec({ ...valid, resources: { data: '16Mi' } }, 'image.yaml').config.resources.dataBytes, 16 * 1024 * 1024);
   t.deepEqual(config.user, { uid: 1000, gid: 1000 });
   t.is(config.network, 'none');
   t.deepEqual(files, [{ from: '.', to: '/app' }]);

@@ -3,7 +3,7 @@
 // a newer channel pins, and stopped together at shutdown. Images are resolved and pulled by digest through a channel
 // that pins only the version the device chose.
 import { join } from 'node:path';
-import { BootosError } from '../../../fetcher/src/core/error.js';
+import { BootosError, deviceFailure, isBootosError, type ErrorCode } from '../../../fetcher/src/core/error.js';
 import { resolveImage, type ResolvedImage } from '../../../fetcher/src/trust/resolve.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
 import { profileApps, type Channel, type ChannelSigned, type ProfileApp } from '../../../fetcher/src/formats/trust-docs.js';
@@ -17,6 +17,7 @@ import type { Pin, UpdateStore } from './update/journal.js';
 import { recoverUpdate } from './update/recovery.js';
 import { Updater, type UpdaterContext } from './update/updater.js';
 import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './runtime/network.js';
+import { DataVolumes } from './runtime/data-volume.js';
 import { nodeRuntimeBinds, type Bind, type Runc } from './runtime/runc.js';
 
 /** What the apps need from the agent. */
@@ -42,9 +43,16 @@ export class AppSet {
   readonly admission: ConnectionAdmission;
   private readonly networks = new Set<AppNetwork>();
   private runtimeBindsCache: Promise<Bind[]> | null = null;
+  /** The apps' /data volumes (one mount per app, shared by its instances). */
+  readonly volumes: DataVolumes;
 
   constructor(private readonly ctx: AppSetContext) {
     this.admission = new ConnectionAdmission(ctx.config.limits);
+    this.volumes = new DataVolumes({
+      dataRoot: ctx.config.dataRoot,
+      reserveBytes: ctx.config.limits.dataReserveBytes,
+      log: (app, message) => ctx.step(app, message),
+    });
   }
 
   /** The app called `name` (APP_UNKNOWN if the profile has none). */
@@ -95,24 +103,42 @@ export class AppSet {
   private async add(channel: Channel, entry: ProfileApp): Promise<void> {
     const { config } = this.ctx;
     const name = entry.image;
-    // An update that a kill interrupted is finished first: one version, and its /data, before anything runs.
-    const record = await recoverUpdate(this.ctx.updateStore, config, name, join(config.dataRoot, name), (m) => this.ctx.step(name, `recovery: ${m}`));
+    // An update that a kill interrupted is finished first: one version, and its /data, before anything runs. A
+    // snapshot is restored into the app's volume, so the volume is mounted first (if the app has one).
+    const record = await recoverUpdate(this.ctx.updateStore, config, name, join(config.dataRoot, name), (m) => this.ctx.step(name, `recovery: ${m}`), () =>
+      this.volumes.mountExisting(name),
+    );
     const offered = channel.signed.images[name]!;
     // Only the small index, manifest and config: the port and policies are in the config. No layer is fetched.
     let resolved: ResolvedImage | null = null;
     let skipped: string | null = null;
+    let unreachable: { code: ErrorCode; message: string } | null = null;
     if (record.failed[offered.digest] && record.current && record.current.digest !== offered.digest) {
       // The channel still pins a version that failed here: keep the one that last served well.
       resolved = await this.resolvePin(name, record.current).catch(() => null);
       if (resolved) skipped = offered.digest;
     }
-    resolved ??= await resolveImage(this.ctx.source, channel.signed, name, config.arch, config.limits);
-    const pin: Pin = { digest: resolved.digest, size: skipped ? record.current!.size : offered.size, version: resolved.config.version };
+    if (!resolved) {
+      try {
+        resolved = await resolveImage(this.ctx.source, channel.signed, name, config.arch, config.limits);
+      } catch (err) {
+        // The channel names a version whose documents cannot be had (missing blobs, the registry unreachable): the
+        // version that last served well, if the store still has it, is what the app starts on meanwhile.
+        const cached = record.current && record.current.digest !== offered.digest ? await this.cachedResolve(name, record.current) : null;
+        if (!cached) throw err;
+        resolved = cached;
+        const e = deviceFailure(err, `${name} ${offered.version ?? offered.digest}`, 'APP_START_FAILED');
+        unreachable = { code: e.code, message: e.message };
+        this.ctx.step(name, `${offered.version ?? offered.digest} cannot be resolved (${e.code}: ${e.message}): starting on the cached ${record.current!.version}`);
+      }
+    }
+    const pin: Pin = { digest: resolved.digest, size: skipped || unreachable ? record.current!.size : offered.size, version: resolved.config.version };
     const network = resolved.config.network === 'host' ? hostNetwork() : await this.newNetwork(name);
     const app = new App(resolved, pin, entry, network, this.appContext());
     await app.init();
     const updater = new Updater(app, this.updaterContext(), record);
     if (skipped) updater.showFailed(skipped);
+    if (unreachable) updater.deferred({ digest: offered.digest, size: offered.size, ...(offered.version ? { version: offered.version } : {}) }, unreachable, record.current!);
     this.apps.set(app.name, app);
     this.updaters.set(app.name, updater);
     for (const port of resolved.config.ports) {
@@ -143,8 +169,52 @@ export class AppSet {
     return resolveImage(this.ctx.source, this.pinnedChannel(name, pin), name, this.ctx.config.arch, this.ctx.config.limits);
   }
 
-  private pull: AppContext['pull'] = async (image, pin, onProgress) =>
-    pullImage({ source: this.ctx.source, store: this.ctx.store, channel: this.pinnedChannel(image, pin), image, arch: this.ctx.config.arch, onProgress });
+  /** `pin` resolved from the documents the store holds, if its root is there too (null otherwise). */
+  private async cachedResolve(name: string, pin: Omit<Pin, 'version'>): Promise<ResolvedImage | null> {
+    const { store, source, config } = this.ctx;
+    try {
+      const resolved = await resolveImage(store.cached(source), this.pinnedChannel(name, pin), name, config.arch, config.limits);
+      return (await store.rootOf(resolved.manifestDescriptor.digest)) ? resolved : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Pulls `pin`. One that is not in the store yet is refused early (DATA_FULL) when the data root would keep less
+   * than `dataReserveBytes` free: its layers count twice (the blobs kept, and an unpacked root at least as large).
+   * A full disk met on the way is DATA_FULL too.
+   */
+  private pull: AppContext['pull'] = async (image, pin, onProgress) => {
+    const { source, store, config } = this.ctx;
+    const channel = this.pinnedChannel(image, pin);
+    try {
+      const resolved = await resolveImage(store.cached(source), channel, image, config.arch, config.limits);
+      if (!(await store.rootOf(resolved.manifestDescriptor.digest))) {
+        const needed = 2 * resolved.manifest.layers.reduce((sum, l) => sum + l.size, 0);
+        const free = await this.volumes.freeBytes();
+        if (free < needed + config.limits.dataReserveBytes) {
+          throw new BootosError(
+            'DATA_FULL',
+            `${image} ${pin.version}: the download needs about ${needed} bytes and the data root keeps ${config.limits.dataReserveBytes} bytes ` +
+              `(dataReserveBytes) for the agent, but only ${free} bytes are free: free space (remove apps from the profile, store gc)`,
+          );
+        }
+      }
+      return await pullImage({ source, store, channel, image, arch: config.arch, onProgress });
+    } catch (err) {
+      throw isBootosError(err) && err.code !== 'NO_SPACE' ? err : deviceFailure(err, `download of ${image} ${pin.version}`, 'APP_START_FAILED');
+    }
+  };
+
+  private async fallback(name: string, failed: Pin): ReturnType<AppContext['cachedFallback']> {
+    const current = this.updaters.get(name)?.lastServed;
+    if (!current || current.digest === failed.digest) return null;
+    const resolved = await this.cachedResolve(name, current);
+    if (!resolved) return null;
+    const pulled = await this.pull(name, current, () => {}).catch(() => null);
+    return pulled ? { resolved, pin: current, pulled } : null;
+  }
 
   private async newNetwork(app: string): Promise<AppNetwork> {
     const network = await createIsolatedNetwork(`${this.ctx.agentId} ${app}`);
@@ -176,6 +246,9 @@ export class AppSet {
       pull: this.pull,
       served: (app, pin) => this.updaters.get(app)?.served(pin),
       isCached: async (digest) => (await this.ctx.store.rootOf(digest)) !== null,
+      dataVolume: (app, size) => this.volumes.ensure(app, size),
+      cachedFallback: (app, failed) => this.fallback(app, failed),
+      fellBack: (app, failed, fallback, error) => this.updaters.get(app)?.deferred({ digest: failed.digest, size: failed.size, version: failed.version }, error, fallback),
       runtimeBinds: () => (this.runtimeBindsCache ??= nodeRuntimeBinds()),
       changed: () => this.ctx.changed(),
       step: (app, message) => this.ctx.step(app, message),
@@ -191,5 +264,8 @@ export class AppSet {
     await this.updatesSettled();
     await Promise.all([...this.apps.values()].map((a) => a.stop().catch(() => {})));
     await Promise.all([...this.networks].map((n) => n.close().catch(() => {})));
+    // Every container is gone: nothing uses a volume any more.
+    await this.volumes.unmountAll(this.ctx.log);
   }
 }
+

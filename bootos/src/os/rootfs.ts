@@ -58,6 +58,11 @@ async function listTree(dir: string, base = dir, out: string[] = []): Promise<st
   return out;
 }
 
+/** Where a package's file goes in the image: the image's /sbin is a link to /bin, so `sbin/X` is put at `bin/X`. */
+function imagePath(p: string): string {
+  return p.startsWith('sbin/') ? `bin/${p.slice('sbin/'.length)}` : p;
+}
+
 /** Adds the files of an unpacked package that match the globs (files and symlinks; directories follow). */
 async function addPackageFiles(tree: Tree, unpacked: string, globs: string[], what: string): Promise<void> {
   const all = await listTree(unpacked);
@@ -68,8 +73,8 @@ async function addPackageFiles(tree: Tree, unpacked: string, globs: string[], wh
     for (const p of hits) {
       const src = join(unpacked, p);
       const st = await lstat(src);
-      if (st.isSymbolicLink()) tree.symlink(p, await readlink(src), true);
-      else if (st.isFile()) tree.file(p, src, st.mode & 0o111 ? 0o755 : 0o644, true);
+      if (st.isSymbolicLink()) tree.symlink(imagePath(p), await readlink(src), true);
+      else if (st.isFile()) tree.file(imagePath(p), src, st.mode & 0o111 ? 0o755 : 0o644, true);
     }
   }
 }

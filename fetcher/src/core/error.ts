@@ -86,6 +86,8 @@ export const ERRORS = {
   CONFIG_INVALID: info('local', 500, 'agent', "the agent's configuration (kernel command line `bootos.*` keys or the `--config` JSON file) has an unknown key or a bad value; the message names it"),
   DATA_ROOT_TIMEOUT: info('local', 500, 'agent', 'the data root was still being mounted (`<runDir>/data-pending` still there) when `limits.dataRootWaitMs` ran out'),
   NO_SPACE: info('local', 507, 'pull', 'the disk (the store or the data root) is full: nothing half-written is kept; free space or remove unused images'),
+  DATA_FULL: info('local', 507, 'agent', "an app's data volume cannot be made (the data root would keep less than `dataReserveBytes` free), a download would eat into that reserve, or the agent itself met a full disk (ENOSPC): nothing half-written is kept"),
+  DATA_VOLUME_FAILED: info('local', 500, 'agent', "an app's `/data` volume (an ext4 file system in a file under the data root) could not be made or mounted: `mkfs.ext4` or `mount -o loop` is missing or failed; the app is not started without it"),
   DATA_ROOT_INVALID: info('local', 500, 'agent', "the data root cannot be used (its directories cannot be created or read: read-only, full, no permission); the message carries the system's words"),
   APP_UNKNOWN: info('usage', 404, 'agent', "the API was asked about an app that the device's profile does not have"),
   APP_STATE: info('usage', 409, 'agent', "the action is not possible in the app's state, e.g. stop a stopped app, freeze an app with open connections"),
@@ -178,6 +180,19 @@ export function agentError(err: unknown, what: string): BootosError {
   if (isBootosError(e)) return e;
   const errno = errnoCode(e);
   return new BootosError('AGENT_ERROR', `${what}: ${(e as Error)?.message ?? String(e)}${errno && !String((e as Error)?.message).includes(errno) ? ` (${errno})` : ''}`, { cause: e });
+}
+
+/**
+ * A failure as the device agent shows it: a full disk met anywhere (ENOSPC, EDQUOT, or the store's NO_SPACE) is
+ * DATA_FULL, never a raw errno nor a guess; other coded errors stay as they are; anything else is `fallback` with the
+ * system's words.
+ */
+export function deviceFailure(err: unknown, what: string, fallback: ErrorCode): BootosError {
+  const errno = errnoCode(err);
+  if (isBootosError(err, 'NO_SPACE') || errno === 'ENOSPC' || errno === 'EDQUOT') {
+    return new BootosError('DATA_FULL', `${what}: the data root is full (${isBootosError(err) ? err.message : errno})`, { cause: err });
+  }
+  return isBootosError(err) ? err : new BootosError(fallback, `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
 }
 
 /**

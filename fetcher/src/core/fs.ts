@@ -73,3 +73,14 @@ export function pidAlive(pid: number): boolean {
     return errnoCode(err) === 'EPERM';
   }
 }
+
+/**
+ * Whether `path` is a directory on another file system than its parent (a mount point), looked at with lstat: a
+ * symlink is never one. False when it does not exist.
+ */
+export async function isMountPoint(path: string): Promise<boolean> {
+  const st = await lstat(path).catch((err) => (errnoCode(err) === 'ENOENT' ? null : Promise.reject(err)));
+  if (!st || !st.isDirectory()) return false;
+  const parent = await lstat(dirname(path));
+  return st.dev !== parent.dev || st.ino === parent.ino;
+}

@@ -170,6 +170,11 @@ export interface Limits {
   updateGraceMs: number;
   /** Free bytes a /data snapshot must leave on the data root. */
   snapshotReserveBytes: number;
+  /**
+   * Free bytes of the data root kept for the agent's own state, journals and pulls: an app's data volume is made,
+   * and a download started, only while this much stays free (else DATA_FULL).
+   */
+  dataReserveBytes: number;
   /** How long the agent waits for the data root while /init still mounts it (<runDir>/data-pending exists). */
   dataRootWaitMs: number;
   /** Largest output read from one runc command (list, state). */
@@ -238,6 +243,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   updateIdleCloseMs: 100,
   updateGraceMs: 10_000,
   snapshotReserveBytes: 16 * 1024 * 1024,
+  dataReserveBytes: 32 * 1024 * 1024,
   dataRootWaitMs: 300_000,
   maxRuncOutputBytes: 4 * 1024 * 1024,
   maxEventStreams: 16,
@@ -262,7 +268,7 @@ export const LIMIT_NAMES = Object.keys(DEFAULT_LIMITS) as (keyof Limits)[];
 const MAY_BE_ZERO: ReadonlySet<keyof Limits> = new Set<keyof Limits>([
   'stopGraceMs', 'crashWindowMs', 'crashBackoffMinMs', 'crashBackoffMaxMs', 'logTailLines', 'memoryLowBytes',
   'eventsThrottleMs', 'channelPollIntervalMs', 'channelPollJitterMs', 'updateDrainTimeoutMs', 'updateIdleCloseMs',
-  'updateGraceMs', 'snapshotReserveBytes', 'dataRootWaitMs',
+  'updateGraceMs', 'snapshotReserveBytes', 'dataReserveBytes', 'dataRootWaitMs',
 ]);
 
 /** The unit of a limit, read from its name (units are in the names): ms, bytes, bytes/s, a ratio, or a count. */

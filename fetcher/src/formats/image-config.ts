@@ -47,7 +47,8 @@ export interface ImageConfig {
   ports: PortSpec[];
   health: HealthCheck | null;
   idle: { afterSeconds: number; action: IdleAction };
-  resources: { memoryBytes: number; pids: number; cpuWeight: number };
+  /** dataBytes: the size of the app's `/data` volume (its quota), when the image has `data`. */
+  resources: { memoryBytes: number; pids: number; cpuWeight: number; dataBytes: number };
   network: Network;
   data: { path: string } | null;
   handover: { mode: HandoverMode; timeoutSeconds: number };
@@ -66,6 +67,12 @@ const CONFIG_FIELDS = [
 /** The PATH an app gets when its image sets none (runc's and Docker's default); the publisher finds programs by it. */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/** The size of an app's `/data` volume when image.yaml's `resources.data` does not say (and in older configs). */
+export const DEFAULT_DATA_BYTES = 64 * 1024 * 1024;
+
+/** The smallest `/data` volume: an ext4 file system smaller than this has almost no room besides its journal. */
+export const MIN_DATA_BYTES = 8 * 1024 * 1024;
+
 export const ABSOLUTE_PATH = /^\/([^/\0]+(\/[^/\0]+)*)?$/;
 
 /** Checks a config fetched from a registry (or built by the publisher) field by field. */
@@ -75,7 +82,7 @@ export function readImageConfig(value: unknown, where = 'image config', code: Er
   const req = <T>(key: string, f: (v: unknown, p: string) => T) => r.required(o, key, '', f);
   const user = r.object(req('user', (v) => v), 'user', ['uid', 'gid']);
   const idle = r.object(req('idle', (v) => v), 'idle', ['afterSeconds', 'action']);
-  const resources = r.object(req('resources', (v) => v), 'resources', ['memoryBytes', 'pids', 'cpuWeight']);
+  const resources = r.object(req('resources', (v) => v), 'resources', ['memoryBytes', 'pids', 'cpuWeight', 'dataBytes']);
   const handover = r.object(req('handover', (v) => v), 'handover', ['mode', 'timeoutSeconds']);
   const ports = req('ports', (v, p) => r.array(v, p)).map((item, i): PortSpec => {
     const p = r.object(item, `ports[${i}]`, ['name', 'port', 'public']);
@@ -128,6 +135,8 @@ export function readImageConfig(value: unknown, where = 'image config', code: Er
       memoryBytes: r.required(resources, 'memoryBytes', 'resources', (v, p) => r.integer(v, p, 4 * 1024 * 1024)),
       pids: r.required(resources, 'pids', 'resources', (v, p) => r.integer(v, p, 1)),
       cpuWeight: r.required(resources, 'cpuWeight', 'resources', (v, p) => r.integer(v, p, 1, 10000)),
+      // Configs published before the field existed get the default.
+      dataBytes: r.optional(resources, 'dataBytes', 'resources', (v, p) => r.integer(v, p, MIN_DATA_BYTES)) ?? DEFAULT_DATA_BYTES,
     },
     network: req('network', (v, p) => r.oneOf(v, p, ['none', 'host'] as const)),
     data:

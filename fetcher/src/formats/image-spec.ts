@@ -4,7 +4,7 @@ import { readYamlFile } from '../core/yaml-file.js';
 import { IMAGE_NAME, Reader } from '../core/guard.js';
 import { OCI_ARCHES, ociArch, type OciArch } from '../core/arch.js';
 import { isOciUrl } from './registry-url.js';
-import { ABSOLUTE_PATH, STOP_SIGNALS, readImageConfig, type ImageConfig } from './image-config.js';
+import { ABSOLUTE_PATH, DEFAULT_DATA_BYTES, MIN_DATA_BYTES, STOP_SIGNALS, readImageConfig, type ImageConfig } from './image-config.js';
 import { DEB_NAME } from './deb-pin.js';
 
 export interface FileMapping {
@@ -86,7 +86,7 @@ export function parseImageSpec(doc: unknown, where: string): ParsedSpec {
 
   const healthDoc = r.optional(o, 'health', '', (v, p) => r.object(v, p, ['http', 'port', 'intervalMs', 'timeoutMs']));
   const idleDoc = r.optional(o, 'idle', '', (v, p) => r.object(v, p, ['after', 'action'])) ?? {};
-  const resDoc = r.optional(o, 'resources', '', (v, p) => r.object(v, p, ['memory', 'pids', 'cpuWeight'])) ?? {};
+  const resDoc = r.optional(o, 'resources', '', (v, p) => r.object(v, p, ['memory', 'pids', 'cpuWeight', 'data'])) ?? {};
   const handDoc = r.optional(o, 'handover', '', (v, p) => r.object(v, p, ['mode', 'timeout'])) ?? {};
   const env = r.optional(o, 'env', '', (v, p) => r.object(v, p)) ?? {};
   const userText = r.optional(o, 'user', '', (v, p) => r.string(v, p, /^\d+:\d+$/, 'expected UID:GID, e.g. 1000:1000'));
@@ -104,6 +104,11 @@ export function parseImageSpec(doc: unknown, where: string): ParsedSpec {
   const memory = r.optional(resDoc, 'memory', 'resources', (v, p) =>
     typeof v === 'number' ? r.integer(v, p, 1) : r.string(v, p, SIZE, 'expected bytes or a size such as 64Mi'),
   );
+
+  const dataSize = r.optional(resDoc, 'data', 'resources', (v, p) => {
+    const bytes = typeof v === 'number' ? r.integer(v, p, 1) : parseSize(r.string(v, p, SIZE, 'expected bytes or a size such as 64Mi'));
+    return bytes >= MIN_DATA_BYTES ? bytes : r.fail(p, `at least ${MIN_DATA_BYTES / 1024 ** 2}Mi (an ext4 volume smaller than that holds little besides its journal)`);
+  });
 
   const runtime = r.optional(o, 'runtime', '', (v, p) => r.oneOf(v, p, ['none', 'node'] as const)) ?? 'none';
   const config = {
@@ -143,6 +148,7 @@ export function parseImageSpec(doc: unknown, where: string): ParsedSpec {
       memoryBytes: typeof memory === 'string' ? parseSize(memory) : (memory ?? 128 * 1024 ** 2),
       pids: r.optional(resDoc, 'pids', 'resources', (v, p) => r.integer(v, p, 1)) ?? 64,
       cpuWeight: r.optional(resDoc, 'cpuWeight', 'resources', (v, p) => r.integer(v, p, 1, 10000)) ?? 100,
+      dataBytes: dataSize ?? DEFAULT_DATA_BYTES,
     },
     network: r.optional(o, 'network', '', (v, p) => r.oneOf(v, p, ['none', 'host'] as const)) ?? 'none',
     data: data ? { path: data } : null,

@@ -72,7 +72,7 @@ export class App {
       runc: ctx.runc,
       agentId: ctx.agentId,
       app: this.name,
-      dataDir: this.dataDir,
+      dataVolume: (size) => ctx.dataVolume(this.name, size),
       hostNetworkAllowed: entry.hostNetwork === true,
       logs: this.logs,
       runtimeBinds: () => ctx.runtimeBinds(),

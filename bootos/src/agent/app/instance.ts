@@ -1,7 +1,7 @@
 // One run of an app's container: the image, pin and network it runs with, the connections spliced to it, and what
 // runc does to it (stop with a grace period, pause, resume, signals, removal after it exited). launchInstance()
 // prepares its bundle (/data, mount points, the OCI spec) and starts it.
-import { chown, mkdir, rm } from 'node:fs/promises';
+import { chmod, chown, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
 import type { AgentConfig } from '../config.js';
@@ -174,8 +174,8 @@ export interface LaunchOptions {
   image: PulledImage;
   pin: Pin;
   network: AppNetwork;
-  /** Where the app's /data lives on the device (made if the image has a data volume). */
-  dataDir: string;
+  /** The app's /data volume, mounted if the image has `data` (of its `resources.dataBytes` when made). */
+  dataVolume(sizeBytes: number): Promise<string>;
   runtimeBinds(): Promise<Bind[]>;
 }
 
@@ -187,9 +187,10 @@ export async function launchInstance(o: LaunchOptions): Promise<Instance> {
   const cgroupsPath = `bootos/${o.id}`;
   let dataDir: string | null = null;
   if (cfg.data) {
-    dataDir = o.dataDir;
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    dataDir = await o.dataVolume(cfg.resources.dataBytes);
+    // The volume's root belongs to the app's user (a new version may run as another one).
     await chown(dataDir, cfg.user.uid, cfg.user.gid);
+    await chmod(dataDir, 0o700);
   }
   const runtimeBinds = cfg.runtime === 'node' ? await o.runtimeBinds() : [];
   const initBinary = cfg.init ? await locateInit(o.config.initBinary) : null;

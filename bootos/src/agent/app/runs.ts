@@ -18,8 +18,8 @@ export interface RunsContext {
   agentId: string;
   /** The app's name (container ids, hostname, messages). */
   app: string;
-  /** Where the app's /data lives on the device. */
-  dataDir: string;
+  /** The app's /data volume mounted (one mount shared by every instance); resolves with its folder. */
+  dataVolume(sizeBytes: number): Promise<string>;
   /** The profile entry allows `network: host` (ProfileApp.hostNetwork). */
   hostNetworkAllowed: boolean;
   logs: LogRing;
@@ -110,7 +110,7 @@ export class Runs {
     }
     const id = `${this.ctx.agentId}-${app}-${++this.generation}`;
     const runtimeBinds = () => this.ctx.runtimeBinds();
-    const instance = await launchInstance({ config, runc, id, app, image, pin, network, dataDir: this.ctx.dataDir, runtimeBinds });
+    const instance = await launchInstance({ config, runc, id, app, image, pin, network, dataVolume: (size) => this.ctx.dataVolume(size), runtimeBinds });
     const { container } = instance;
     instance.role = role;
     this.instances.add(instance);

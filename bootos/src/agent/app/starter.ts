@@ -1,7 +1,7 @@
 // Bringing an app up: the target version's image pulled once, one start (or one thaw of the frozen instance) shared
 // by every caller that needs the app running, the crash-loop backoff checked first. The state changes it causes are
 // made through the app (StarterHost), which owns the state machine.
-import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, deviceFailure, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { ImageConfig } from '../../../../fetcher/src/formats/image-config.js';
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
@@ -29,6 +29,8 @@ export interface StarterHost {
   stop(): Promise<void>;
   /** `instance` passed its readiness check: the app runs it. */
   started(instance: Instance): void;
+  /** From now on the app runs this version (the cached one it falls back on). */
+  setTarget(resolved: ResolvedImage, pin: Pin, pulled: PulledImage | null): void;
 }
 
 export class Starter {
@@ -105,9 +107,9 @@ export class Starter {
     } catch (err) {
       app.progress = null;
       app.showState(cached ? 'cached' : 'available');
-      const e = err as Error;
-      app.fail(isBootosError(err) ? err.code : 'APP_START_FAILED', `download failed: ${e.message}`);
-      throw err;
+      const e = deviceFailure(err, `${app.name} ${app.pin.version}`, 'APP_START_FAILED');
+      app.fail(e.code, `download failed: ${e.message}`);
+      throw e;
     }
     app.progress = null;
     if (!cached) this.ctx.step(app.name, `downloaded ${app.image.version}`);
@@ -116,9 +118,31 @@ export class Starter {
     return this.pulled;
   }
 
+  /**
+   * The target version's image; when it cannot be pulled (its blobs are gone, the data root is full, the registry is
+   * unreachable) and the version that last served well is still in the store, that one: the app starts on it and
+   * its update is tried again later (AppContext.fellBack).
+   */
+  private async pullOrFallBack(): Promise<PulledImage> {
+    const app = this.app;
+    try {
+      return await this.pullImage();
+    } catch (err) {
+      const failed = app.pin;
+      const fallback = await this.ctx.cachedFallback(app.name, failed).catch(() => null);
+      if (!fallback) throw err;
+      const e = deviceFailure(err, `${app.name} ${failed.version}`, 'APP_START_FAILED');
+      this.ctx.step(app.name, `${failed.version} cannot be pulled (${e.code}): starting on the cached ${fallback.pin.version}`);
+      app.setTarget(fallback.resolved, fallback.pin, fallback.pulled);
+      app.showState('cached');
+      this.ctx.fellBack(app.name, failed, fallback.pin, { code: e.code, message: e.message });
+      return fallback.pulled;
+    }
+  }
+
   private async startInstance(): Promise<Instance> {
     const app = this.app;
-    const image = await this.pullImage();
+    const image = await this.pullOrFallBack();
     if (app.closed) throw new BootosError('APP_STATE', `${app.name}: the agent is stopping`);
     this.restartOnNext = false; // whatever starts now runs the target version
     app.showState('starting');

@@ -2,6 +2,7 @@
 // the API can ask of it, the error it shows, and what it needs from the agent (AppContext).
 import type { ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
+import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { AgentConfig } from '../config.js';
 import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
@@ -27,6 +28,15 @@ export interface AppContext {
   /** An instance of this pin became ready and serves (the updater remembers the version that last served well). */
   served(app: string, pin: Pin): void;
   isCached(manifestDigest: string): Promise<boolean>;
+  /** The app's /data volume mounted (made first, of `sizeBytes`, if missing); resolves with its folder. */
+  dataVolume(app: string, sizeBytes: number): Promise<string>;
+  /**
+   * The version that last served well here, if it differs from `failed` and is still in the store: what the app
+   * starts on when `failed` (the channel's newer version) cannot be pulled.
+   */
+  cachedFallback(app: string, failed: Pin): Promise<{ resolved: ResolvedImage; pin: Pin; pulled: PulledImage } | null>;
+  /** The app started on `fallback` because `failed` could not be pulled: its update is tried again later. */
+  fellBack(app: string, failed: Pin, fallback: Pin, error: { code: ErrorCode; message: string }): void;
   runtimeBinds(): Promise<Bind[]>;
   changed(): void;
   step(app: string, message: string): void;

@@ -15,7 +15,7 @@
 //              if it changed; the digest remembered as
 //              failed (never tried again automatically; a later digest is tried normally)
 import { join } from 'node:path';
-import { BootosError, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
+import { BootosError, deviceFailure, errnoCode, isBootosError, type ErrorCode } from '../../../../fetcher/src/core/error.js';
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
 import type { App } from '../app/app.js';
@@ -23,7 +23,7 @@ import type { Instance } from '../app/instance.js';
 import type { AgentConfig } from '../config.js';
 import type { JournalEntry, Pin, UpdateStore } from './journal.js';
 import type { AppNetwork } from '../runtime/network.js';
-import { checkSnapshotSpace, dataFingerprint, dropSnapshot, restoreBySwap, restoreInPlace, snapshotPathOf, takeSnapshot } from './snapshot.js';
+import { checkSnapshotSpace, dataFingerprint, dropSnapshot, restoreData, restoreInPlace, snapshotPathOf, takeSnapshot } from './snapshot.js';
 
 /**
  * The line an app with `handover: signal` prints on stdout once it has flushed its data after SIGUSR1. If the update
@@ -63,8 +63,16 @@ function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms).unref());
 }
 
+/** Any failure as a coded one: a full disk met by the agent (ENOSPC, the store's NO_SPACE) is DATA_FULL. */
 export function asBootosError(err: unknown, fallback: ErrorCode): BootosError {
+  const errno = errnoCode(err);
+  if (isBootosError(err, 'NO_SPACE') || errno === 'ENOSPC' || errno === 'EDQUOT') return deviceFailure(err, 'the agent', fallback);
   return isBootosError(err) ? err : new BootosError(fallback, (err as Error).message, { cause: err });
+}
+
+/** Failures of the device, not of the version: the same version is tried again at the next channel check. */
+export function isDeviceFault(code: ErrorCode): boolean {
+  return code === 'UPDATE_NO_SPACE' || code === 'DATA_FULL' || code === 'NO_SPACE';
 }
 
 export class HotUpdate {
@@ -127,7 +135,7 @@ export class HotUpdate {
       const e = asBootosError(err, 'APP_START_FAILED');
       await this.rollback(e);
       // Not the version's fault: tried again at the next channel check (space may have been freed).
-      return e.code === 'UPDATE_NO_SPACE';
+      return isDeviceFault(e.code);
     } finally {
       this.gap.resolve();
       app.updating = false;
@@ -254,7 +262,10 @@ export class HotUpdate {
     const restart = deferred();
     if (!this.rollbackGate && (this.oldStopped || this.switched)) app.runs.hold(restart.promise);
     try {
-      await this.ctx.store.writeJournal({ ...journal, step: 'rolling-back', reason: { code: reason.code, message: reason.message }, at: new Date().toISOString() });
+      // A journal that cannot be written (a full disk) does not stop the rollback: the old version comes back.
+      await this.ctx.store
+        .writeJournal({ ...journal, step: 'rolling-back', reason: { code: reason.code, message: reason.message }, at: new Date().toISOString() })
+        .catch((err) => this.ctx.step(`cannot journal the rollback (${asBootosError(err, 'AGENT_ERROR').code}): going on`));
       const oldAlive = !this.oldStopped && old.exitCode === null;
       if (oldAlive && app.runs.current !== old) app.switchTo(old);
       if (oldAlive && journal.mode === 'signal') {
@@ -279,7 +290,7 @@ export class HotUpdate {
               await old.resume();
             }
           } else {
-            await restoreBySwap(snapshot, dataDir);
+            await restoreData(snapshot, dataDir);
           }
           this.ctx.step(`/data restored from the snapshot (${to.version} had changed it)`);
         } else {
@@ -296,9 +307,9 @@ export class HotUpdate {
         this.ctx.step(`starting ${from.pin.version} again`);
         await app.restart().catch((err) => this.ctx.step(`${from.pin.version} did not start again: ${(err as Error).message}`));
       }
-      const versionsFault = reason.code !== 'UPDATE_NO_SPACE';
+      const versionsFault = !isDeviceFault(reason.code);
       if (versionsFault) await this.ctx.remember(to, reason.code, reason.message);
-      await this.ctx.store.clearJournal(app.name);
+      await this.ctx.store.clearJournal(app.name).catch((err) => this.ctx.step(`cannot clear the journal: ${(err as Error).message}`));
       this.ctx.step(`rolled back: ${from.pin.version} serves; ${to.version} ${versionsFault ? 'is not tried again' : 'is tried again at the next channel check'}`);
       this.ctx.status('failed', { pendingVersion: to.version, error: { code: reason.code, message: reason.message, version: to.version, digest: to.digest } });
     } finally {

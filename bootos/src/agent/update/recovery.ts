@@ -3,7 +3,7 @@
 import { dirname } from 'node:path';
 import type { AgentConfig } from '../config.js';
 import type { AppRecord, JournalEntry, UpdateStore } from './journal.js';
-import { dataFingerprint, dropSnapshot, removeProbeLeftovers, restoreBySwap, snapshotPathOf } from './snapshot.js';
+import { dataFingerprint, dropSnapshot, removeProbeLeftovers, restoreData, snapshotPathOf } from './snapshot.js';
 
 /**
  * At agent start, before the app runs: finishes an update that a kill interrupted. Before `switched` the old version
@@ -16,6 +16,8 @@ export async function recoverUpdate(
   app: string,
   dataDir: string,
   log: (message: string) => void,
+  /** Mounts the app's /data volume, if it has one, so that a restore goes into it. */
+  mountData: () => Promise<boolean> = async () => false,
 ): Promise<AppRecord> {
   let journal: JournalEntry | null = null;
   try {
@@ -36,9 +38,10 @@ export async function recoverUpdate(
       record = { ...record, current: journal.to };
     } else {
       if (journal.snapshot && journal.fingerprint) {
+        await mountData();
         const now = await dataFingerprint(dataDir);
         if (now !== journal.fingerprint) {
-          await restoreBySwap(journal.snapshot, dataDir);
+          await restoreData(journal.snapshot, dataDir);
           log('/data restored from the snapshot');
         }
       }

@@ -12,7 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, lutimes, mkdir, open, readdir, readlink, rename, rm, statfs, symlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { exists, syncDir } from '../../../../fetcher/src/core/fs.js';
+import { exists, isMountPoint, syncDir } from '../../../../fetcher/src/core/fs.js';
 import { BootosError, errnoCode } from '../../../../fetcher/src/core/error.js';
 import type { AgentConfig } from '../config.js';
 
@@ -233,6 +233,22 @@ export async function restoreBySwap(snapshot: string, dataDir: string): Promise<
     await syncDir(dirname(snapshot));
   }
   await rm(discard, { recursive: true, force: true });
+}
+
+/**
+ * Makes `dataDir` hold what `snapshot` holds when no container has it mounted. An app's volume is mounted there (a
+ * mount point cannot be renamed): restored in place, which a kill in the middle leaves to the journal to finish
+ * (the snapshot is kept until then); a plain folder (an older agent's) by renames. The snapshot is consumed.
+ */
+export async function restoreData(snapshot: string, dataDir: string): Promise<void> {
+  if (await isMountPoint(dataDir)) {
+    if (!(await exists(snapshot))) return;
+    await restoreInPlace(snapshot, dataDir);
+    await syncDir(dataDir);
+    await dropSnapshot(snapshot);
+  } else {
+    await restoreBySwap(snapshot, dataDir);
+  }
 }
 
 /** Probe files of canReflink() that a kill left behind. */

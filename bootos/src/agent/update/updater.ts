@@ -17,7 +17,7 @@ import type { AgentConfig } from '../config.js';
 import type { AppRecord, Pin, UpdateStore } from './journal.js';
 import type { AppNetwork } from '../runtime/network.js';
 import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pull.js';
-import { asBootosError, HotUpdate, type HotUpdateContext, type UpdateState } from './hot-update.js';
+import { asBootosError, HotUpdate, isDeviceFault, type HotUpdateContext, type UpdateState } from './hot-update.js';
 
 export { HANDOVER_ACK, type UpdateState } from './hot-update.js';
 
@@ -68,6 +68,22 @@ export class Updater {
 
   private step(message: string): void {
     this.ctx.step(this.name, `update: ${message}`);
+  }
+
+  /** The version that last served well here (the cached version an app falls back on). */
+  get lastServed(): Pin | null {
+    return this.record.current;
+  }
+
+  /**
+   * The app starts on `running` (cached) because `offer` could not be had (`error`): shown as a failed update, tried
+   * again at the next channel check, never remembered as the version's fault.
+   */
+  deferred(offer: Offer, error: { code: ErrorCode; message: string }, running: Pin): void {
+    this.retryOffer = offer;
+    const version = offer.version ?? offer.digest;
+    this.step(`${version} cannot be pulled (${error.code}): ${this.name} runs its cached ${running.version}; ${version} is tried again at the next channel check`);
+    this.status('failed', { pendingVersion: offer.version ?? null, runningCached: running.version, error: { code: error.code, message: error.message, version: offer.version ?? null, digest: offer.digest } });
   }
 
   /** Shown after a restart when the channel still pins a version that failed here. */
@@ -130,10 +146,17 @@ export class Updater {
     this.recordWrites = this.recordWrites.then(() => this.ctx.store.writeRecord(this.name, record)).catch((err) => this.step(`cannot save state: ${(err as Error).message}`));
   }
 
+  /**
+   * Remembers that `pin` failed here. Never throws: a record that cannot be written (a full disk) is said, and the
+   * failure is still remembered for as long as the agent runs.
+   */
   private async remember(pin: Pin, code: ErrorCode, message: string): Promise<void> {
     this.record = { ...this.record, failed: { ...this.record.failed, [pin.digest]: { version: pin.version, code, message, at: new Date().toISOString() } } };
     const record = this.record;
-    this.recordWrites = this.recordWrites.then(() => this.ctx.store.writeRecord(this.name, record));
+    this.recordWrites = this.recordWrites.then(() => this.ctx.store.writeRecord(this.name, record)).catch((err) => {
+      const e = asBootosError(err, 'AGENT_ERROR');
+      this.step(`cannot record that ${pin.version} failed (${e.code}: ${e.message}): remembered until the agent stops`);
+    });
     await this.recordWrites;
   }
 
@@ -154,8 +177,9 @@ export class Updater {
     } catch (err) {
       // The old version never stopped serving: nothing to roll back.
       const e = asBootosError(err, 'APP_START_FAILED');
-      // A transient failure says nothing about the version (the registry was unreachable): tried again at the next poll.
-      const transient = isTransient(e.code);
+      // A transient failure says nothing about the version (the registry was unreachable), nor does a full data
+      // root: tried again at the next poll.
+      const transient = isTransient(e.code) || isDeviceFault(e.code);
       if (transient) this.retryOffer = offer;
       else await this.remember(pin, e.code, `download failed: ${e.message}`);
       this.step(`download of ${pin.version} failed: ${e.code}: ${e.message}${transient ? ' (tried again at the next channel check)' : ''}`);
