@@ -48,6 +48,11 @@ export interface GuestOptions {
    * boots). Direct and PXE boots only: the UEFI disk image has a data partition of its own.
    */
   dataDisk?: string;
+  /**
+   * UEFI boots: this disk image as it is, written by the guest and kept between boots (see `uefiDisk()`), instead of
+   * a fresh copy of the built image.
+   */
+  disk?: string;
   /** Guest ports (apps' public ports) to forward, each to `hostPort` (0 or absent: any free one). */
   forward?: Array<{ guestPort: number; hostPort?: number }>;
   memoryMiB?: number;
@@ -108,6 +113,23 @@ export function pxeChainScript(bundleUrl: string, registry: string | undefined, 
   ].join('\n');
 }
 
+/**
+ * Copies the built disk image of `o.imageDir` to `dest` with this guest's kernel arguments in slot a's loader entry
+ * (and `osVersion` as its OS version when given): what a UEFI boot uses, made once by a caller that boots the same
+ * disk several times (`disk`).
+ */
+export async function uefiDisk(o: GuestOptions, dest: string, osVersion?: string): Promise<string> {
+  const image = join(o.imageDir, `bootos-${o.arch}.img`);
+  const base = await readDiskCmdline(image).catch((err) => {
+    throw errnoCode(err) === 'ENOENT' || /not found|No such file|Cannot open/i.test(String(err))
+      ? new BootosError('FILE_NOT_FOUND', `${image} not found: build the image with its disk (bootos build --arch ${o.arch})`)
+      : err;
+  });
+  const registry = o.registry ? guestRegistryUrl(o.registry) : undefined;
+  await copyDiskWithCmdline(image, dest, [base, ...bootosArgs(o), ...(registry ? [`bootos.registry=${registry}`] : [])].join(' '), osVersion);
+  return dest;
+}
+
 export class Guest {
   private closed = false;
 
@@ -140,14 +162,7 @@ export class Guest {
         boot = { mode: 'direct', kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initramfs'), cmdline: [base, ...args, ...(registry ? [`bootos.registry=${registry}`] : [])].join(' ') };
       } else if (o.mode === 'uefi') {
         // A copy of the disk image whose loader entry carries this guest's arguments; the built image is untouched.
-        const image = join(dir, `bootos-${o.arch}.img`);
-        const base = await readDiskCmdline(image).catch((err) => {
-          throw errnoCode(err) === 'ENOENT' || /not found|No such file|Cannot open/i.test(String(err))
-            ? new BootosError('FILE_NOT_FOUND', `${image} not found: build the image with its disk (bootos build --arch ${o.arch})`)
-            : err;
-        });
-        const disk = join(work, `bootos-${o.arch}.img`);
-        await copyDiskWithCmdline(image, disk, [base, ...args, ...(registry ? [`bootos.registry=${registry}`] : [])].join(' '));
+        const disk = o.disk ?? (await uefiDisk(o, join(work, `bootos-${o.arch}.img`)));
         disks.push({ path: disk });
         boot = { mode: 'uefi' };
       } else {

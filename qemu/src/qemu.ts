@@ -264,6 +264,12 @@ export class Qemu {
     return this.waitExit(timeoutMs);
   }
 
+  /** Ends the machine at once, as a power cut does (QMP quit: nothing in the guest is flushed or told). */
+  async quit(timeoutMs = 10_000): Promise<number | null> {
+    await (await this.qmpClient()).execute('quit').catch(() => {});
+    return this.waitExit(timeoutMs);
+  }
+
   /** Resolves with QEMU's exit code whenever it exits. */
   wait(): Promise<number | null> {
     return this.exited;

@@ -27,10 +27,13 @@ export async function readDiskCmdline(image: string): Promise<string> {
   return field(await readEntry(image), 'options', image);
 }
 
-/** Copies `image` to `dest` (sparse, as quick as the filesystem allows) with `cmdline` in its loader entry. */
-export async function copyDiskWithCmdline(image: string, dest: string, cmdline: string): Promise<void> {
+/**
+ * Copies `image` to `dest` (sparse, as quick as the filesystem allows) with `cmdline` in its loader entry, and with
+ * `version` as slot a's OS version when given (else the image's own).
+ */
+export async function copyDiskWithCmdline(image: string, dest: string, cmdline: string, osVersion?: string): Promise<void> {
   if (/[\n\r]/.test(cmdline)) throw new BootosError('USAGE', 'a kernel command line is one line');
-  const version = field(await readEntry(image), 'version', image);
+  const version = osVersion ?? field(await readEntry(image), 'version', image);
   await run('cp', ['--sparse=always', '--reflink=auto', image, dest]);
   const dir = await mkdtemp(join(tmpdir(), 'bootos-entry-'));
   try {
