@@ -10,6 +10,7 @@ import { agentEnv, json } from '../support/agent.js';
 import { IMAGES, makeImageDir } from '../support/registry.js';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
+import { FLOOD_SERVER } from '../support/attack-apps.js';
 
 test('a stream with no newline: at most one capped line is held, whatever arrives', async (t) => {
   const ring = new LogRing(10);
@@ -46,26 +47,9 @@ test('lines split across chunks are joined; CRLF is trimmed; the last line is ke
   t.deepEqual(ring.tail(), ['hello', 'world', 'tail']);
 });
 
-const FLOOD = `
-const http = require('node:http');
-http.createServer((req, res) => {
-  if (req.url !== '/flood') return res.end('ok');
-  const chunk = 'y'.repeat(1 << 20);
-  let left = 64;
-  const next = () => {
-    while (left > 0) {
-      left--;
-      if (!process.stdout.write(chunk)) return process.stdout.once('drain', next);
-    }
-    process.stdout.write('\\nflood done\\n', () => res.end('flooded'));
-  };
-  next();
-}).listen(8080);
-`;
-
 test('64 MiB on stdout without a newline: the agent stays small, its API and other apps answer', async (t) => {
   const image = await makeImageDir(
-    { 'server.js': FLOOD },
+    { 'server.js': FLOOD_SERVER },
     ['name: flood', 'version: 1.0.0', 'runtime: node', 'entrypoint: [node, /app/server.js]', 'ports:', '  - port: 8080', '    public: 18195', 'resources:', '  memory: 256Mi', ''].join('\n'),
   );
   const env = await agentEnv({ images: [image, join(IMAGES, 'hello')] });

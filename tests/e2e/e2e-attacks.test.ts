@@ -2,6 +2,7 @@
 // pure cgroup v2, the tmpfs data root of a direct boot, the agent's open-files limit as /init's agent-run sets it):
 // - a layer of absolute symlinks into the device's own directories gets its mount points inside the image root (0);
 // - 64 MiB of output without a newline leaves the agent small and answering (3);
+// - an app that fills its /data meets the end of its own volume, and another app's first download still succeeds (5);
 // - 3000 half-open requests to three app ports, from three apps of the device itself (three client addresses), leave
 //   the API answering and the apps serving again once they go (6). They come from inside the guest because QEMU's
 //   user-mode network accepts forwarded connections one at a time (a listen backlog of 1): about 1.5 a second here.
@@ -12,16 +13,16 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CUT_MARK, MAX_LINE_CHARS } from '../../bootos/src/agent/app/logs.js';
 import { Guest } from '../../qemu/src/guest.js';
-import { E2eRegistry, e2eImage, E2E_START_TIMEOUT_ARG, getOnce, passed, waitForApps } from '../support/e2e.js';
+import { E2eRegistry, e2eImage, E2E_START_TIMEOUT_ARG, getOnce, HELLO_PORT, passed, waitForApps } from '../support/e2e.js';
 import { makeTarGz } from '../support/make-tar.js';
 import { publishRawImage } from '../support/raw-image.js';
 import { makeImageDir } from '../support/registry.js';
-
+import { FLOOD_SERVER } from '../support/attack-apps.js';
 
 /** Guest-side data directory of an app on the direct boot's data root (config.ts: <dataRoot>/data/<app>). */
 const GUEST_DATA = '/var/lib/bootos/data';
 
-const PORTS = { witness: 18191, evil: 18190, flood: 18195, tiny: [18201, 18202, 18203], attackers: [18211, 18212, 18213] } as const;
+const PORTS = { witness: 18191, evil: 18190, flood: 18195, filler: 18196, tiny: [18201, 18202, 18203], attackers: [18211, 18212, 18213] } as const;
 
 /** Lists its /data recursively: the witness of what the agent may have created in another app's name. */
 const WITNESS = `
@@ -33,22 +34,6 @@ require('node:http').createServer((q, s) => {
 `;
 
 const SERVER = `require('node:http').createServer((q, s) => s.end('ok')).listen(8080);\n`;
-
-const FLOOD = `
-require('node:http').createServer((req, res) => {
-  if (req.url !== '/flood') return res.end('ok');
-  const chunk = 'y'.repeat(1 << 20);
-  let left = 64;
-  const next = () => {
-    while (left > 0) {
-      left--;
-      if (!process.stdout.write(chunk)) return process.stdout.once('drain', next);
-    }
-    process.stdout.write('\\nflood done\\n', () => res.end('flooded'));
-  };
-  next();
-}).listen(8080);
-`;
 
 /**
  * Opens `n` half-open requests to each of `ports` at the device's side of its veth (where the app ports listen too)
@@ -72,11 +57,38 @@ require('node:http').createServer(async (req, res) => {
     const ports = url.searchParams.get('ports').split(',').map(Number);
     const n = Number(url.searchParams.get('n'));
     for (let i = 0; i < n; i++) await Promise.all(ports.map(open));
-    await new Promise((r) => setTimeout(r, 2000));
+    // The device closes what is over its caps at once; wait until the count has held for 3 s (at most 60 s).
+    let last = -1;
+    for (let still = 0, waited = 0; still < 6 && waited < 120; waited++) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = held.filter((s) => !s.destroyed).length;
+      still = now === last ? still + 1 : 0;
+      last = now;
+    }
     return res.end(JSON.stringify({ gateway, opened: held.length, open: held.filter((s) => !s.destroyed).length }));
   }
   if (url.pathname === '/release') { for (const s of held.splice(0)) s.destroy(); return res.end('released'); }
   res.end('ok');
+}).listen(8080);
+`;
+
+/** Writes 1 MiB files into /data until a write fails; answers how far it got and why it stopped. */
+const FILLER = `
+const fs = require('node:fs');
+require('node:http').createServer((req, res) => {
+  if (req.url !== '/fill') return res.end('ok');
+  const chunk = Buffer.alloc(1 << 20, 7);
+  let bytes = 0;
+  let code = null;
+  for (let i = 0; i < 4096 && !code; i++) {
+    try {
+      fs.writeFileSync('/data/fill-' + i, chunk);
+      bytes += chunk.length;
+    } catch (err) {
+      code = err.code;
+    }
+  }
+  res.end(JSON.stringify({ bytes, code }));
 }).listen(8080);
 `;
 
@@ -94,11 +106,12 @@ const cleanups: Array<() => Promise<unknown>> = [];
 test.before(async (t) => {
   t.timeout(20 * 60_000);
   const image = await e2eImage('x86_64', (l) => t.log(l));
-  registry = await E2eRegistry.create([]);
+  registry = await E2eRegistry.create(['hello']);
   cleanups.push(() => registry.close());
   const dirs = [
     await nodeImage('witness', PORTS.witness, WITNESS, ['data: /data', 'resources:', '  memory: 64Mi']),
-    await nodeImage('flood', PORTS.flood, FLOOD, ['resources:', '  memory: 128Mi']),
+    await nodeImage('flood', PORTS.flood, FLOOD_SERVER, ['resources:', '  memory: 128Mi']),
+    await nodeImage('filler', PORTS.filler, FILLER, ['data: /data', 'resources:', '  memory: 64Mi', '  data: 16Mi']),
     ...(await Promise.all(PORTS.tiny.map((port, i) => nodeImage(`tiny${i + 1}`, port, SERVER, ['resources:', '  memory: 64Mi'])))),
     ...(await Promise.all(PORTS.attackers.map((port, i) => nodeImage(`attacker${i + 1}`, port, ATTACKER, ['resources:', '  memory: 64Mi'])))),
   ];
@@ -117,7 +130,7 @@ test.before(async (t) => {
   await publishRawImage(registry.dir, 'evil', [layer], {
     spec: { runtime: 'node', entrypoint: ['node', '/app/server.js'], ports: [{ port: 8080, public: PORTS.evil }], data: true },
   });
-  await registry.sign({ office: ['witness', 'evil', 'flood', 'tiny1', 'tiny2', 'tiny3', 'attacker1', 'attacker2', 'attacker3'] });
+  await registry.sign({ office: ['witness', 'evil', 'flood', 'filler', 'hello', 'tiny1', 'tiny2', 'tiny3', 'attacker1', 'attacker2', 'attacker3'] });
   await registry.start();
   guest = await Guest.boot(
     {
@@ -126,13 +139,13 @@ test.before(async (t) => {
       imageDir: image.dir,
       registry: registry.url,
       cmdline: [E2E_START_TIMEOUT_ARG],
-      forward: [PORTS.witness, PORTS.evil, PORTS.flood, ...PORTS.tiny, ...PORTS.attackers].map((guestPort) => ({ guestPort })),
+      forward: [PORTS.witness, PORTS.evil, PORTS.flood, PORTS.filler, HELLO_PORT, ...PORTS.tiny, ...PORTS.attackers].map((guestPort) => ({ guestPort })),
     },
     (l) => t.log(l),
   );
   cleanups.push(() => guest.close());
   await guest.ready();
-  await waitForApps(guest, 'the channel verified with the nine apps', (v) => v.channel.state === 'ok' && v.apps.length === 9, 120_000);
+  await waitForApps(guest, 'the channel verified with the eleven apps', (v) => v.channel.state === 'ok' && v.apps.length === 11, 120_000);
 });
 
 test.after.always(async () => {
@@ -180,6 +193,23 @@ test.serial('3: 64 MiB of output without a newline: the agent stays small, its A
   t.is(cut!.length, MAX_LINE_CHARS + CUT_MARK.length);
   t.true(lines.includes('flood done'), 'the next ordinary line is logged');
   passed('e2e x86_64 attack 3: output without newlines', (Date.now() - started) / 1000);
+});
+
+test.serial('5: an app that fills its /data stops at its own volume; another app\'s first download still succeeds', async (t) => {
+  t.timeout(6 * 60_000);
+  const started = Date.now();
+  const fill = await getOnce(guest.url(PORTS.filler, '/fill'), 180_000);
+  t.is(fill.status, 200, fill.body);
+  const { bytes, code } = JSON.parse(fill.body) as { bytes: number; code: string | null };
+  t.log(`the filler wrote ${(bytes / 1048576).toFixed(0)} MiB into its 16 MiB /data, then ${code}`);
+  t.is(code, 'ENOSPC', 'its own write fails');
+  t.true(bytes <= 16 * 1048576, 'no more than its volume');
+  // hello has not run yet: its image is pulled and unpacked into the data root now.
+  const hello = await getOnce(guest.url(HELLO_PORT, '/'), 180_000);
+  t.is(hello.status, 200, hello.body);
+  const { apps } = await guest.api<{ apps: Array<{ name: string; state: string }> }>('/api/apps');
+  t.like(apps.find((a) => a.name === 'filler'), { state: 'running' });
+  passed('e2e x86_64 attack 5: a full /data', (Date.now() - started) / 1000);
 });
 
 test.serial('6: 3000 half-open requests from three apps to three app ports: the API answers; the apps serve again once they go', async (t) => {
