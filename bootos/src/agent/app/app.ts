@@ -74,6 +74,7 @@ export class App {
       app: this.name,
       dataDir: this.dataDir,
       hostNetworkAllowed: entry.hostNetwork === true,
+      display: entry.display === true,
       logs: this.logs,
       runtimeBinds: () => ctx.runtimeBinds(),
       step: (message) => ctx.step(this.name, message),
@@ -158,7 +159,8 @@ export class App {
 
   private armIdle(): void {
     const { afterSeconds, action } = this.idlePolicy;
-    if (afterSeconds <= 0 || this.state !== 'running') return;
+    // The screen has no connections to count: it is never idle.
+    if (afterSeconds <= 0 || this.state !== 'running' || this.entry.display) return;
     this.idle.arm(afterSeconds * 1000, () => {
       if (this.connections > 0 || this.state !== 'running') return;
       if (this.updating) return this.armIdle(); // not in the middle of an update: try again later
@@ -225,6 +227,25 @@ export class App {
     } else {
       this.setState('stopped');
     }
+    // No connection will start the screen again: the display app restarts by itself, after the backoff of a loop.
+    if (this.entry.display) this.restartScreen(loop ? loop.backoffMs : limits.crashBackoffMinMs);
+  }
+
+  private restartTimer: NodeJS.Timeout | null = null;
+
+  /** The display app again after `delayMs`, unless something else started or stopped it meanwhile. */
+  private restartScreen(delayMs: number): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.state !== 'stopped' && this.state !== 'failed') return;
+      this.ctx.step(this.name, 'restarting the screen');
+      this.ensureRunning('api').catch((err) => {
+        this.ctx.step(this.name, `screen restart failed: ${(err as Error).message}`);
+        this.restartScreen(Math.max(this.crashPolicy.waitMs(), this.ctx.config.limits.crashBackoffMinMs));
+      });
+    }, delayMs);
+    this.restartTimer.unref();
   }
 
   // ── API actions ────────────────────────────────────────────────────────────────────────────────────────────────
