@@ -246,9 +246,9 @@ export class Qemu {
     return this.qmp;
   }
 
-  /** The guest's screen as a PNG file (QMP screendump; QEMU 7.1 and later write PNG). */
-  async screendump(file: string): Promise<void> {
-    await (await this.qmpClient()).execute('screendump', { filename: file, format: 'png' });
+  /** The guest's screen as a file (QMP screendump): PPM, or PNG (QEMU 7.1 and later). */
+  async screendump(file: string, format: 'ppm' | 'png' = 'ppm'): Promise<void> {
+    await (await this.qmpClient()).execute('screendump', { filename: file, format });
   }
 
   /** Presses and releases keys at once, as a chord (QMP send-key; names as QEMU's QKeyCode: 'esc', 'ctrl', 'h'). */
