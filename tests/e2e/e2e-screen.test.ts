@@ -1,4 +1,5 @@
-// End to end, the device's own screen: x86_64 booted directly with a virtual GPU (virtio-gpu), a profile whose
+// End to end, the device's own screen: x86_64 booted directly with a virtual GPU (virtio-gpu, then QEMU's standard
+// VGA through the bochs DRM driver), a profile whose
 // display app is images/display (cage + cog). The agent sees /dev/dri/card0, starts the display app at boot without
 // being asked, and QMP screendump shows the kiosk drawn by it: the screen is no longer the console's black.
 // Slow under TCG (the display image is ~130 MiB of layer, unpacked and run in the guest); timeouts scale with
@@ -30,7 +31,7 @@ function colours(ppm: { width: number; height: number; rgb: Buffer }): number {
   return seen.size;
 }
 
-test.serial('x86_64 with virtio-gpu: the display app starts at boot and the screen shows the kiosk', async (t) => {
+const screenTest = test.macro(async (t, screen: 'virtio' | 'std') => {
   t.timeout(scaledTimeout(30 * 60_000));
   const started = Date.now();
   const image = await e2eImage('x86_64', (l) => t.log(l));
@@ -39,7 +40,7 @@ test.serial('x86_64 with virtio-gpu: the display app starts at boot and the scre
   await registry.sign({ office: [{ image: 'hello', idle: { afterSeconds: 60, action: 'stop' } }, { image: 'display', display: true }] });
   await registry.start();
   const guest = await Guest.boot(
-    { arch: 'x86_64', mode: 'direct', imageDir: image.dir, registry: registry.url, screen: 'virtio', memoryMiB: 2048, forward: [{ guestPort: HELLO_PORT }] },
+    { arch: 'x86_64', mode: 'direct', imageDir: image.dir, registry: registry.url, screen, memoryMiB: 2048, forward: [{ guestPort: HELLO_PORT }] },
     (l) => t.log(l),
   );
   t.teardown(() => guest.close());
@@ -65,11 +66,14 @@ test.serial('x86_64 with virtio-gpu: the display app starts at boot and the scre
     await new Promise((r) => setTimeout(r, 2000));
   }
   const { screenshotPath } = await import('../support/browser.js');
-  const png = await screenshotPath('e2e-screen-virtio.png');
+  const png = await screenshotPath(`e2e-screen-${screen}.png`);
   await guest.vm.screendump(png.replace(/\.png$/, '.ppm'));
   await guest.vm.screendump(png, 'png').catch((err) => t.log(`no PNG: ${(err as Error).message}`));
   t.log(`screen: ${seen} colours; ${png}`);
   t.true(seen > 8, `the screen shows more than the console's black (${seen} colours)`);
   t.is(await guest.powerdown(scaledTimeout(60_000)), 0);
-  passed('e2e x86_64 screen (virtio-gpu)', (Date.now() - started) / 1000);
+  passed(`e2e x86_64 screen (${screen})`, (Date.now() - started) / 1000);
 });
+
+test.serial('x86_64 with virtio-gpu: the display app starts at boot and the screen shows the kiosk', screenTest, 'virtio');
+test.serial('x86_64 with std VGA (bochs): the display app starts at boot and the screen shows the kiosk', screenTest, 'std');

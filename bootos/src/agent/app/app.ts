@@ -92,6 +92,8 @@ export class App {
   }
 
   get idlePolicy(): IdlePolicy {
+    // The screen has no connections to count: it is never stopped as idle (0: no idle timer, as the API shows it).
+    if (this.entry.display) return { afterSeconds: 0, action: 'stop' };
     return idlePolicy(this.image.idle, this.entry);
   }
 
@@ -159,8 +161,7 @@ export class App {
 
   private armIdle(): void {
     const { afterSeconds, action } = this.idlePolicy;
-    // The screen has no connections to count: it is never idle.
-    if (afterSeconds <= 0 || this.state !== 'running' || this.entry.display) return;
+    if (afterSeconds <= 0 || this.state !== 'running') return;
     this.idle.arm(afterSeconds * 1000, () => {
       if (this.connections > 0 || this.state !== 'running') return;
       if (this.updating) return this.armIdle(); // not in the middle of an update: try again later
