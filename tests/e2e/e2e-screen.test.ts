@@ -1,5 +1,4 @@
-// End to end, the device's own screen: x86_64 booted directly with a virtual GPU (virtio-gpu, then QEMU's standard
-// VGA through the bochs DRM driver), a profile whose
+// End to end, the device's own screen: x86_64 booted directly with a virtual GPU (virtio-gpu), a profile whose
 // display app is images/display (cage + cog). The agent sees /dev/dri/card0, starts the display app at boot without
 // being asked, and QMP screendump shows the kiosk drawn by it: the screen is no longer the console's black.
 // Slow under TCG (the display image is ~130 MiB of layer, unpacked and run in the guest); timeouts scale with
@@ -76,4 +75,5 @@ const screenTest = test.macro(async (t, screen: 'virtio' | 'std') => {
 });
 
 test.serial('x86_64 with virtio-gpu: the display app starts at boot and the screen shows the kiosk', screenTest, 'virtio');
-test.serial('x86_64 with std VGA (bochs): the display app starts at boot and the screen shows the kiosk', screenTest, 'std');
+// QEMU's std VGA is not here yet: Debian 12's cage 0.1.4 (wlroots 0.15) refuses a DRM device without PRIME import,
+// and bochs has none ("PRIME import not supported", then the crash policy's restarts): docs/decisions.md.
