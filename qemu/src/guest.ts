@@ -60,6 +60,8 @@ export interface GuestOptions {
   console?: QemuOptions['console'];
   serialLog?: string;
   accel?: QemuOptions['accel'];
+  /** A screen (virtio-gpu or std VGA) with a USB keyboard and tablet; none by default. */
+  screen?: QemuOptions['screen'];
 }
 
 /** A host loopback port: `preferred` when it is free (0: any). */
@@ -195,6 +197,7 @@ export class Guest {
           memoryMiB: o.memoryMiB ?? 1024,
           cpus: o.cpus,
           accel: o.accel,
+          screen: o.screen,
           console: o.console,
           serialLog: o.serialLog,
           hostfwd: [{ hostPort: apiPort, guestPort: GUEST_API_PORT }, ...[...ports].map(([guestPort, hostPort]) => ({ hostPort, guestPort }))],

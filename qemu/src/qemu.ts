@@ -27,6 +27,11 @@ export interface QemuOptions {
   /** 'auto' (default, or BOOTOS_QEMU_ACCEL): KVM when /dev/kvm really runs a guest of this arch, else TCG. */
   accel?: 'auto' | 'kvm' | 'tcg';
   /**
+   * A screen: `virtio` (virtio-gpu-pci, both arches), `std` (QEMU's standard VGA, x86_64: the bochs DRM driver),
+   * with a USB keyboard and tablet. QEMU still opens no window (-display none): QMP screendump reads the screen.
+   */
+  screen?: 'virtio' | 'std';
+  /**
    * Raw disk images on virtio-blk, or with `usb` as a USB stick (usb-storage on an xhci controller); the first one is
    * the UEFI boot disk. `snapshot` keeps the file unchanged.
    */
@@ -149,6 +154,10 @@ export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSock
   const nic = o.boot.mode === 'pxe' ? `,disable-legacy=on,romfile=${ipxeRom(uefi)},bootindex=0` : ',romfile=';
   args.push('-device', `virtio-net-pci,netdev=net0${nic}`);
   args.push('-device', 'virtio-rng-pci');
+  if (o.screen) {
+    args.push('-device', o.screen === 'std' ? 'VGA' : 'virtio-gpu-pci');
+    args.push('-device', 'qemu-xhci,id=hidbus', '-device', 'usb-kbd,bus=hidbus.0', '-device', 'usb-tablet,bus=hidbus.0');
+  }
   args.push(...(o.extraArgs ?? []));
   return { bin: ARCH_TABLE[o.arch].qemu, args, setup };
 }
@@ -256,6 +265,16 @@ export class Qemu {
   private async qmpClient(): Promise<Qmp> {
     this.qmp ??= await Qmp.connect(this.qmpSocket);
     return this.qmp;
+  }
+
+  /** The guest's screen as a file (QMP screendump): PPM, or PNG (QEMU 7.1 and later). */
+  async screendump(file: string, format: 'ppm' | 'png' = 'ppm'): Promise<void> {
+    await (await this.qmpClient()).execute('screendump', { filename: file, format });
+  }
+
+  /** Presses and releases keys at once, as a chord (QMP send-key; names as QEMU's QKeyCode: 'esc', 'ctrl', 'h'). */
+  async sendKey(keys: string[]): Promise<void> {
+    await (await this.qmpClient()).execute('send-key', { keys: keys.map((data) => ({ type: 'qcode', data })) });
   }
 
   /** Presses the ACPI power button (QMP system_powerdown) and waits for QEMU to exit. */

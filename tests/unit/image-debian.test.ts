@@ -3,9 +3,9 @@
 // missing — is OS_LOCK_STALE naming `bootos lock --image DIR`; and the Debian layer follows its rules, checked on
 // .debs built here with dpkg-deb (no network): merged /usr with bin → usr/bin links, usr/share/doc, man, locale…
 // dropped unless kept but copyright files kept, climbing links re-aimed, FIFOs skipped, a file in two packages
-// refused, and the same lock gives the same layer bytes from two copies of the image folder.
+// refused, hard links kept as tar hard links to the bytewise-first name, and the same lock gives the same layer bytes from two copies of the image folder.
 import test from 'ava';
-import { cp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, link, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { isBootosError } from '../../fetcher/src/core/error.js';
@@ -190,6 +190,28 @@ test('the Debian layer: merged /usr, docs dropped but copyright kept, climbing l
   t.true(withMan.includes('usr/share/locale/de/LC_MESSAGES/app.mo'));
   t.false(withMan.includes('usr/share/doc/app/changelog.Debian.gz'));
   await t.throwsAsync(readFile('/tmp/bootos-postinst-ran'), { code: 'ENOENT' }, 'no maintainer script ran');
+});
+
+test('hard links in a package stay hard links: the bytewise-first name carries the bytes, once', async (t) => {
+  const mesa = await fakeDeb('mesa', async (root) => {
+    await put(root, 'usr/lib/dri/zink_dri.so', 'x'.repeat(4096), 0o644);
+    await link(join(root, 'usr/lib/dri/zink_dri.so'), join(root, 'usr/lib/dri/i915_dri.so'));
+    await link(join(root, 'usr/lib/dri/zink_dri.so'), join(root, 'usr/lib/dri/swrast_dri.so'));
+    await put(root, 'usr/lib/dri/other.so', 'y');
+  });
+  const { dir, spec } = await imageWithDebs(t, { mesa });
+  const layer = await debianLayerEntries(dir, spec, 'amd64');
+  const byPath = new Map(layer.entries.map((e) => [e.path, e]));
+  t.like(byPath.get('usr/lib/dri/i915_dri.so'), { type: 'file', size: 4096 });
+  t.deepEqual(byPath.get('usr/lib/dri/swrast_dri.so'), { path: 'usr/lib/dri/swrast_dri.so', type: 'hardlink', target: 'usr/lib/dri/i915_dri.so', executable: false });
+  t.deepEqual(byPath.get('usr/lib/dri/zink_dri.so'), { path: 'usr/lib/dri/zink_dri.so', type: 'hardlink', target: 'usr/lib/dri/i915_dri.so', executable: false });
+  t.like(byPath.get('usr/lib/dri/other.so'), { type: 'file', size: 1 });
+  t.is(layer.unpackedBytes, 4096 + 1, 'the linked bytes count once');
+  const out = await testDir(t);
+  const written = await writeLayer(layer.entries, out);
+  const listing = execFileSync('tar', ['-tvzf', written.path], { encoding: 'utf8' });
+  t.regex(listing, /usr\/lib\/dri\/swrast_dri\.so link to usr\/lib\/dri\/i915_dri\.so/);
+  t.regex(listing, /usr\/lib\/dri\/zink_dri\.so link to usr\/lib\/dri\/i915_dri\.so/);
 });
 
 test('a file in two packages is IMAGE_INVALID naming both; a shared folder is fine', async (t) => {

@@ -19,6 +19,7 @@ import { Updater, type UpdaterContext } from './update/updater.js';
 import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './runtime/network.js';
 import { DataVolumes } from './runtime/data-volume.js';
 import { nodeRuntimeBinds, type Bind, type Runc } from './runtime/runc.js';
+import { hasScreen, screenDevices } from './runtime/screen-devices.js';
 
 /** What the apps need from the agent. */
 export interface AppSetContext {
@@ -153,8 +154,26 @@ export class AppSet {
       else if (at !== port.public) this.ctx.step(app.name, `port ${port.public} is opened at ${at} (bootos.port_map)`);
     }
     this.ctx.step(app.name, `${app.state}: ${resolved.config.version} on port ${app.publicPorts.get(resolved.config.ports[0]?.name ?? '') ?? '-'}`);
+    if (entry.display) void this.startScreen(app);
     if (entry.prefetch && app.state === 'available') {
       app.prefetch().catch((err) => this.ctx.step(app.name, `prefetch failed: ${(err as Error).message}`));
+    }
+  }
+
+  /**
+   * The display app at start-up, when the device has a screen (a DRM card node): in the background, so that boot
+   * never waits for it; a failure is shown in its card and the crash policy's restarts take over.
+   */
+  private async startScreen(app: App): Promise<void> {
+    try {
+      if (!hasScreen(await screenDevices())) {
+        this.ctx.step(app.name, 'no screen (no /dev/dri/card*): the display app is not started');
+        return;
+      }
+      this.ctx.step(app.name, 'a screen is there: starting the display app');
+      await app.start();
+    } catch (err) {
+      this.ctx.step(app.name, `the display app did not start: ${(err as Error).message}`);
     }
   }
 

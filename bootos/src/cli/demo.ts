@@ -1,5 +1,5 @@
 // `bootos demo`: the README's first command. A development key and trust root (made once, kept in the work folder so
-// that the built image stays valid), every sample image published to a local registry and signed into channel
+// that the built image stays valid), every sample image that a profile names published to a local registry and signed into channel
 // stable, the registry served on 127.0.0.1, the OS image built for that root (cached by input hash), and a QEMU guest
 // booted against it with its kiosk and app ports forwarded to the host (bootos/src/demo/ports.ts) and a data disk in the
 // work folder (bootos/src/demo/data-disk.ts), once the agent lists the profile's apps. Ctrl-C powers the guest off and
@@ -63,18 +63,25 @@ async function developmentRoot(work: string, registry: string, steps: Step): Pro
   return key;
 }
 
-/** key → root → publish every image → sign channel stable; returns the public ports of the published apps. */
+/**
+ * key → root → publish every image that a profile names → sign channel stable; returns the public ports of the
+ * published apps. A folder no profile names (images/display, until a profile shows a screen) is left out: publishing
+ * it would only cost time.
+ */
 async function publishAll(work: string, registry: string, imagesDir: string, steps: Step): Promise<{ key: SecretKey; ports: number[]; names: string[] }> {
   const key = await developmentRoot(work, registry, steps);
+  const profiles = await loadProfiles(join(imagesDir, 'profiles.yaml'));
+  const named = new Set(Object.values(profiles).flatMap((apps) => apps.map((a) => (typeof a === 'string' ? a : a.image))));
   const ports = new Set<number>();
   const names = [];
   for (const dir of await imageFolders(imagesDir)) {
+    if (!named.has((await loadImageSpec(dir)).config.name)) continue;
     const result = await publishImage(dir, registry);
     for (const p of (await loadImageSpec(dir)).config.ports) ports.add(p.public);
     steps.line('publish', `${result.name} ${result.version} → ${result.digest}`);
     names.push(result.name);
   }
-  const channel = await signChannel({ registry, name: 'stable', profiles: await loadProfiles(join(imagesDir, 'profiles.yaml')), signers: [key], expiresMs: 7 * 86_400_000 });
+  const channel = await signChannel({ registry, name: 'stable', profiles, signers: [key], expiresMs: 7 * 86_400_000 });
   steps.line('channel', `stable version ${channel.signed.version} pins ${Object.keys(channel.signed.images).join(', ')}`);
   return { key, ports: [...ports].sort((a, b) => a - b), names };
 }

@@ -2,7 +2,7 @@
 import { readYamlFile } from '../core/yaml-file.js';
 import { BootosError, errnoCode } from '../core/error.js';
 import { IMAGE_NAME, Reader } from '../core/guard.js';
-import type { ProfileApp } from './trust-docs.js';
+import { checkOneDisplay, type ProfileApp } from './trust-docs.js';
 
 export type Profiles = Record<string, (string | ProfileApp)[]>;
 
@@ -21,12 +21,15 @@ export async function loadProfiles(file: string): Promise<Profiles> {
       if (typeof item === 'string') {
         app = r.string(item, path, IMAGE_NAME, 'expected an image name');
       } else {
-        const o = r.object(item, path, ['image', 'prefetch', 'idle', 'hostNetwork']);
+        const o = r.object(item, path, ['image', 'prefetch', 'idle', 'hostNetwork', 'display']);
         const entry: ProfileApp = { image: r.required(o, 'image', path, (v, p) => r.string(v, p, IMAGE_NAME)) };
         const prefetch = r.optional(o, 'prefetch', path, (v, p) => r.boolean(v, p));
         if (prefetch !== undefined) entry.prefetch = prefetch;
         const hostNetwork = r.optional(o, 'hostNetwork', path, (v, p) => r.boolean(v, p));
         if (hostNetwork !== undefined) entry.hostNetwork = hostNetwork;
+        // The signer makes this image the device's screen (docs/security.md, "The display app").
+        const display = r.optional(o, 'display', path, (v, p) => r.boolean(v, p));
+        if (display !== undefined) entry.display = display;
         const idle = r.optional(o, 'idle', path, (v, p) => r.object(v, p, ['after', 'action']));
         if (idle) {
           entry.idle = {
@@ -41,6 +44,7 @@ export async function loadProfiles(file: string): Promise<Profiles> {
       seen.add(image);
       return app;
     });
+    checkOneDisplay(r, result[name]!, `profiles.${name}`);
   }
   return result;
 }

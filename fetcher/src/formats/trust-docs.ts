@@ -46,6 +46,12 @@ export interface ProfileApp {
    * every port on it); without it such an image is refused at start (HOST_NETWORK_NOT_ALLOWED).
    */
   hostNetwork?: boolean;
+  /**
+   * The channel's signer makes this image the device's own screen (the display app): started at boot when the
+   * device has a DRM device, given the screen and input devices and the kiosk's privileged channel
+   * (docs/security.md, "The display app"). At most one per profile.
+   */
+  display?: boolean;
 }
 
 export interface ChannelSigned {
@@ -113,12 +119,14 @@ export function readRoot(value: unknown, where = 'root.json'): Root {
 
 function readProfileApp(r: Reader, value: unknown, path: string): string | ProfileApp {
   if (typeof value === 'string') return r.string(value, path, IMAGE_NAME);
-  const o = r.object(value, path, ['image', 'prefetch', 'idle', 'hostNetwork']);
+  const o = r.object(value, path, ['image', 'prefetch', 'idle', 'hostNetwork', 'display']);
   const app: ProfileApp = { image: r.required(o, 'image', path, (v, p) => r.string(v, p, IMAGE_NAME)) };
   const prefetch = r.optional(o, 'prefetch', path, (v, p) => r.boolean(v, p));
   if (prefetch !== undefined) app.prefetch = prefetch;
   const hostNetwork = r.optional(o, 'hostNetwork', path, (v, p) => r.boolean(v, p));
   if (hostNetwork !== undefined) app.hostNetwork = hostNetwork;
+  const display = r.optional(o, 'display', path, (v, p) => r.boolean(v, p));
+  if (display !== undefined) app.display = display;
   const idle = r.optional(o, 'idle', path, (v, p) => r.object(v, p, ['afterSeconds', 'action']));
   if (idle) {
     app.idle = {
@@ -151,6 +159,7 @@ export function readChannel(value: unknown, where = 'channel'): Channel {
   const profiles: Record<string, (string | ProfileApp)[]> = {};
   for (const [name, list] of Object.entries(profilesObject)) {
     profiles[name] = r.array(list, `signed.profiles.${name}`).map((item, i) => readProfileApp(r, item, `signed.profiles.${name}[${i}]`));
+    checkOneDisplay(r, profiles[name]!, `signed.profiles.${name}`);
   }
   const os = r.optional(s, 'os', 'signed', (v, p) => readChannelOs(r, v, p));
   return {
@@ -165,6 +174,17 @@ export function readChannel(value: unknown, where = 'channel'): Channel {
     },
     signatures: r.required(o, 'signatures', '', (v) => readSignatures(r, v)),
   };
+}
+
+/** A profile has at most one display app: the device has one screen. */
+export function checkOneDisplay(r: Reader, apps: readonly (string | ProfileApp)[], path: string): void {
+  const displays = apps.flatMap((a, i) => (typeof a !== 'string' && a.display ? [i] : []));
+  if (displays.length > 1) r.fail(`${path}[${displays[1]}]`, `a profile has one display app, and ${path}[${displays[0]}] is already one`);
+}
+
+/** The display app of a profile (the device's own screen), or null when the profile names none. */
+export function profileDisplay(channel: ChannelSigned, profile: string): ProfileApp | null {
+  return profileApps(channel, profile).find((a) => a.display) ?? null;
 }
 
 export function profileApps(channel: ChannelSigned, profile: string): ProfileApp[] {

@@ -3,8 +3,9 @@
 // turned into layer entries. Laid out as Debian 12 installs them (merged /usr: a package's bin/, sbin/, lib*/ go
 // under usr/, with bin → usr/bin and the like as links). What an app never reads is dropped unless image.yaml keeps
 // it: usr/share/{doc,doc-base,info,man,locale,lintian} — except each package's copyright file, which always stays.
-// Device nodes, FIFOs and sockets are skipped (the runtime provides /dev). The layer writer normalises modes and
-// owners (setuid bits go). Deterministic: entries depend only on the pinned packages and `keep`.
+// Device nodes, FIFOs and sockets are skipped (the runtime provides /dev). Hard links inside a package stay hard
+// links (Mesa's DRI drivers are one 25 MiB file under a dozen names): the bytewise-first name carries the bytes, the
+// others link to it. The layer writer normalises modes and owners (setuid bits go). Deterministic: entries depend only on the pinned packages and `keep`.
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { ARCHES, ARCH_TABLE, type OciArch } from '../core/arch.js';
@@ -78,6 +79,8 @@ export async function debianLayerEntries(
   for (const name of Object.keys(pins).sort()) {
     onProgress?.(`${name}: unpacking ${pins[name]!.filename}`);
     const root = await unpackDeb(debs[name]!);
+    /** The image paths of each multiply linked file of this package, by inode. */
+    const inodes = new Map<number, string[]>();
     const visit = async (rel: string): Promise<void> => {
       for (const child of (await readdir(join(root, rel))).sort()) {
         const original = rel ? `${rel}/${child}` : child;
@@ -92,6 +95,7 @@ export async function debianLayerEntries(
           continue;
         } else if (st.isFile()) {
           add({ path, type: 'file', source: abs, size: st.size, executable: (st.mode & 0o100) !== 0 }, name);
+          if (st.nlink > 1) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), path]);
         } else if (st.isSymbolicLink()) {
           add({ path, type: 'symlink', target: linkTarget(original, path, await readlink(abs)) }, name);
         } else {
@@ -100,6 +104,14 @@ export async function debianLayerEntries(
       }
     };
     await visit('');
+    for (const paths of inodes.values()) {
+      const [first, ...others] = paths.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      for (const other of others) {
+        const entry = byPath.get(other)!.entry as Extract<LayerEntry, { type: 'file' }>;
+        unpackedBytes -= entry.size;
+        byPath.set(other, { entry: { path: other, type: 'hardlink', target: first!, executable: entry.executable }, from: name });
+      }
+    }
   }
   // bin → usr/bin and the like, for each merged folder that exists (as Debian 12's base system has them).
   for (const dir of MERGED) {

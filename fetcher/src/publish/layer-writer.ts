@@ -19,7 +19,9 @@ export const LAYER_FORMAT = 1;
 export type LayerEntry =
   | { path: string; type: 'directory'; mode?: number }
   | { path: string; type: 'file'; source: string; size: number; executable: boolean }
-  | { path: string; type: 'symlink'; target: string };
+  | { path: string; type: 'symlink'; target: string }
+  /** A second name for the regular file at `target` (an image path, written earlier: it sorts before `path`). */
+  | { path: string; type: 'hardlink'; target: string; executable: boolean };
 
 /** Lists `from` (a folder or file on disk) as entries under `to` (an absolute path in the image). */
 export async function collectEntries(from: string, to: string, exclude: (relative: string) => boolean = () => false): Promise<LayerEntry[]> {
@@ -117,6 +119,8 @@ export async function writeLayer(entries: LayerEntry[], dir: string, epoch = sou
         tar.entry({ ...header, type: 'directory', mode: entry.mode ?? 0o755 });
       } else if (entry.type === 'symlink') {
         tar.entry({ ...header, type: 'symlink', mode: 0o777, linkname: entry.target });
+      } else if (entry.type === 'hardlink') {
+        tar.entry({ ...header, type: 'link', mode: entry.executable ? 0o755 : 0o644, linkname: entry.target });
       } else {
         const stream = tar.entry({ ...header, type: 'file', mode: entry.executable ? 0o755 : 0o644, size: entry.size });
         await new Promise<void>((resolve, reject) => {

@@ -74,6 +74,7 @@ export class App {
       app: this.name,
       dataVolume: (size) => ctx.dataVolume(this.name, size),
       hostNetworkAllowed: entry.hostNetwork === true,
+      display: entry.display === true,
       logs: this.logs,
       runtimeBinds: () => ctx.runtimeBinds(),
       step: (message) => ctx.step(this.name, message),
@@ -91,6 +92,8 @@ export class App {
   }
 
   get idlePolicy(): IdlePolicy {
+    // The screen has no connections to count: it is never stopped as idle (0: no idle timer, as the API shows it).
+    if (this.entry.display) return { afterSeconds: 0, action: 'stop' };
     return idlePolicy(this.image.idle, this.entry);
   }
 
@@ -225,6 +228,25 @@ export class App {
     } else {
       this.setState('stopped');
     }
+    // No connection will start the screen again: the display app restarts by itself, after the backoff of a loop.
+    if (this.entry.display) this.restartScreen(loop ? loop.backoffMs : limits.crashBackoffMinMs);
+  }
+
+  private restartTimer: NodeJS.Timeout | null = null;
+
+  /** The display app again after `delayMs`, unless something else started or stopped it meanwhile. */
+  private restartScreen(delayMs: number): void {
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = null;
+      if (this.state !== 'stopped' && this.state !== 'failed') return;
+      this.ctx.step(this.name, 'restarting the screen');
+      this.ensureRunning('api').catch((err) => {
+        this.ctx.step(this.name, `screen restart failed: ${(err as Error).message}`);
+        this.restartScreen(Math.max(this.crashPolicy.waitMs(), this.ctx.config.limits.crashBackoffMinMs));
+      });
+    }, delayMs);
+    this.restartTimer.unref();
   }
 
   // ── API actions ────────────────────────────────────────────────────────────────────────────────────────────────

@@ -8,6 +8,7 @@ import type { AgentConfig } from '../config.js';
 import type { AppNetwork } from '../runtime/network.js';
 import { ensureMountPoints } from '../runtime/mount-points.js';
 import { containerSpec, locateInit, mountPoints, oomKills, type Bind, type Runc, type RunningContainer } from '../runtime/runc.js';
+import type { DeviceNode } from '../runtime/screen-devices.js';
 import type { Pin } from '../update/journal.js';
 
 /**
@@ -177,6 +178,10 @@ export interface LaunchOptions {
   /** The app's /data volume, mounted if the image has `data` (of its `resources.dataBytes` when made). */
   dataVolume(sizeBytes: number): Promise<string>;
   runtimeBinds(): Promise<Bind[]>;
+  /** The display app's screen and input nodes (none for any other app). */
+  devices?: readonly DeviceNode[];
+  /** More BOOTOS_* variables (the display app's BOOTOS_KIOSK_URL). */
+  env?: string[];
 }
 
 /** Writes the bundle of one run of `image` (its /data made and owned by the app's user) and starts the container. */
@@ -207,7 +212,8 @@ export async function launchInstance(o: LaunchOptions): Promise<Instance> {
     arch: o.config.arch,
     tmpBytes: limits.tmpBytes,
     maxOpenFiles: limits.maxOpenFiles,
-    extraEnv: [`BOOTOS_APP=${o.app}`, `BOOTOS_IMAGE_VERSION=${cfg.version}`],
+    extraEnv: [`BOOTOS_APP=${o.app}`, `BOOTOS_IMAGE_VERSION=${cfg.version}`, ...(o.env ?? [])],
+    devices: o.devices ?? [],
   });
   await o.runc.writeBundle(bundle, spec);
   const container = o.runc.run(o.id, bundle);

@@ -9,6 +9,7 @@ import type { AppNetwork } from '../runtime/network.js';
 import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
 import { launchInstance, type Endpoint, type Instance, type InstanceRole } from './instance.js';
+import { screenDevices } from '../runtime/screen-devices.js';
 import type { LogRing } from './logs.js';
 import { waitReady } from './readiness.js';
 
@@ -22,6 +23,8 @@ export interface RunsContext {
   dataVolume(sizeBytes: number): Promise<string>;
   /** The profile entry allows `network: host` (ProfileApp.hostNetwork). */
   hostNetworkAllowed: boolean;
+  /** The profile entry is the display app (ProfileApp.display): it gets the screen and the kiosk's address. */
+  display: boolean;
   logs: LogRing;
   runtimeBinds(): Promise<Bind[]>;
   step(message: string): void;
@@ -110,7 +113,10 @@ export class Runs {
     }
     const id = `${this.ctx.agentId}-${app}-${++this.generation}`;
     const runtimeBinds = () => this.ctx.runtimeBinds();
-    const instance = await launchInstance({ config, runc, id, app, image, pin, network, dataVolume: (size) => this.ctx.dataVolume(size), runtimeBinds });
+    const screen = this.ctx.display
+      ? { devices: await screenDevices(), env: [`BOOTOS_KIOSK_URL=http://${network.agentHost}:${config.apiPort}/`] }
+      : {};
+    const instance = await launchInstance({ config, runc, id, app, image, pin, network, dataVolume: (size) => this.ctx.dataVolume(size), runtimeBinds, ...screen });
     const { container } = instance;
     instance.role = role;
     this.instances.add(instance);

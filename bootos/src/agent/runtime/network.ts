@@ -21,6 +21,8 @@ const MAX_SLOTS = 16_384; // 10.213.0.0/16 in /30s
 export interface AppEndpoint {
   /** Address the agent connects to. */
   host: string;
+  /** Address at which the app reaches the agent (its side of the veth; 127.0.0.1 with the host's network). */
+  agentHost: string;
   /** Network namespace path for the container, or null for the host's network. */
   netnsPath: string | null;
 }
@@ -130,9 +132,9 @@ export async function createIsolatedNetwork(owner: string): Promise<AppNetwork> 
     await release();
     throw err;
   }
-  return { host: appIp, netnsPath: `/run/netns/${netns}`, close: release };
+  return { host: appIp, agentHost: hostIp, netnsPath: `/run/netns/${netns}`, close: release };
 }
 
 export function hostNetwork(): AppNetwork {
-  return { host: '127.0.0.1', netnsPath: null, close: async () => {} };
+  return { host: '127.0.0.1', agentHost: '127.0.0.1', netnsPath: null, close: async () => {} };
 }

@@ -12,6 +12,7 @@ import { run } from '../../../../fetcher/src/core/proc.js';
 import { DEFAULT_LIMITS } from '../../../../fetcher/src/core/limits.js';
 import { DEFAULT_PATH, type ImageConfig, type StopSignal } from '../../../../fetcher/src/formats/image-config.js';
 import type { MountPoint } from './mount-points.js';
+import type { DeviceNode } from './screen-devices.js';
 import { seccompProfile } from './seccomp.js';
 
 const execFileP = promisify(execFile);
@@ -39,6 +40,8 @@ export interface ContainerSpecInput {
   tmpBytes: number;
   maxOpenFiles: number;
   extraEnv: string[];
+  /** Device nodes made in the container and allowed by its device cgroup: the display app's screen, else none. */
+  devices?: readonly DeviceNode[];
 }
 
 /**
@@ -129,11 +132,14 @@ export function containerSpec(input: ContainerSpecInput): Record<string, unknown
     mounts.push({ destination: bind.target, type: 'bind', source: bind.source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
   }
   const env = mergeEnv(DEFAULT_ENV, config.env, input.extraEnv);
+  const devices = input.devices ?? [];
+  // The owning groups of the nodes, as supplementary groups of the app's user (video, input): nothing else.
+  const additionalGids = [...new Set(devices.map((d) => d.gid))].sort((a, b) => a - b);
   return {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: config.user.uid, gid: config.user.gid, additionalGids: [] },
+      user: { uid: config.user.uid, gid: config.user.gid, additionalGids },
       args: processArgs(config),
       env,
       cwd: config.workdir,
@@ -150,8 +156,16 @@ export function containerSpec(input: ContainerSpecInput): Record<string, unknown
     linux: {
       namespaces,
       cgroupsPath: input.cgroupsPath,
+      // runc makes these in the container's /dev tmpfs (nothing of the host's /dev is bound).
+      ...(devices.length
+        ? { devices: devices.map((d) => ({ path: d.path, type: 'c', major: d.major, minor: d.minor, fileMode: 0o660, uid: 0, gid: d.gid })) }
+        : {}),
       resources: {
-        devices: [{ allow: false, access: 'rwm' }],
+        // Deny every device, then allow read and write (no mknod) of exactly the nodes above.
+        devices: [
+          { allow: false, access: 'rwm' },
+          ...devices.map((d) => ({ allow: true, type: 'c', major: d.major, minor: d.minor, access: 'rw' })),
+        ],
         memory: { limit: config.resources.memoryBytes },
         pids: { limit: config.resources.pids },
         cpu: { shares: sharesFromWeight(config.resources.cpuWeight) },
