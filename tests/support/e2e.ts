@@ -53,11 +53,11 @@ export async function e2eTrust(): Promise<{ key: SecretKey; rootBytes: Buffer }>
 
 const builds = new Map<string, Promise<CachedBuild>>();
 
-/** The image of `arch` for the e2e root: built once (per input hash) and reused by every test and test file. */
+/** The image of `arch` for the e2e root, its disk image included: built once (per input hash) and reused by every test and test file. */
 export function e2eImage(arch: Arch, log: (line: string) => void = () => {}): Promise<CachedBuild> {
   let b = builds.get(arch);
   if (!b) {
-    b = (async () => cachedBuild({ arch, rootJson: (await e2eTrust()).rootBytes, noDisk: arch === 'aarch64', progress: log }))();
+    b = (async () => cachedBuild({ arch, rootJson: (await e2eTrust()).rootBytes, progress: log }))();
     builds.set(arch, b);
   }
   return b;
