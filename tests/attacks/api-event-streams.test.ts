@@ -20,6 +20,7 @@ function backend(): ApiBackend & { emit(data: unknown): void } {
     checkOsRestart: () => ({ version: '2', slot: 'b' }),
     osRestart: async () => {},
     activity: () => [],
+    isScreen: () => false,
     onEvent(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -146,6 +146,8 @@ export class Agent {
       const where = `${c.apiHost.includes(':') ? `[${c.apiHost}]` : c.apiHost}:${c.apiPort}`;
       throw listenError(err, `the API's address ${where}`, 'choose another with `apiPort` in agent.json or bootos.api_port= on the kernel command line (0 picks a free one)');
     });
+    // apiPort 0 picked a free port: what the apps are told (the screen's kiosk URL) is the one listened on.
+    if (c.apiPort === 0) c.apiPort = this.api.port;
     mark('listening');
     this.memory.start();
     const opening = this.openData(rootBytes).then(
@@ -291,6 +293,7 @@ export class Agent {
         this.askRestart(pending);
       },
       onEvent: (listener) => this.events.subscribe(listener),
+      isScreen: (address) => this.appSet.isScreen(address),
       checkAction: (name, action) => {
         const verdict = this.appSet.get(name).canDo(action);
         if (!verdict.ok) throw new BootosError('APP_STATE', verdict.reason);

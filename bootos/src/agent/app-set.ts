@@ -63,6 +63,18 @@ export class AppSet {
     return app;
   }
 
+  /**
+   * Is `address` the display app's: the veth address of one of its running instances (never an app with
+   * `network: host`, whose address is the device's loopback)?
+   */
+  isScreen(address: string): boolean {
+    for (const app of this.apps.values()) {
+      if (!app.entry.display) continue;
+      if (app.runs.live().some((i) => i.network.netnsPath !== null && i.network.host === address)) return true;
+    }
+    return false;
+  }
+
   /** The channel verified at start-up: every app of the profile not there yet is added. */
   async addNew(channel: Channel): Promise<void> {
     for (const entry of profileApps(channel.signed, this.ctx.config.profile)) {

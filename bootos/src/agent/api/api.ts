@@ -31,6 +31,8 @@ export interface ApiBackend {
   /** Stops the apps cleanly, then restarts the device into the pending OS release. */
   osRestart(): Promise<void>;
   onEvent(listener: (event: 'apps' | 'step', data: unknown) => void): () => void;
+  /** Is `address` the display app's own (the veth address of one of its running instances)? */
+  isScreen(address: string): boolean;
 }
 
 const TYPES: Record<string, string> = {
@@ -93,6 +95,24 @@ export function hostAllowed(host: string | undefined): boolean {
   if (!host) return false;
   const { name } = hostPart(host);
   return name === 'localhost' || isIP(name) !== 0;
+}
+
+/**
+ * Is this request from the device's own screen? Its peer is the address of the display app's veth (each app has a
+ * network namespace of its own and no capability to send from another address; a LAN client spoofing it never
+ * completes a handshake), its Host names the API port by IP address, and its Origin, if the browser sends one, is the
+ * kiosk's own: a page of another app shown in the screen's browser has another origin.
+ */
+export function fromScreen(req: Pick<IncomingMessage, 'headers'> & { socket: { remoteAddress?: string } }, apiPort: number, isScreen: (address: string) => boolean): boolean {
+  const raw = req.socket.remoteAddress ?? '';
+  const peer = raw.startsWith('::ffff:') ? raw.slice(7) : raw;
+  if (!peer || isLoopback(peer) || !isScreen(peer)) return false;
+  const host = req.headers.host;
+  if (!host) return false;
+  const { name, port } = hostPart(host);
+  if (isIP(name) === 0 || Number(port) !== apiPort) return false;
+  const origin = req.headers.origin;
+  return origin === undefined || origin === `http://${host}`;
 }
 
 /** May this request change state? */
@@ -271,6 +291,8 @@ export async function startApi(options: {
     // Loopback is not proof enough: an app with network: host connects from 127.0.0.1 too. Only the device's own
     // programs (root; apps never are) count as the device.
     if (mayChangeState(req, apiPort) && (await socketOwner(req.socket.remoteAddress ?? '', req.socket.remotePort ?? 0)) === 0) return 'device';
+    // The device's own screen: the display app, from its own address (docs/security.md "The display app").
+    if (fromScreen(req, apiPort, (address) => backend.isScreen(address))) return 'device';
     const origin = req.headers.origin;
     if (pairing.session(req.headers.cookie) && (origin === undefined || origin === `http://${req.headers.host}`)) return 'paired';
     return 'visitor';
