@@ -11,7 +11,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readFile, readdir, rename, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
@@ -26,6 +25,7 @@ import { startDockerRegistry } from '../support/docker-registry.js';
 import { makeRegistry, REPO, testDir, type TestRegistry } from '../support/registry.js';
 import { runCli } from '../support/cli.js';
 import { fakeBuild, makeEspDir, type FakeBuild } from '../support/os-release.js';
+import { slowServer } from '../support/slow-server.js';
 
 const FIXTURE = join(REPO, 'tests/fixtures/os/install-os.ts');
 
@@ -141,38 +141,6 @@ test('v1 → v2 → blessed → a broken v3 falls back to v2, is recorded, and i
   t.deepEqual(await readFile(esp.slotPath('a', 'vmlinuz')), builds.v4.kernel);
 });
 
-/** A static server for the registry directory that sends blobs slowly, with Range support, logging Range headers. */
-async function slowServer(root: string, ranges: string[]) {
-  const server = createServer(async (req, res) => {
-    const path = join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
-    let size: number;
-    try {
-      size = (await stat(path)).size;
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    const start = m ? Number(m[1]) : 0;
-    if (m) ranges.push(req.headers.range!);
-    res.writeHead(m ? 206 : 200, { 'content-length': size - start, ...(m ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}) });
-    const stream = createReadStream(path, { start, highWaterMark: 64 * 1024 });
-    res.on('close', () => stream.destroy());
-    try {
-      for await (const chunk of stream) {
-        if (res.destroyed) break;
-        res.write(chunk);
-        await new Promise((r) => setTimeout(r, 10));
-      }
-      res.end();
-    } catch {
-      res.destroy();
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, close: () => (server.closeAllConnections(), server.close()) };
-}
-
 test('SIGKILL in the middle of a slot write: the running entry stays the default, no entry names a partial file; the next run resumes', async (t) => {
   const base = await testDir(t, 'bootos-os-kill-');
   const reg = await makeRegistry();
@@ -181,7 +149,7 @@ test('SIGKILL in the middle of a slot write: the running entry stays the default
   const next = await fakeBuild(join(base, 'out2'), 'x86_64', { kernel: 3 * 1024 * 1024, initramfs: 5 * 1024 * 1024 });
   await publish(t, reg, next, '2');
   const ranges: string[] = [];
-  const server = await slowServer(reg.dir, ranges);
+  const server = await slowServer(reg.dir, ranges, 10);
   t.teardown(() => server.close());
   const esp = new Esp(await makeEspDir(join(base, 'esp'), running, '1'));
   const args = [server.url, join(reg.dir, 'root.json'), esp.dir, join(base, 'store'), join(base, 'state'), 'a'];

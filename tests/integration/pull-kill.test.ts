@@ -4,12 +4,11 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Store } from '../../fetcher/src/store/store.js';
 import { makeRegistry, REPO, tempDir } from '../support/registry.js';
+import { slowServer } from '../support/slow-server.js';
 
 const KILLS = 8;
 
@@ -26,38 +25,6 @@ async function imageDir(): Promise<{ dir: string; files: Map<string, Buffer> }> 
   return { dir, files };
 }
 
-/** A static server for the registry directory that sends blobs slowly, with Range support, logging Range headers. */
-async function slowServer(root: string, ranges: string[]) {
-  const server = createServer(async (req, res) => {
-    const path = join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
-    let size: number;
-    try {
-      size = (await stat(path)).size;
-    } catch {
-      res.writeHead(404).end();
-      return;
-    }
-    const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    const start = m ? Number(m[1]) : 0;
-    if (m) ranges.push(req.headers.range!);
-    res.writeHead(m ? 206 : 200, { 'content-length': size - start, ...(m ? { 'content-range': `bytes ${start}-${size - 1}/${size}` } : {}) });
-    const stream = createReadStream(path, { start, highWaterMark: 64 * 1024 });
-    res.on('close', () => stream.destroy());
-    try {
-      for await (const chunk of stream) {
-        if (res.destroyed) break;
-        res.write(chunk);
-        await new Promise((r) => setTimeout(r, 8));
-      }
-      res.end();
-    } catch {
-      res.destroy(); // the client was killed
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}/`, close: () => (server.closeAllConnections(), server.close()) };
-}
-
 function pull(args: string[]): { done: Promise<number | null>; kill(): void } {
   const child = spawn(process.execPath, args, { stdio: 'ignore' });
   return { done: new Promise((resolve) => child.on('close', (code) => resolve(code))), kill: () => child.kill('SIGKILL') };
@@ -68,7 +35,7 @@ test('SIGKILL at random moments leaves only verified blobs and complete roots; t
   const image = await imageDir();
   const registry = await makeRegistry({ images: [image.dir] });
   const ranges: string[] = [];
-  const server = await slowServer(registry.dir, ranges);
+  const server = await slowServer(registry.dir, ranges, 8);
   t.log(`registry ready in ${Date.now() - t0} ms`);
   const storeDir = await tempDir('bootos-kill-store-');
   const args = (store: string) => [join(REPO, 'bin/bootos.mjs'), 'pull', 'big', '--registry', server.url, '--root', join(registry.dir, 'root.json'), '--channel', 'stable', '--store', store];
