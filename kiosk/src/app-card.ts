@@ -203,6 +203,11 @@ export class AppCard {
   }
 
   /** Back from the app's page: the focus returns to its Open. */
+  /** Open is enabled (the app has a port). */
+  get canOpen(): boolean {
+    return !this.isDisabled(this.openLink);
+  }
+
   focusOpen(): void {
     this.openLink.focus();
   }

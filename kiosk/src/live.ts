@@ -6,6 +6,8 @@ import { KIOSK } from './config.js';
 export interface LiveHandlers {
   onApps(data: unknown): void;
   onStep(data: unknown): void;
+  /** A key meant for the device's own screen (the agent sends these to the display app's kiosk alone). */
+  onScreen(data: unknown): void;
   /** Called with true when the stream is open, false when it dropped (the kiosk shows it). */
   onConnection(connected: boolean): void;
   /** Called after every (re)connection, to re-read the full state. */
@@ -36,6 +38,7 @@ export function connectLive(handlers: LiveHandlers): () => void {
     });
     source.addEventListener('apps', (e) => parse(e as MessageEvent, handlers.onApps));
     source.addEventListener('step', (e) => parse(e as MessageEvent, handlers.onStep));
+    source.addEventListener('screen', (e) => parse(e as MessageEvent, handlers.onScreen));
     source.addEventListener('error', () => {
       handlers.onConnection(false);
       if (source?.readyState === EventSource.CLOSED) {

@@ -43,6 +43,10 @@ class Kiosk {
         const step = readStep(data);
         if (step) this.activity.add(step);
       },
+      // The screen's home key (the agent reads it from the keyboards): back to the kiosk wherever the focus was.
+      onScreen: (data) => {
+        if ((data as { key?: unknown } | null)?.key === 'home') this.page.close();
+      },
       onConnection: (connected) => show(this.connection, !connected),
       onOpen: () => {
         this.activity.reconnected();
@@ -119,6 +123,9 @@ class Kiosk {
     this.renderChannel();
     this.renderOs();
     this.page.apps(view.apps);
+    // Nothing has the focus yet (a fresh kiosk, as on the device's own screen): the first app's Open takes it, so
+    // that Enter opens it and Tab goes on from there without a mouse.
+    if (!previous && document.activeElement === document.body) [...this.cards.values()].find((c) => c.canOpen)?.focusOpen();
   }
 
   private renderOs(): void {

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { defineCommand, status, usageError } from '../../fetcher/src/cli/kit.js';
 import { BootosError } from '../../fetcher/src/core/error.js';
 import { Guest, GUEST_MODES, type GuestMode } from './guest.js';
+import { chooseWindow, describeWindow } from './window.js';
 import { parseRegistryLocation } from '../../fetcher/src/formats/registry-url.js';
 import { ARCHES, type Arch as QemuArch } from '../../fetcher/src/core/arch.js';
 
@@ -59,7 +60,7 @@ export async function attachConsole(guest: Guest, say: (line: string) => void = 
 export const qemuCommand = defineCommand({
   name: 'qemu',
   summary: 'boot a built image in QEMU (direct kernel, UEFI disk or PXE) with its console on this terminal',
-  usage: '--arch x86_64|aarch64 --mode direct|uefi|pxe [--registry URL] [--profile NAME] [--image DIR]',
+  usage: '--arch x86_64|aarch64 --mode direct|uefi|pxe [--registry URL] [--profile NAME] [--image DIR] [--display]',
   options: {
     arch: { type: 'string' },
     mode: { type: 'string' },
@@ -72,6 +73,7 @@ export const qemuCommand = defineCommand({
     memory: { type: 'string' },
     cmdline: { type: 'string', multiple: true },
     debug: { type: 'boolean' },
+    display: { type: 'boolean' },
   },
   help: {
     arch: `guest architecture: ${ARCHES.join(' or ')} (default x86_64)`,
@@ -82,9 +84,10 @@ export const qemuCommand = defineCommand({
     image: 'folder of the built image (default out/<arch>, as written by bootos build)',
     'api-port': 'host port for the kiosk and API (default 8080, or a free one when taken)',
     forward: `guest app port to forward, GUEST or GUEST:HOST; repeat (default ${SAMPLE_APP_PORTS.join(', ')} to the same ports)`,
-    memory: 'guest memory in MiB (default 1024)',
+    memory: 'guest memory in MiB (default 1024; 2048 with --display)',
     cmdline: 'one more kernel argument; repeat',
     debug: 'bootos.debug=1: init and agent say more, and a shell runs on the console',
+    display: 'give the guest a screen (virtio-gpu, USB keyboard and tablet) and show it: a QEMU window on a desktop, else VNC on 127.0.0.1:5900 (the profile\'s display app draws the kiosk there)',
   },
   details: `The QEMU command line is printed first so that it can be pasted into a shell. KVM is used when /dev/kvm
 runs a guest, TCG otherwise (BOOTOS_QEMU_ACCEL=tcg|kvm forces one). Firmware comes from the Debian packages ovmf,
@@ -97,15 +100,18 @@ host ports. Ctrl-A X quits QEMU at once; Ctrl-C powers the guest off cleanly.`,
     if (!GUEST_MODES.includes(mode)) throw usageError(`--mode must be one of ${GUEST_MODES.join(', ')}, got ${values.mode}`);
     const registry = values.registry ?? 'http://127.0.0.1:8080/';
     parseRegistryLocation(registry, { directories: false });
-    const memory = values.memory === undefined ? 1024 : Number(values.memory);
+    const memory = values.memory === undefined ? (values.display ? 2048 : 1024) : Number(values.memory);
     if (!Number.isInteger(memory) || memory < 256) throw usageError(`--memory is MiB, at least 256, got ${values.memory}`);
     const forward = (values.forward ?? SAMPLE_APP_PORTS.map(String)).map((f) => {
       const [g, h] = f.split(':');
       return { guestPort: port(g ?? '', '--forward'), hostPort: h === undefined ? port(g ?? '', '--forward') : port(h, '--forward') };
     });
+    const window = values.display ? await chooseWindow(arch) : undefined;
     const guest = await Guest.boot({
       arch,
       mode,
+      screen: window ? 'virtio' : undefined,
+      window,
       imageDir: resolve(values.image ?? `out/${arch}`),
       registry,
       profile: values.profile,
@@ -119,6 +125,7 @@ host ports. Ctrl-A X quits QEMU at once; Ctrl-C powers the guest off cleanly.`,
     });
     try {
       status(`bootos qemu: kiosk and API at ${guest.apiUrl} once the agent is ready; apps: ${forward.map((f) => `${f.guestPort} → ${guest.url(f.guestPort)}`).join(', ')}`);
+      if (window) status(`bootos qemu: ${describeWindow(window)}`);
       status('bootos qemu: Ctrl-C powers off cleanly, Ctrl-A X quits QEMU at once');
       const code = await attachConsole(guest);
       if (code !== 0) {

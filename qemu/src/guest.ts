@@ -62,6 +62,8 @@ export interface GuestOptions {
   accel?: QemuOptions['accel'];
   /** A screen (virtio-gpu or std VGA) with a USB keyboard and tablet; none by default. */
   screen?: QemuOptions['screen'];
+  /** Shows the screen to a person (QemuOptions.window). */
+  window?: QemuOptions['window'];
 }
 
 /** A host loopback port: `preferred` when it is free (0: any). */
@@ -198,6 +200,7 @@ export class Guest {
           cpus: o.cpus,
           accel: o.accel,
           screen: o.screen,
+          window: o.window,
           console: o.console,
           serialLog: o.serialLog,
           hostfwd: [{ hostPort: apiPort, guestPort: GUEST_API_PORT }, ...[...ports].map(([guestPort, hostPort]) => ({ hostPort, guestPort }))],

@@ -32,6 +32,11 @@ export interface QemuOptions {
    */
   screen?: 'virtio' | 'std';
   /**
+   * Shows the screen to a person: `gtk` (a window, where $DISPLAY or $WAYLAND_DISPLAY is set) or `vnc` (a VNC server
+   * on 127.0.0.1:5900 + `vncDisplay`, loopback only). Default: none (QMP screendump still reads the screen).
+   */
+  window?: { kind: 'gtk' } | { kind: 'vnc'; vncDisplay: number };
+  /**
    * Raw disk images on virtio-blk, or with `usb` as a USB stick (usb-storage on an xhci controller); the first one is
    * the UEFI boot disk. `snapshot` keeps the file unchanged.
    */
@@ -125,7 +130,7 @@ export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSock
     '-cpu', accel === 'kvm' ? 'host' : m.cpu,
     '-smp', String(o.cpus ?? 2),
     '-m', String(o.memoryMiB ?? 512),
-    '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
+    '-nodefaults', '-no-user-config', '-display', displayArg(o.window), '-no-reboot',
     ...(o.console === 'stdio'
       ? ['-chardev', `stdio,id=con0,mux=on,signal=off,logfile=${paths.serialLog}`, '-serial', 'chardev:con0', '-mon', 'chardev=con0,mode=readline']
       : ['-serial', `file:${paths.serialLog}`]),
@@ -160,6 +165,13 @@ export function buildCommand(o: QemuOptions, paths: { serialLog: string; qmpSock
   }
   args.push(...(o.extraArgs ?? []));
   return { bin: ARCH_TABLE[o.arch].qemu, args, setup };
+}
+
+/** QEMU's -display: no window, a GTK window, or VNC on loopback (a password-less VNC is never on the LAN). */
+function displayArg(window: QemuOptions['window']): string {
+  if (!window) return 'none';
+  if (window.kind === 'gtk') return 'gtk,zoom-to-fit=on';
+  return `vnc=127.0.0.1:${window.vncDisplay}`;
 }
 
 /** The command as one line for a shell. */

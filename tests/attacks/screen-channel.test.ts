@@ -1,4 +1,5 @@
-// Proves: the display app is the device's own screen for the API (it may stop an app), and nothing else gets that
+// Proves: the display app is the device's own screen for the API (it may stop an app, and it alone hears the home
+// key's `screen` events), and nothing else gets that
 // from the same trick: another app calling the API from its own namespace, or a page of another app shown in the
 // screen's browser (it has another origin). The screen is recognised by its peer address, the veth of a running
 // instance of the profile's `display: true` entry (api.ts fromScreen); before, only root-owned loopback sockets were
@@ -6,6 +7,7 @@
 // device (its veth side is where apps reach it).
 import test from 'ava';
 import { rm } from 'node:fs/promises';
+import type { Events } from '../../bootos/src/agent/events.js';
 import { agentEnv, json, until } from '../support/agent.js';
 import { makeImageDir } from '../support/registry.js';
 
@@ -18,10 +20,26 @@ const http = require('node:http');
 const os = require('node:os');
 const mine = Object.values(os.networkInterfaces()).flat().find((a) => a.family === 'IPv4' && !a.internal).address.split('.').map(Number);
 const api = process.env.BOOTOS_KIOSK_URL ? new URL(process.env.BOOTOS_KIOSK_URL) : null;
+const agentHost = api ? api.hostname : [...mine.slice(0, 3), (mine[3] & ~3) | 1].join('.');
+// The \`screen\` events this app's event stream received.
+let screenEvents = 0;
+let allEvents = 0;
+const listen = (port) =>
+  http.get({ host: agentHost, port, path: '/api/events' }, (answer) => {
+    answer.setEncoding('utf8');
+    answer.on('data', (d) => {
+      screenEvents += (d.match(/^event: screen$/gm) || []).length;
+      allEvents += (d.match(/^event: /gm) || []).length;
+    });
+  }).on('error', () => {});
+// As the kiosk page on the screen does: its event stream open is what makes the display app ready.
+if (api) listen(Number(api.port));
 http.createServer((req, res) => {
   const q = new URL(req.url, 'http://x').searchParams;
+  if (q.get('listen')) return listen(Number(q.get('listen'))), res.end('ok');
+  if (q.get('seen') !== null) return res.end(screenEvents + '/' + allEvents);
   if (!q.get('path')) return res.end('ok');
-  const host = api ? api.hostname : [...mine.slice(0, 3), (mine[3] & ~3) | 1].join('.');
+  const host = agentHost;
   const port = api ? Number(api.port) : Number(q.get('port'));
   const headers = q.get('origin') ? { origin: q.get('origin') } : {};
   const call = http.request({ host, port, path: q.get('path'), method: q.get('method') || 'GET', headers }, (answer) => {
@@ -64,7 +82,16 @@ test('the display app may stop an app; another app, and a foreign page in the sc
     const fromScreen = await call('screen', '/api/apps/victim/stop', 'POST');
     t.is(fromScreen.status, 202, fromScreen.body);
     await until(() => victim.state === 'stopped');
-    t.pass();
+
+    // The home key's event goes to the screen's stream alone: another app listening gets none.
+    await env.get('other', `/?listen=${apiPort}`);
+    await new Promise((r) => setTimeout(r, 500));
+    (env.agent as unknown as { events: Events }).events.screen('home');
+    await until(async () => (await (await env.get('screen', '/?seen')).text()).startsWith('1/'));
+    await new Promise((r) => setTimeout(r, 300));
+    const [screenKeys, all] = (await (await env.get('other', '/?seen')).text()).split('/').map(Number);
+    t.true(all! > 0, "the other app's stream is open and gets the apps events");
+    t.is(screenKeys, 0, "another app never hears the screen's keys");
   } finally {
     const { leftovers } = await env.teardown();
     t.deepEqual(leftovers, []);

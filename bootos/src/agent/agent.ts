@@ -84,6 +84,11 @@ export class Agent {
       step: (app, message) => this.step(app, message),
       changed: () => this.changed(),
       log,
+      homePressed: () => {
+        this.step('agent', "the screen's home key: back to the kiosk");
+        this.events.screen('home');
+      },
+      screenUp: (address) => this.api?.screenStreamFrom(address) ?? false,
     });
     this.loop = new ChannelLoop({
       config,

@@ -20,6 +20,7 @@ import { createIsolatedNetwork, hostNetwork, type AppNetwork } from './runtime/n
 import { DataVolumes } from './runtime/data-volume.js';
 import { nodeRuntimeBinds, type Bind, type Runc } from './runtime/runc.js';
 import { hasScreen, screenDevices } from './runtime/screen-devices.js';
+import { HomeKey } from './runtime/home-key.js';
 
 /** What the apps need from the agent. */
 export interface AppSetContext {
@@ -34,6 +35,10 @@ export interface AppSetContext {
   step(app: string, message: string): void;
   changed(): void;
   log(line: string): void;
+  /** The screen's home key was pressed (home-key.ts). */
+  homePressed(): void;
+  /** The API has an event stream open from the device's screen at `address`. */
+  screenUp(address: string): boolean;
 }
 
 export class AppSet {
@@ -46,9 +51,12 @@ export class AppSet {
   private runtimeBindsCache: Promise<Bind[]> | null = null;
   /** The apps' /data volumes (one mount per app, shared by its instances). */
   readonly volumes: DataVolumes;
+  /** The screen's home key, read from the display app's keyboards. */
+  private readonly homeKey: HomeKey;
 
   constructor(private readonly ctx: AppSetContext) {
     this.admission = new ConnectionAdmission(ctx.config.limits);
+    this.homeKey = new HomeKey(() => ctx.homePressed(), ctx.log);
     this.volumes = new DataVolumes({
       dataRoot: ctx.config.dataRoot,
       reserveBytes: ctx.config.limits.dataReserveBytes,
@@ -281,6 +289,8 @@ export class AppSet {
       cachedFallback: (app, failed) => this.fallback(app, failed),
       fellBack: (app, failed, fallback, error) => this.updaters.get(app)?.deferred({ digest: failed.digest, size: failed.size, version: failed.version }, error, fallback),
       runtimeBinds: () => (this.runtimeBindsCache ??= nodeRuntimeBinds()),
+      screenDevices: (devices) => void this.homeKey.watch(devices),
+      screenUp: (address) => this.ctx.screenUp(address),
       changed: () => this.ctx.changed(),
       step: (app, message) => this.ctx.step(app, message),
     };
@@ -295,6 +305,7 @@ export class AppSet {
     await this.updatesSettled();
     await Promise.all([...this.apps.values()].map((a) => a.stop().catch(() => {})));
     await Promise.all([...this.networks].map((n) => n.close().catch(() => {})));
+    await this.homeKey.close();
     // Every container is gone: nothing uses a volume any more.
     await this.volumes.unmountAll(this.ctx.log);
   }

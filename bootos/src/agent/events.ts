@@ -1,7 +1,8 @@
 // The agent's event stream, as /api/events sends it: `apps` (the body of /api/apps, throttled) whenever something in
-// it changed, and `step` (one line of what happens, also written to the log) for every step of an app or the agent.
+// it changed, `step` (one line of what happens, also written to the log) for every step of an app or the agent, and
+// `screen` (a key meant for the device's own screen, sent to the display app alone).
 // The last steps are kept (GET /api/activity), so that a kiosk that reloads shows what happened before.
-export type EventName = 'apps' | 'step';
+export type EventName = 'apps' | 'step' | 'screen';
 
 /** One step, as `step` events and GET /api/activity carry it. `seq` grows by one per step of this agent run. */
 export interface StepEntry {
@@ -70,6 +71,11 @@ export class Events {
     this.recent.push(entry);
     if (this.recent.length > this.keepSteps) this.recent.splice(0, this.recent.length - this.keepSteps);
     this.emit('step', entry);
+  }
+
+  /** A key meant for the device's own screen (`home`: back to the kiosk); api.ts sends it to the display app alone. */
+  screen(key: 'home'): void {
+    this.emit('screen', { key });
   }
 
   /** The last steps (at most keepSteps), oldest first. */

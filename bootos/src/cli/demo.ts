@@ -22,6 +22,7 @@ import { Trust } from '../../../fetcher/src/trust/trust.js';
 import { attachConsole } from '../../../qemu/src/command.js';
 import { Guest, GUEST_MODES, type GuestMode } from '../../../qemu/src/guest.js';
 import { scaledTimeout } from '../../../qemu/src/qemu.js';
+import { chooseWindow, describeWindow } from '../../../qemu/src/window.js';
 import { waitForApps } from '../demo/apps-ready.js';
 import { pairingLink } from '../demo/pairing-link.js';
 import { ensureDataDisk, lockWorkDir } from '../demo/data-disk.js';
@@ -65,12 +66,13 @@ async function developmentRoot(work: string, registry: string, steps: Step): Pro
 
 /**
  * key → root → publish every image that a profile names → sign channel stable; returns the public ports of the
- * published apps. A folder no profile names (images/display, until a profile shows a screen) is left out: publishing
- * it would only cost time.
+ * published apps. A folder no profile names (images/display, unless `display` adds it) is left out: publishing it would
+ * only cost time. `display`: every profile gets the image named `display` as its display app (the device's screen).
  */
-async function publishAll(work: string, registry: string, imagesDir: string, steps: Step): Promise<{ key: SecretKey; ports: number[]; names: string[] }> {
+async function publishAll(work: string, registry: string, imagesDir: string, steps: Step, display = false): Promise<{ key: SecretKey; ports: number[]; names: string[] }> {
   const key = await developmentRoot(work, registry, steps);
   const profiles = await loadProfiles(join(imagesDir, 'profiles.yaml'));
+  if (display) for (const apps of Object.values(profiles)) if (!apps.some((a) => typeof a !== 'string' && a.display)) apps.push({ image: 'display', display: true });
   const named = new Set(Object.values(profiles).flatMap((apps) => apps.map((a) => (typeof a === 'string' ? a : a.image))));
   const ports = new Set<number>();
   const names = [];
@@ -136,7 +138,7 @@ function followSerial(guest: Guest): () => void {
 export const demoCommand = defineCommand({
   name: 'demo',
   summary: 'build the OS, publish the sample images to a local registry, and boot it in QEMU with its kiosk',
-  usage: '[--images DIR] [--profile NAME] [--arch x86_64|aarch64] [--mode direct|uefi|pxe] [--ports BASE | --api-port PORT] [--work DIR] [--exit-when-ready] [--no-boot]',
+  usage: '[--images DIR] [--profile NAME] [--arch x86_64|aarch64] [--mode direct|uefi|pxe] [--ports BASE | --api-port PORT] [--display] [--work DIR] [--exit-when-ready] [--no-boot]',
   options: {
     arch: { type: 'string' },
     profile: { type: 'string' },
@@ -148,6 +150,7 @@ export const demoCommand = defineCommand({
     'exit-when-ready': { type: 'boolean' },
     'no-boot': { type: 'boolean' },
     keep: { type: 'boolean' },
+    display: { type: 'boolean' },
   },
   help: {
     arch: `guest architecture: ${ARCHES.join(' or ')} (default x86_64)`,
@@ -160,6 +163,7 @@ export const demoCommand = defineCommand({
     'exit-when-ready': 'once the apps are listed, check that the kiosk answers through the forwarded port, then power off and exit (for scripts and tests)',
     'no-boot': 'no QEMU: publish, sign, serve and verify over HTTP as a device would',
     keep: 'with --no-boot: keep the temporary work folder',
+    display: 'the device\'s own screen: the images folder\'s display image becomes the profile\'s display app, and the guest\'s screen opens in a QEMU window (or on VNC at 127.0.0.1:5900 without a desktop)',
   },
   details: `Boots with: npm run demo (which first installs missing Debian and npm packages and builds).
 Then open the printed kiosk URL. Ctrl-C powers the guest off cleanly and stops the registry.
@@ -178,6 +182,9 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
     const profile = values.profile ?? 'office';
     const profiles = await loadProfiles(join(imagesDir, 'profiles.yaml'));
     if (!profiles[profile]) throw usageError(`--profile ${profile} is not in ${imagesDir}/profiles.yaml (it has ${Object.keys(profiles).join(', ')})`);
+    if (values.display && !(await stat(join(imagesDir, 'display', 'image.yaml')).catch(() => null))) {
+      throw usageError(`--display needs the display image: ${imagesDir}/display/image.yaml is missing (copy images/display of bootos there)`);
+    }
     const appNames = profiles[profile]!.map((entry) => (typeof entry === 'string' ? entry : entry.image));
     if (values.ports !== undefined && values['api-port'] !== undefined) throw usageError('--ports BASE puts the kiosk on BASE: give --ports or --api-port, not both');
     const base = values.ports === undefined ? undefined : parsePortsOption(values.ports);
@@ -211,7 +218,8 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
     };
     try {
       const steps = new Steps(BOOT_STEPS, status);
-      const { ports: publicPorts } = await publishAll(work, registry, imagesDir, steps);
+      const window = values.display ? await chooseWindow(arch) : undefined;
+      const { ports: publicPorts } = await publishAll(work, registry, imagesDir, steps, window !== undefined);
       const plan = await planPorts(publicPorts, { base, apiPort: apiPortWanted }, freePort);
       for (const note of plan.notes) status(note);
       server = await startServer({ dir: registry, host: '127.0.0.1', port: 0, log: () => {} });
@@ -234,10 +242,12 @@ the work folder (direct and PXE boots): they are still there at the next run. Re
           apiPort: plan.apiPort,
           forward: plan.apps.map((a) => ({ guestPort: a.port, hostPort: a.port })),
           serialLog: join(work, 'serial.log'),
+          ...(window ? { screen: 'virtio' as const, window, memoryMiB: 2048 } : {}),
         },
         (l) => status(`  ${l}`),
       );
       stopFollowing = followSerial(guest);
+      if (window) status(`  ${describeWindow(window)}; the display app draws the kiosk there once it is downloaded`);
       await guest.ready();
       const g = guest;
       const apps = await waitForApps(() => g.api('/api/apps'), appNames, 180_000, () => g.vm.running);

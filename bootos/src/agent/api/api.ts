@@ -30,7 +30,7 @@ export interface ApiBackend {
   checkOsRestart(): { version: string; slot: string };
   /** Stops the apps cleanly, then restarts the device into the pending OS release. */
   osRestart(): Promise<void>;
-  onEvent(listener: (event: 'apps' | 'step', data: unknown) => void): () => void;
+  onEvent(listener: (event: 'apps' | 'step' | 'screen', data: unknown) => void): () => void;
   /** Is `address` the display app's own (the veth address of one of its running instances)? */
   isScreen(address: string): boolean;
 }
@@ -104,8 +104,7 @@ export function hostAllowed(host: string | undefined): boolean {
  * kiosk's own: a page of another app shown in the screen's browser has another origin.
  */
 export function fromScreen(req: Pick<IncomingMessage, 'headers'> & { socket: { remoteAddress?: string } }, apiPort: number, isScreen: (address: string) => boolean): boolean {
-  const raw = req.socket.remoteAddress ?? '';
-  const peer = raw.startsWith('::ffff:') ? raw.slice(7) : raw;
+  const peer = unmapped(req.socket.remoteAddress ?? '');
   if (!peer || isLoopback(peer) || !isScreen(peer)) return false;
   const host = req.headers.host;
   if (!host) return false;
@@ -113,6 +112,11 @@ export function fromScreen(req: Pick<IncomingMessage, 'headers'> & { socket: { r
   if (isIP(name) === 0 || Number(port) !== apiPort) return false;
   const origin = req.headers.origin;
   return origin === undefined || origin === `http://${host}`;
+}
+
+/** An IPv4 address as itself, not mapped into IPv6 (`::ffff:10.0.0.2` → `10.0.0.2`). */
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }
 
 /** May this request change state? */
@@ -142,6 +146,8 @@ function sendError(res: ServerResponse, err: unknown): void {
 export interface ApiServer {
   server: Server;
   port: number;
+  /** Is an event stream open from the device's own screen at `address` (the display app's health: its kiosk is up)? */
+  screenStreamFrom(address: string): boolean;
   close(): Promise<void>;
 }
 
@@ -160,14 +166,15 @@ export async function startApi(options: {
 }): Promise<ApiServer> {
   const { backend, limits } = options;
   const pairing = new Pairing(limits, (line) => options.log?.(line));
-  // Event streams, each with its client's address. A stream whose client stops reading is dropped once the events
-  // the kernel could not take exceed maxEventBacklogBytes: a stalled reader holds the kernel's queue and no more.
-  const streams = new Map<ServerResponse, string>();
+  // Event streams, each with its client's address and whether it is the device's own screen (`screen` events go to
+  // those alone). A stream whose client stops reading is dropped once the events the kernel could not take exceed
+  // maxEventBacklogBytes: a stalled reader holds the kernel's queue and no more.
+  const streams = new Map<ServerResponse, { client: string; screen: boolean }>();
   let apiPort = options.port;
 
   const unsubscribe = backend.onEvent((event, data) => {
     const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
-    for (const res of streams.keys()) send(res, frame);
+    for (const [res, stream] of streams) if (event !== 'screen' || stream.screen) send(res, frame);
   });
 
   const send = (res: ServerResponse, frame: string) => {
@@ -268,13 +275,13 @@ export async function startApi(options: {
     if (logs) return sendJson(res, 200, { lines: backend.logs(logs[1]!) });
     if (path === '/api/events') {
       const client = req.socket.remoteAddress ?? '';
-      const mine = [...streams.values()].filter((c) => c === client).length;
+      const mine = [...streams.values()].filter((s) => s.client === client).length;
       if (mine >= limits.maxEventStreamsPerClient || streams.size >= limits.maxEventStreams) {
         const which = mine >= limits.maxEventStreamsPerClient ? `${mine} from this client` : `${streams.size} in all`;
         return sendJson(res, 429, { error: { code: 'API_BUSY', message: `too many open event streams (${which}); close one` } });
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
-      streams.set(res, client);
+      streams.set(res, { client, screen: fromScreen(req, apiPort, (address) => backend.isScreen(address)) });
       req.on('close', () => streams.delete(res));
       send(res, `event: apps\ndata: ${JSON.stringify(backend.apps())}\n\n`);
       return;
@@ -328,6 +335,7 @@ export async function startApi(options: {
   return {
     server,
     port: apiPort,
+    screenStreamFrom: (address) => [...streams.values()].some((s) => s.screen && unmapped(s.client) === address),
     close: async () => {
       unsubscribe();
       for (const res of streams.keys()) res.end();

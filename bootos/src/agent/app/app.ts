@@ -77,6 +77,8 @@ export class App {
       display: entry.display === true,
       logs: this.logs,
       runtimeBinds: () => ctx.runtimeBinds(),
+      screenDevices: (devices) => ctx.screenDevices(devices),
+      screenUp: (address) => ctx.screenUp(address),
       step: (message) => ctx.step(this.name, message),
       exited: (instance, code, oom, wasReady) => this.onExit(instance, code, oom, wasReady),
     });

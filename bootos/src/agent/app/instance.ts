@@ -1,7 +1,7 @@
 // One run of an app's container: the image, pin and network it runs with, the connections spliced to it, and what
 // runc does to it (stop with a grace period, pause, resume, signals, removal after it exited). launchInstance()
 // prepares its bundle (/data, mount points, the OCI spec) and starts it.
-import { chmod, chown, rm } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PulledImage } from '../../../../fetcher/src/store/pull.js';
 import type { AgentConfig } from '../config.js';
@@ -180,6 +180,8 @@ export interface LaunchOptions {
   runtimeBinds(): Promise<Bind[]>;
   /** The display app's screen and input nodes (none for any other app). */
   devices?: readonly DeviceNode[];
+  /** Their udev database entries (udev-db.ts), bound at /run/udev. */
+  udev?: ReadonlyMap<string, string>;
   /** More BOOTOS_* variables (the display app's BOOTOS_KIOSK_URL). */
   env?: string[];
 }
@@ -198,6 +200,7 @@ export async function launchInstance(o: LaunchOptions): Promise<Instance> {
     await chmod(dataDir, 0o700);
   }
   const runtimeBinds = cfg.runtime === 'node' ? await o.runtimeBinds() : [];
+  if (o.udev) runtimeBinds.push(await writeUdevDatabase(bundle, o.udev));
   const initBinary = cfg.init ? await locateInit(o.config.initBinary) : null;
   await ensureMountPoints(o.image.rootfs, mountPoints(runtimeBinds, cfg.data?.path ?? null), limits.maxSymlinkHops);
   const spec = containerSpec({
@@ -218,6 +221,15 @@ export async function launchInstance(o: LaunchOptions): Promise<Instance> {
   await o.runc.writeBundle(bundle, spec);
   const container = o.runc.run(o.id, bundle);
   return new Instance(o.id, bundle, cgroupsPath, container, o.image, o.network, o.pin, o.runc);
+}
+
+/** The display app's /run/udev (udev-db.ts), written into its bundle: removed with it. */
+async function writeUdevDatabase(bundle: string, entries: ReadonlyMap<string, string>): Promise<Bind> {
+  const dir = join(bundle, 'udev');
+  await mkdir(bundle, { recursive: true, mode: 0o700 });
+  await mkdir(join(dir, 'data'), { recursive: true, mode: 0o755 });
+  for (const [name, content] of entries) await writeFile(join(dir, 'data', name), content, { mode: 0o644 });
+  return { source: dir, target: '/run/udev' };
 }
 
 function sleep(ms: number): Promise<void> {

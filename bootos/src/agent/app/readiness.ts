@@ -16,6 +16,11 @@ export interface ReadinessOptions {
   startTimeoutMs: number;
   /** The pause between TCP connection attempts. */
   readyPollMs: number;
+  /**
+   * The display app (which has no port) is ready once its kiosk is up on the screen: this says whether the page has
+   * its event stream open to the agent from the instance's address.
+   */
+  screenUp?: () => boolean;
 }
 
 /** Until the app's port accepts a connection (and its HTTP health check answers 2xx, if it has one). */
@@ -23,9 +28,10 @@ export async function waitReady(o: ReadinessOptions): Promise<void> {
   const cfg = o.config;
   const deadline = Date.now() + o.startTimeoutMs;
   const portSpec = cfg.health ? cfg.ports.find((p) => p.name === cfg.health!.port) : cfg.ports[0];
-  if (!portSpec) return; // no port: running once started
   let exited: number | null = null;
   void o.exited.then((s) => (exited = s.code));
+  if (o.screenUp) return screenReady(o, deadline, () => exited);
+  if (!portSpec) return; // no port: running once started
   const host = o.host;
   let tcpUp = false;
   while (Date.now() < deadline) {
@@ -42,6 +48,17 @@ export async function waitReady(o: ReadinessOptions): Promise<void> {
     }
   }
   throw new BootosError('APP_START_FAILED', `${o.app} was not ready within ${o.startTimeoutMs} ms`);
+}
+
+/** Until the screen's kiosk is up (ReadinessOptions.screenUp); an exit first is a crash, no kiosk in time a failed start. */
+async function screenReady(o: ReadinessOptions, deadline: number, exited: () => number | null): Promise<void> {
+  while (Date.now() < deadline) {
+    const code = exited();
+    if (code !== null) throw new BootosError('APP_CRASHED', `${o.app} exited with status ${code} before the kiosk was on the screen`);
+    if (o.screenUp!()) return;
+    await sleep(o.readyPollMs);
+  }
+  throw new BootosError('APP_START_FAILED', `${o.app}: the kiosk was not on the screen within ${o.startTimeoutMs} ms (its page never connected to the agent)`);
 }
 
 function sleep(ms: number): Promise<void> {

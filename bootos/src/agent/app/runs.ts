@@ -9,7 +9,8 @@ import type { AppNetwork } from '../runtime/network.js';
 import type { Bind, Runc } from '../runtime/runc.js';
 import type { Pin } from '../update/journal.js';
 import { launchInstance, type Endpoint, type Instance, type InstanceRole } from './instance.js';
-import { screenDevices } from '../runtime/screen-devices.js';
+import { screenDevices, type DeviceNode } from '../runtime/screen-devices.js';
+import { describeScreen, udevDatabase } from '../runtime/udev-db.js';
 import type { LogRing } from './logs.js';
 import { waitReady } from './readiness.js';
 
@@ -27,6 +28,10 @@ export interface RunsContext {
   display: boolean;
   logs: LogRing;
   runtimeBinds(): Promise<Bind[]>;
+  /** The display app's nodes, as it starts (AppContext.screenDevices). */
+  screenDevices(devices: readonly DeviceNode[]): void;
+  /** The screen's kiosk is up from this address (AppContext.screenUp). */
+  screenUp(address: string): boolean;
   step(message: string): void;
   /** A run exited and was cleaned up (`oom`: OOM kills counted in its cgroup; `wasReady`: it had started well). */
   exited(instance: Instance, code: number, oom: number, wasReady: boolean): Promise<void>;
@@ -113,9 +118,14 @@ export class Runs {
     }
     const id = `${this.ctx.agentId}-${app}-${++this.generation}`;
     const runtimeBinds = () => this.ctx.runtimeBinds();
-    const screen = this.ctx.display
-      ? { devices: await screenDevices(), env: [`BOOTOS_KIOSK_URL=http://${network.agentHost}:${config.apiPort}/`] }
-      : {};
+    let screen = {};
+    if (this.ctx.display) {
+      const devices = await screenDevices();
+      const udev = await udevDatabase(devices);
+      this.ctx.step(`the screen: ${describeScreen(devices, udev)}`);
+      this.ctx.screenDevices(devices);
+      screen = { devices, udev, env: [`BOOTOS_KIOSK_URL=http://${network.agentHost}:${config.apiPort}/`] };
+    }
     const instance = await launchInstance({ config, runc, id, app, image, pin, network, dataVolume: (size) => this.ctx.dataVolume(size), runtimeBinds, ...screen });
     const { container } = instance;
     instance.role = role;
@@ -126,7 +136,8 @@ export class Runs {
     instance.done = container.exited.then((status) => this.onExit(instance, status.code, wasReady()));
     try {
       const { readyPollMs } = config.limits;
-      await waitReady({ app, config: image.config, host: network.host, exited: container.exited, startTimeoutMs: timeoutMs, readyPollMs });
+      const screenUp = this.ctx.display ? () => this.ctx.screenUp(network.host) : undefined;
+      await waitReady({ app, config: image.config, host: network.host, exited: container.exited, startTimeoutMs: timeoutMs, readyPollMs, screenUp });
     } catch (err) {
       await instance.kill().catch(() => {});
       await instance.done;

@@ -5,6 +5,7 @@ import type { PulledImage, PullProgress } from '../../../../fetcher/src/store/pu
 import type { ResolvedImage } from '../../../../fetcher/src/trust/resolve.js';
 import type { AgentConfig } from '../config.js';
 import type { Bind, Runc } from '../runtime/runc.js';
+import type { DeviceNode } from '../runtime/screen-devices.js';
 import type { Pin } from '../update/journal.js';
 
 export type { AppAction, AppState } from '../api/states.js';
@@ -38,6 +39,10 @@ export interface AppContext {
   /** The app started on `fallback` because `failed` could not be pulled: its update is tried again later. */
   fellBack(app: string, failed: Pin, fallback: Pin, error: { code: ErrorCode; message: string }): void;
   runtimeBinds(): Promise<Bind[]>;
+  /** The display app is starting with these screen and input nodes (the agent watches them for the home key). */
+  screenDevices(devices: readonly DeviceNode[]): void;
+  /** Has the display app's kiosk its event stream open to the API from `address` (the display app's health)? */
+  screenUp(address: string): boolean;
   changed(): void;
   step(app: string, message: string): void;
 }

@@ -104,6 +104,10 @@ export class HotUpdate {
       // Two versions on the host's network cannot listen on the same port at once.
       mode = 'exclusive';
       ctx.step('host network: the old version is stopped before the new one starts (exclusive)');
+    } else if (mode !== 'exclusive' && app.entry.display) {
+      // One compositor at a time holds the screen (DRM master); the new one is healthy once its kiosk is up.
+      mode = 'exclusive';
+      ctx.step('the screen: the old version is stopped before the new one starts (exclusive)');
     }
     this.mode = mode;
     this.dataDir = old.image.config.data || pulled.config.data ? app.dataDir : null;
