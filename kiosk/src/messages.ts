@@ -81,6 +81,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   CONFIG_INVALID: "The device's settings are not valid.",
   DATA_ROOT_TIMEOUT: "The device's data disk did not become ready in time.",
   NO_SPACE: "The device's disk is full.",
+  IDENTITY_INVALID: "The device's identity is damaged: it cannot prove which device it is.",
   DATA_ROOT_INVALID: "The device's data disk cannot be used.",
   DATA_FULL: "The device's data disk has no room left for this.",
   DATA_VOLUME_FAILED: "The device could not prepare this app's data space.",
