@@ -3,8 +3,9 @@
 // of the profile with their updaters and listeners (app-set.ts), the memory-pressure watch; the data root and the
 // trust state in it are opened in the background while the API already answers.
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { BootosError, isBootosError, listenError } from '../../../fetcher/src/core/error.js';
+import { agentError, BootosError, isBootosError, listenError } from '../../../fetcher/src/core/error.js';
 import { reclaimDeadSlots } from './runtime/network.js';
 import { openSource } from '../../../fetcher/src/source/open-source.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
@@ -28,6 +29,12 @@ import type { ChannelWatcher } from './watcher.js';
 import { OsUpdater } from './os/os-updater.js';
 import { ensureEsp } from './os/esp-device.js';
 import { profileApps } from '../../../fetcher/src/formats/trust-docs.js';
+import { DeviceIdentity } from './identity/identity.js';
+import { FileKeyStore } from './identity/key-store.js';
+import { Enrolment } from './identity/enrolment.js';
+
+/** The device identity's file in the agent's state folder (docs/formats.md, "The device identity"). */
+export const IDENTITY_FILE = 'identity.json';
 
 export class Agent {
   readonly agentId = newAgentId();
@@ -48,6 +55,10 @@ export class Agent {
   private readonly stopping = new AbortController();
   /** Opened with the data root (its state is there); null before. */
   private os: OsUpdater | null = null;
+  /** The device identity, opened with the data root (null before, or when its file is damaged: identityError). */
+  identity: DeviceIdentity | null = null;
+  private identityError: BootosError | null = null;
+  private enrolment: Enrolment | null = null;
   private askRestart!: (pending: { version: string; slot: string }) => void;
   /**
    * Resolves when POST /api/os/restart was accepted and the apps were stopped: `bootos agent` then restarts the
@@ -92,15 +103,19 @@ export class Agent {
       verified: async (channel) => {
         await this.appSet.addNew(channel);
         await this.osChannelVerified(channel);
+        // The devices document is read with the channel (after the root rotations that the channel check followed).
+        await this.enrolment?.check();
         return this.apps.size;
       },
       moved: async (channel) => {
         await this.appSet.channelMoved(channel);
         await this.osChannelVerified(channel);
+        await this.enrolment?.check();
       },
       unchanged: () => {
         this.appSet.retryUpdates();
         this.os?.retry();
+        void this.enrolment?.check();
       },
       step: (app, message) => this.step(app, message),
       changed: () => this.changed(),
@@ -172,6 +187,7 @@ export class Agent {
     for (const dir of [c.stateDir, c.storeDir, c.dataRoot]) await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
     this.trust = await Trust.open({ initialRoot: rootBytes, initialRootName: `trusted root ${c.rootFile}`, stateDir: c.stateDir, limits: c.limits });
+    await this.openIdentity();
     mark('store opened');
     let espDir: string | null = null;
     if (c.bootSlot && c.espDir) {
@@ -191,6 +207,42 @@ export class Agent {
       changed: () => this.changed(),
       log: (message) => this.step('os', message),
     });
+  }
+
+  /**
+   * The device identity: made at the first start on this data root, then kept. A damaged identity file does not stop
+   * the apps: the device is then not enrolled and says why (IDENTITY_INVALID in /api/device).
+   */
+  private async openIdentity(): Promise<void> {
+    const c = this.config;
+    try {
+      const { identity, made } = await DeviceIdentity.open(new FileKeyStore(join(c.stateDir, IDENTITY_FILE)));
+      if (made) this.step('agent', `made the device identity ${identity.id}`);
+      this.identity = identity;
+      this.enrolment = new Enrolment({
+        identity,
+        source: this.source,
+        trust: () => this.trust,
+        maxDevicesBytes: c.limits.maxDevicesBytes,
+        about: { hostname: hostname(), arch: c.arch },
+        step: (message) => this.step('agent', message),
+        changed: () => this.changed(),
+      });
+    } catch (err) {
+      this.identityError = agentError(err, 'the device identity');
+      this.step('agent', `${this.identityError.code}: ${this.identityError.message}`);
+    }
+  }
+
+  /** What /api/device shows of the identity: null while the data root is opening. */
+  identityJSON(): { identity: unknown; identityError: { code: string; message: string } | null } {
+    const error = this.identityError ? { code: this.identityError.code, message: this.identityError.message } : null;
+    return { identity: this.enrolment?.view() ?? null, identityError: error };
+  }
+
+  /** Checks the devices document now (tests; it is read with every channel check). */
+  async checkEnrolment(): Promise<void> {
+    await this.enrolment?.check();
   }
 
   /**
@@ -247,6 +299,7 @@ export class Agent {
   async checkChannel(): Promise<void> {
     await this.loop.poll();
     await this.appSet.updatesSettled();
+    await this.enrolment?.settled();
   }
 
   // ── events ─────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -277,7 +330,7 @@ export class Agent {
   private backend(): ApiBackend {
     return {
       apps: () => this.appsJSON(),
-      device: () => this.device.read(),
+      device: async () => ({ ...(await this.device.read()), ...this.identityJSON() }),
       logs: (name) => this.appSet.get(name).logs.tail(),
       activity: () => this.events.activity(),
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),
