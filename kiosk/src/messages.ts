@@ -258,3 +258,21 @@ function lowerFirst(text: string): string {
 function ensureStop(text: string): string {
   return /[.!?…]$/.test(text) ? text : `${text}.`;
 }
+
+/** Why the device is not enrolled, in plain words (reason and devices state as GET /api/device gives them). */
+export function notEnrolledText(reason: string, devicesState: string): string {
+  if (devicesState === 'no-role') return 'Not enrolled: this registry does not enrol devices (its root has no devices role).';
+  if (devicesState === 'unchecked') return 'Not checked yet: the channel is read first.';
+  switch (reason) {
+    case 'revoked':
+      return 'Not enrolled: the administrator revoked this device.';
+    case 'expired':
+      return 'Not enrolled any more: the enrolment expired.';
+    case 'document-expired':
+      return 'Not enrolled: the list of devices expired and was not signed again in time.';
+    case 'no-document':
+      return devicesState === 'error' ? 'Not enrolled: the list of devices could not be read.' : 'Not enrolled: the registry lists no devices yet.';
+    default:
+      return 'Not enrolled yet: give the enrolment request below to the administrator.';
+  }
+}
