@@ -32,6 +32,7 @@ import { profileApps } from '../../../fetcher/src/formats/trust-docs.js';
 import { DeviceIdentity } from './identity/identity.js';
 import { FileKeyStore } from './identity/key-store.js';
 import { Enrolment } from './identity/enrolment.js';
+import { identityCertificate } from './identity/certificate.js';
 
 /** The device identity's file in the agent's state folder (docs/formats.md, "The device identity"). */
 export const IDENTITY_FILE = 'identity.json';
@@ -42,7 +43,9 @@ export class Agent {
   readonly store: Store;
   api!: ApiServer;
 
-  private readonly source: RegistrySource;
+  /** The registry; opened again with the identity's client certificate once the identity is open (registryClientCert). */
+  private source: RegistrySource;
+  private registryCa: Buffer | undefined;
   private trust!: Trust;
   private readonly updateStore: UpdateStore;
   private readonly events: Events;
@@ -77,6 +80,8 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly log: (line: string) => void,
   ) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the parts' contexts read the current source
+    const agent = this;
     this.runc = new Runc(config.runc, join(config.runDir, 'runc'), config.limits.maxRuncOutputBytes);
     this.store = new Store(config.storeDir, config.limits);
     this.source = openSource(config.registry, { limits: config.limits });
@@ -88,7 +93,9 @@ export class Agent {
       config,
       agentId: this.agentId,
       runc: this.runc,
-      source: this.source,
+      get source() {
+        return agent.source;
+      },
       store: this.store,
       updateStore: this.updateStore,
       channel: () => this.loop.channel,
@@ -98,7 +105,9 @@ export class Agent {
     });
     this.loop = new ChannelLoop({
       config,
-      source: this.source,
+      get source() {
+        return agent.source;
+      },
       trust: () => this.trust,
       verified: async (channel) => {
         await this.appSet.addNew(channel);
@@ -155,6 +164,14 @@ export class Agent {
       rootBytes = await readFile(c.rootFile);
     } catch (err) {
       throw new BootosError('FILE_NOT_FOUND', `trusted root not found: ${c.rootFile}`, { cause: err });
+    }
+    if (c.registryCa) {
+      try {
+        this.registryCa = await readFile(c.registryCa);
+      } catch (err) {
+        throw new BootosError('FILE_NOT_FOUND', `the registry's CA bundle not found: ${c.registryCa}`, { cause: err });
+      }
+      this.reopenSource();
     }
     // The API and the kiosk need nothing from the data root: they answer while /init may still be mounting it.
     this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), limits: c.limits, log: this.log }).catch((err: unknown) => {
@@ -219,6 +236,10 @@ export class Agent {
       const { identity, made } = await DeviceIdentity.open(new FileKeyStore(join(c.stateDir, IDENTITY_FILE)));
       if (made) this.step('agent', `made the device identity ${identity.id}`);
       this.identity = identity;
+      if (c.registryClientCert === 'identity') {
+        const { cert, key } = identityCertificate(identity);
+        this.reopenSource({ cert, key });
+      }
       this.enrolment = new Enrolment({
         identity,
         source: this.source,
@@ -230,8 +251,15 @@ export class Agent {
       });
     } catch (err) {
       this.identityError = agentError(err, 'the device identity');
-      this.step('agent', `${this.identityError.code}: ${this.identityError.message}`);
+      const without = c.registryClientCert === 'identity' ? '; the registry is asked without a client certificate' : '';
+      this.step('agent', `${this.identityError.code}: ${this.identityError.message}${without}`);
     }
+  }
+
+  /** Opens the registry again with the CA bundle and a client certificate (nothing has been fetched yet). */
+  private reopenSource(client: { cert?: string; key?: string } = {}): void {
+    this.source.close();
+    this.source = openSource(this.config.registry, { limits: this.config.limits, ca: this.registryCa, ...client });
   }
 
   /** What /api/device shows of the identity: null while the data root is opening. */
