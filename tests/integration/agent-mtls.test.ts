@@ -1,13 +1,15 @@
 // Mutual TLS with the device identity, through a real agent: the registry is an HTTPS server (Node's TLS, OpenSSL)
 // with a server certificate from a private CA, which asks every client for a certificate and trusts exactly the
-// enrolled device's self-signed identity certificate (as `ssl_client_certificate` would in nginx). The agent set to
-// `registryClientCert: identity` (and `registryCa`) verifies its channel through it; one that presents no
-// certificate is refused at the handshake and reports a coded error, never a channel.
+// enrolled device's self-signed identity certificate. The agent set to `registryClientCert: identity` (and
+// `registryCa`) verifies its channel through it; one that presents no certificate is refused at the handshake and
+// reports a coded error, never a channel. And the same through real nginx (`ssl_verify_client on` with the devices'
+// certificates, as `GET /api/device` gives them, as `ssl_client_certificate`).
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import { safeRelative } from '../../fetcher/src/core/static-files.js';
 import { agentEnv, json, type AgentEnv } from '../support/agent.js';
 import { IMAGES, tempDir } from '../support/registry.js';
@@ -15,6 +17,8 @@ import { DeviceIdentity } from '../../bootos/src/agent/identity/identity.js';
 import { FileKeyStore } from '../../bootos/src/agent/identity/key-store.js';
 import { identityCertificate } from '../../bootos/src/agent/identity/certificate.js';
 import { IDENTITY_FILE } from '../../bootos/src/agent/agent.js';
+import { startDaemon, type Daemon } from '../support/daemon.js';
+import { freePort } from '../support/office-cache.js';
 
 function openssl(cwd: string, ...args: string[]): void {
   execFileSync('openssl', args, { cwd, stdio: 'ignore' });
@@ -102,4 +106,94 @@ test.serial('without a client certificate the registry refuses the handshake: a 
     t.regex(apps.channel.error.message, /certificate required/);
     t.deepEqual(clients, [], 'no request got past the handshake');
   });
+});
+
+/** nginx serving the registry directory over HTTPS, trusting only the client certificates in `clients`. */
+async function startNginx(dir: string, clients: string, prefix: string): Promise<{ url: string; daemon: Daemon }> {
+  const port = await freePort();
+  await writeFile(join(prefix, 'clients.pem'), clients);
+  await writeFile(join(prefix, 'server.pem'), pki.cert);
+  await writeFile(join(prefix, 'server.key'), pki.key);
+  await mkdir(join(prefix, 'logs'), { recursive: true });
+  await writeFile(
+    join(prefix, 'nginx.conf'),
+    `daemon off;
+user root;
+worker_processes 1;
+pid ${prefix}/nginx.pid;
+events {}
+http {
+  access_log ${prefix}/logs/access.log;
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${prefix}/server.pem;
+    ssl_certificate_key ${prefix}/server.key;
+    ssl_client_certificate ${prefix}/clients.pem;
+    ssl_verify_client on;
+    root ${dir};
+    location / { try_files $uri =404; }
+  }
+}
+`,
+  );
+  const daemon = await startDaemon('nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'logs', 'error.log')], { ready: () => true });
+  await listening(port);
+  return { url: `https://127.0.0.1:${port}/`, daemon };
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:port (bounded). */
+async function listening(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((done) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => done(false));
+    });
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nginx does not listen on 127.0.0.1:${port}`);
+}
+
+test.serial('real nginx with ssl_verify_client on and the device certificate: the agent verifies its channel; without it, refused', async (t) => {
+  const prefix = await tempDir('bootos-mtls-nginx-');
+  t.teardown(() => rm(prefix, { recursive: true, force: true }));
+  // The device's identity, made before the agent starts (as on its first boot); its certificate is the one nginx trusts.
+  const made = join(prefix, IDENTITY_FILE);
+  const { identity } = await DeviceIdentity.open(new FileKeyStore(made));
+  let nginx: Daemon | undefined;
+  const serve = async (dir: string) => {
+    const started = await startNginx(dir, identityCertificate(identity).cert, prefix);
+    nginx = started.daemon;
+    return { url: started.url, close: () => started.daemon.stop() };
+  };
+  const beforeStart = async (base: string) => {
+    await mkdir(join(base, 'var', 'state'), { recursive: true });
+    await copyFile(made, join(base, 'var', 'state', IDENTITY_FILE));
+    await writeFile(join(base, 'ca.pem'), pki.ca);
+  };
+  const limits = { maxRetries: 1, retryBaseDelayMs: 1, retryMaxDelayMs: 1, channelRetryMinMs: 60_000 };
+  for (const registryClientCert of ['identity', 'none'] as const) {
+    const env = await agentEnv({ images: [join(IMAGES, 'hello')], serve, beforeStart, config: { registryCa: 'ca.pem', registryClientCert }, limits });
+    try {
+      const apps = await json(await env.api('/api/apps'));
+      const device = await json(await env.api('/api/device'));
+      t.is(device.identity.id, identity.id);
+      t.is(device.identity.certificate, identityCertificate(identity).cert, '/api/device gives the certificate nginx trusts');
+      if (registryClientCert === 'identity') {
+        t.is(apps.channel.state, 'ok', `${JSON.stringify(apps.channel)}\n${nginx?.output()}\n${await readFile(join(prefix, 'logs', 'error.log'), 'utf8').catch(() => '')}`);
+        t.is(apps.channel.version, 1);
+      } else {
+        t.is(apps.channel.version, null);
+        t.log(`${apps.channel.error.code}: ${apps.channel.error.message}`);
+        // nginx finishes the handshake and answers 400 "No required SSL certificate was sent".
+        t.is(apps.channel.error.code, 'HTTP_ERROR');
+      }
+    } finally {
+      const { leftovers } = await env.teardown();
+      t.deepEqual(leftovers, []);
+    }
+  }
 });

@@ -9,6 +9,7 @@ import type { Trust } from '../../../../fetcher/src/trust/trust.js';
 import { DEVICES_PATH, enrolmentOf, type DevicesDocument } from '../../../../fetcher/src/formats/devices-doc.js';
 import type { EnrolmentRequest } from '../../../../fetcher/src/formats/enrolment-request.js';
 import type { DeviceIdentity } from './identity.js';
+import { identityCertificate } from './certificate.js';
 
 /**
  * What the last check of the devices document found: `ok` (verified), `absent` (the registry has none), `no-role`
@@ -32,6 +33,8 @@ export interface IdentityView {
   devices: { state: DevicesState; version: number | null; checkedAt: string | null; error: { code: ErrorCode; message: string } | null };
   /** What `bootos device enroll` takes. */
   request: EnrolmentRequest;
+  /** The identity's self-signed certificate (PEM), for a registry or office cache that pins enrolled devices (mTLS). */
+  certificate: string;
 }
 
 export interface EnrolmentOptions {
@@ -53,9 +56,11 @@ export class Enrolment {
   private checking: Promise<void> | null = null;
   private wasEnrolled = false;
   private readonly now: () => number;
+  private readonly certificate: string;
 
   constructor(private readonly options: EnrolmentOptions) {
     this.now = options.now ?? Date.now;
+    this.certificate = identityCertificate(options.identity).cert;
   }
 
   /** One check now; concurrent calls share it. Never rejects: a failure is in view().devices. */
@@ -108,7 +113,7 @@ export class Enrolment {
 
   view(): IdentityView {
     const { identity } = this.options;
-    const base = { id: identity.id, keys: { ...identity.keys }, devices: { ...this.state }, request: identity.enrolmentRequest(this.options.about) };
+    const base = { id: identity.id, keys: { ...identity.keys }, devices: { ...this.state }, request: identity.enrolmentRequest(this.options.about), certificate: this.certificate };
     const now = this.now();
     if (!this.doc) return { ...base, enrolled: false, reason: 'no-document' };
     // Freeze: a document past its expiry proves nothing, even the last one verified.
