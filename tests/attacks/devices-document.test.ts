@@ -139,3 +139,23 @@ test('an old root.json without a devices role still verifies channels, and trust
   t.is(await trust.fetchDevices(new DirSource(reg.dir)), null);
   await expectCode(t, trust.acceptDevices(await readFile(join(reg.dir, DEVICES_PATH))), 'UNKNOWN_KEY');
 });
+
+test('the devices document kept in the state folder: trusted again after a restart only while it verifies', async (t) => {
+  const reg = await registry(t);
+  const stateDir = join(await testDir(t), 'state');
+  const entry = newEntry();
+  await enrol(reg, entry);
+  await (await openTrust(reg, { stateDir })).fetchDevices(new DirSource(reg.dir));
+  t.is((await (await Trust.open({ initialRoot: reg.rootBytes, stateDir })).savedDevices())?.signed.devices[0]?.id, entry.id);
+  // Someone with the disk adds a device to the kept copy: not trusted.
+  const kept = JSON.parse(await readFile(join(stateDir, DEVICES_PATH), 'utf8')) as DevicesDocument;
+  kept.signed.devices.push(newEntry());
+  await writeFile(join(stateDir, DEVICES_PATH), JSON.stringify(kept));
+  t.is(await (await Trust.open({ initialRoot: reg.rootBytes, stateDir })).savedDevices(), null);
+  // An older, validly signed copy put back after version 2 was seen: not the version seen, not trusted.
+  await enrol(reg, newEntry());
+  await (await openTrust(reg, { stateDir })).fetchDevices(new DirSource(reg.dir));
+  t.is((await (await Trust.open({ initialRoot: reg.rootBytes, stateDir })).savedDevices())?.signed.version, 2);
+  await writeFile(join(stateDir, DEVICES_PATH), JSON.stringify(sign({ ...kept.signed, version: 1, devices: [] }, [reg.key])));
+  t.is(await (await Trust.open({ initialRoot: reg.rootBytes, stateDir })).savedDevices(), null);
+});

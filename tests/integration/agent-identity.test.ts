@@ -99,13 +99,18 @@ test.serial('rollback: the enrolling version 1 served again → ROLLBACK, and th
   t.is(now.reason, 'revoked');
 });
 
-test.serial('the identity is the same after a restart of the agent on the same data root', async (t) => {
+test.serial('a restart on the same data root: the same identity, and the last verified devices document, registry or not', async (t) => {
   const before = (await identity()).id;
   await env.agent.stop();
-  const again = await Agent.start({ ...env.agent.config }, () => {});
+  // The registry is out of reach: what the device knows of its enrolment is the document it verified last (version 2).
+  const again = await Agent.start({ ...env.agent.config, registry: 'http://127.0.0.1:9/', limits: { ...env.agent.config.limits, maxRetries: 1, retryBaseDelayMs: 1, retryMaxDelayMs: 1 } }, () => {});
   try {
     await again.settled();
     t.is(again.identity?.id, before);
+    const view = again.identityJSON().identity as { enrolled: boolean; reason: string; devices: { version: number } };
+    t.false(view.enrolled);
+    t.is(view.reason, 'revoked');
+    t.is(view.devices.version, 2);
   } finally {
     await again.stop();
   }

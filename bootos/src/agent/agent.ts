@@ -249,6 +249,8 @@ export class Agent {
         step: (message) => this.step('agent', message),
         changed: () => this.changed(),
       });
+      // A saved document that cannot be read is as none: the next check fetches it again.
+      await this.enrolment.loadSaved().catch(() => {});
     } catch (err) {
       this.identityError = agentError(err, 'the device identity');
       const without = c.registryClientCert === 'identity' ? '; the registry is asked without a client certificate' : '';

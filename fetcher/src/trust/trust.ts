@@ -247,10 +247,33 @@ export class Trust {
     checkSignatures(doc, role, this.root.signed.keys, where);
     this.checkFresh(doc.signed, this.state.devices, where);
     if (doc.signed.version > this.state.devices) {
+      // Kept, so that a device that restarts without its registry still knows whether it is enrolled (savedDevices).
+      if (this.options.stateDir) await writeFileAtomic(join(this.options.stateDir, DEVICES_PATH), bytes, 0o600);
       this.state.devices = doc.signed.version;
       await this.persist();
     }
     return doc;
+  }
+
+  /**
+   * The devices document verified before this start (kept in the state folder), checked again under the trusted
+   * root: signatures by its devices role and the version seen. null when there is none or it no longer verifies;
+   * its expiry is the caller's to check (an expired document says nothing).
+   */
+  async savedDevices(): Promise<DevicesDocument | null> {
+    const dir = this.options.stateDir;
+    const role = this.root.signed.roles.devices;
+    if (!dir || !role) return null;
+    const bytes = await readOptional(join(dir, DEVICES_PATH));
+    if (!bytes) return null;
+    try {
+      const where = `saved devices document ${join(dir, DEVICES_PATH)}`;
+      const doc = readDevices(parseJson(bytes, where), where);
+      checkSignatures(doc, role, this.root.signed.keys, where);
+      return doc.signed.version === this.state.devices ? doc : null;
+    } catch {
+      return null;
+    }
   }
 }
 

@@ -63,6 +63,18 @@ export class Enrolment {
     this.certificate = identityCertificate(options.identity).cert;
   }
 
+  /**
+   * The devices document verified before this start, so that a device whose registry is not reachable yet still
+   * knows whether it is enrolled; the next check replaces it.
+   */
+  async loadSaved(): Promise<void> {
+    const saved = await this.options.trust().savedDevices();
+    if (!saved || this.doc) return;
+    this.doc = saved;
+    this.state = { ...this.state, version: saved.signed.version };
+    this.wasEnrolled = this.view().enrolled;
+  }
+
   /** One check now; concurrent calls share it. Never rejects: a failure is in view().devices. */
   check(): Promise<void> {
     this.checking ??= this.run().finally(() => (this.checking = null));
