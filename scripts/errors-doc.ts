@@ -94,6 +94,7 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   CONFIG_INVALID: 'fix the named key',
   DATA_ROOT_TIMEOUT: "check the data disk (init's lines on the console); the agent is restarted",
   NO_SPACE: 'free space on the device (remove unused images: the store keeps only what the profile needs after gc)',
+  IDENTITY_INVALID: 'restore the file from a backup; or remove it, and the device makes a new identity at the next start, which must be enrolled again',
   DATA_ROOT_INVALID: 'check the data partition (mounted read-write, not full); the agent is restarted',
   APP_START_FAILED: 'see `GET /api/apps/:name/logs`',
   PAIRING_REFUSED: "enter the code the device's screen or serial console shows now",

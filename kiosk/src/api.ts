@@ -61,6 +61,23 @@ export interface DeviceView {
   disks: { mount: string; sizeBytes: number; usedBytes: number }[];
   network: { iface: string; ip4: string; mac: string }[];
   bootos: { version: string };
+  /** The device identity; null while the data root is still opening (or from an agent without identities). */
+  identity: IdentityView | null;
+  /** Why the device has no usable identity (IDENTITY_INVALID), or null. */
+  identityError: ApiError | null;
+}
+
+export interface IdentityView {
+  id: string;
+  enrolled: boolean;
+  profile: string;
+  groups: string[];
+  reason: string;
+  /** unchecked | ok | absent | no-role | error */
+  devicesState: string;
+  devicesError: ApiError | null;
+  /** The enrolment request as the administrator copies it (JSON text), or '' when there is none. */
+  request: string;
 }
 
 /** One line of Activity: a `step` event, or an entry of GET /api/activity. */
@@ -200,6 +217,26 @@ export function readDevice(value: unknown): DeviceView {
       return { iface: str(net.iface), ip4: str(net.ip4), mac: str(net.mac) };
     }),
     bootos: { version: str(obj(o.bootos).version) },
+    identity: readIdentity(o.identity),
+    identityError: readError(o.identityError),
+  };
+}
+
+function readIdentity(value: unknown): IdentityView | null {
+  if (value === null || typeof value !== 'object') return null;
+  const o = obj(value);
+  const devices = obj(o.devices);
+  const id = str(o.id);
+  if (!id) return null;
+  return {
+    id,
+    enrolled: o.enrolled === true,
+    profile: str(o.profile),
+    groups: list(o.groups).filter((g): g is string => typeof g === 'string'),
+    reason: str(o.reason),
+    devicesState: str(devices.state),
+    devicesError: readError(devices.error),
+    request: o.request && typeof o.request === 'object' ? JSON.stringify(o.request) : '',
   };
 }
 

@@ -1,7 +1,8 @@
-// "This device": hostname, processor, memory, storage, network and uptime from /api/device.
-import type { DeviceView, OsView } from './api.js';
+// "This device": hostname, processor, memory, storage, network and uptime from /api/device, and its identity: the
+// device id, whether it is enrolled, and (when it is not) the enrolment request to copy for the administrator.
+import type { DeviceView, IdentityView, OsView } from './api.js';
 import { h, setAttr, setText } from './dom.js';
-import { formatBytes, formatDuration, percent } from './messages.js';
+import { describeError, formatBytes, formatDuration, notEnrolledText, percent } from './messages.js';
 
 export class DevicePanel {
   private readonly list: HTMLDListElement;
@@ -42,6 +43,8 @@ export class DevicePanel {
     rows.push(['Up for', this.uptime]);
     rows.push(['bootos', device.bootos.version ? `version ${device.bootos.version}` : '—']);
     rows.push(['System', this.system]);
+    if (device.identity) rows.push(['Device id', h('code', { class: 'device-id' }, device.identity.id)], ['Enrolled', enrolment(device.identity)]);
+    else if (device.identityError) rows.push(['Device id', h('span', {}, describeError(device.identityError))]);
 
     this.list.replaceChildren(...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]));
     setAttr(this.root, 'aria-busy', null);
@@ -68,6 +71,21 @@ export class DevicePanel {
   private uptimeText(): string {
     return this.uptimeSeconds === null ? '—' : formatDuration(this.uptimeSeconds);
   }
+}
+
+function enrolment(identity: IdentityView): HTMLElement {
+  if (identity.enrolled) {
+    const about = [identity.profile && `profile ${identity.profile}`, identity.groups.length && `groups ${identity.groups.join(', ')}`].filter(Boolean).join(' · ');
+    return h('span', {}, `Yes${about ? ` · ${about}` : ''}`);
+  }
+  const out = h('span', {}, notEnrolledText(identity.reason, identity.devicesState));
+  if (identity.devicesError) out.append(h('br'), describeError(identity.devicesError));
+  if (identity.request) {
+    const text = h('textarea', { class: 'log enrolment-request', readonly: true, rows: '4', 'aria-label': 'Enrolment request', spellcheck: 'false' });
+    text.value = identity.request;
+    out.append(h('details', { class: 'logs' }, h('summary', {}, 'Enrolment request'), text));
+  }
+  return out;
 }
 
 function meter(label: string, value: number, max: number): HTMLElement {

@@ -81,6 +81,7 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   CONFIG_INVALID: "The device's settings are not valid.",
   DATA_ROOT_TIMEOUT: "The device's data disk did not become ready in time.",
   NO_SPACE: "The device's disk is full.",
+  IDENTITY_INVALID: "The device's identity is damaged: it cannot prove which device it is.",
   DATA_ROOT_INVALID: "The device's data disk cannot be used.",
   DATA_FULL: "The device's data disk has no room left for this.",
   DATA_VOLUME_FAILED: "The device could not prepare this app's data space.",
@@ -256,4 +257,22 @@ function lowerFirst(text: string): string {
 }
 function ensureStop(text: string): string {
   return /[.!?…]$/.test(text) ? text : `${text}.`;
+}
+
+/** Why the device is not enrolled, in plain words (reason and devices state as GET /api/device gives them). */
+export function notEnrolledText(reason: string, devicesState: string): string {
+  if (devicesState === 'no-role') return 'Not enrolled: this registry does not enrol devices (its root has no devices role).';
+  if (devicesState === 'unchecked') return 'Not checked yet: the channel is read first.';
+  switch (reason) {
+    case 'revoked':
+      return 'Not enrolled: the administrator revoked this device.';
+    case 'expired':
+      return 'Not enrolled any more: the enrolment expired.';
+    case 'document-expired':
+      return 'Not enrolled: the list of devices expired and was not signed again in time.';
+    case 'no-document':
+      return devicesState === 'error' ? 'Not enrolled: the list of devices could not be read.' : 'Not enrolled: the registry lists no devices yet.';
+    default:
+      return 'Not enrolled yet: give the enrolment request below to the administrator.';
+  }
 }

@@ -18,6 +18,8 @@ import { resolveImage } from '../../fetcher/src/trust/resolve.js';
 import { rotateRoot, signChannel } from '../../fetcher/src/publish/signer.js';
 import { openSource } from '../../fetcher/src/source/open-source.js';
 import { trustArtifactFor } from '../../fetcher/src/formats/trust-artifacts.js';
+import { deviceIdOf, enrolmentOf } from '../../fetcher/src/formats/devices-doc.js';
+import { enrollDevice } from '../../fetcher/src/publish/devices-signer.js';
 import { Trust, fetchVerifiedBlob } from '../../fetcher/src/trust/trust.js';
 import { countRequests, startDockerRegistry, type DockerRegistry } from '../support/docker-registry.js';
 import { makeImageDir, makeRegistry, REPO, type TestRegistry } from '../support/registry.js';
@@ -63,6 +65,7 @@ test('trust documents map to tags; other paths do not', (t) => {
   t.is(trustArtifactFor('root.json')?.tag, 'root');
   t.is(trustArtifactFor('roots/12.root.json')?.tag, 'root-12');
   t.is(trustArtifactFor('channels/stable.json')?.tag, 'channel-stable');
+  t.is(trustArtifactFor('devices.json')?.tag, 'devices');
   t.is(trustArtifactFor('channels/../x.json'), null);
   t.is(trustArtifactFor('roots/0.root.json'), null);
   t.is(trustArtifactFor('index.json'), null);
@@ -137,6 +140,27 @@ test('root rotation travels through the registry: a device with the old root fol
     source.close();
   } finally {
     await rotated.cleanup();
+  }
+});
+
+test('the devices document travels through the registry (tag devices): a device finds itself there', async (t) => {
+  const enrolled = await makeRegistry();
+  try {
+    const device = generateKey().publicKey;
+    const seal = generateKey().publicKey; // 32 random-looking bytes stand in for an X25519 public key here
+    const id = deviceIdOf(device);
+    await enrollDevice({ registry: enrolled.dir, signers: [enrolled.key], expiresMs: 86_400_000, entry: { id, keys: { sign: device.toString('base64'), seal: seal.toString('base64') }, groups: ['lab'], expires: '2099-01-01T00:00:00Z' } });
+    const result = await pushRegistry(enrolled.dir, registry.url('enrolled'));
+    t.deepEqual(Object.keys(result.trust), ['root-1', 'root', 'devices', 'channel-stable']);
+    const source = new OciSource(registry.url('enrolled'));
+    const trust = await Trust.open({ initialRoot: enrolled.rootBytes });
+    await trust.fetchChannel(source, 'stable');
+    const doc = await trust.fetchDevices(source);
+    t.is(doc?.signed.version, 1);
+    t.true(enrolmentOf(doc!.signed, id, Date.now()).enrolled);
+    source.close();
+  } finally {
+    await enrolled.cleanup();
   }
 });
 

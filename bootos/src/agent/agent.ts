@@ -3,8 +3,9 @@
 // of the profile with their updaters and listeners (app-set.ts), the memory-pressure watch; the data root and the
 // trust state in it are opened in the background while the API already answers.
 import { mkdir, readFile, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { BootosError, isBootosError, listenError } from '../../../fetcher/src/core/error.js';
+import { agentError, BootosError, isBootosError, listenError } from '../../../fetcher/src/core/error.js';
 import { reclaimDeadSlots } from './runtime/network.js';
 import { openSource } from '../../../fetcher/src/source/open-source.js';
 import { type RegistrySource } from '../../../fetcher/src/source/source.js';
@@ -28,6 +29,13 @@ import type { ChannelWatcher } from './watcher.js';
 import { OsUpdater } from './os/os-updater.js';
 import { ensureEsp } from './os/esp-device.js';
 import { profileApps } from '../../../fetcher/src/formats/trust-docs.js';
+import { DeviceIdentity } from './identity/identity.js';
+import { FileKeyStore } from './identity/key-store.js';
+import { Enrolment } from './identity/enrolment.js';
+import { identityCertificate } from './identity/certificate.js';
+
+/** The device identity's file in the agent's state folder (docs/formats.md, "The device identity"). */
+export const IDENTITY_FILE = 'identity.json';
 
 export class Agent {
   readonly agentId = newAgentId();
@@ -35,7 +43,9 @@ export class Agent {
   readonly store: Store;
   api!: ApiServer;
 
-  private readonly source: RegistrySource;
+  /** The registry; opened again with the identity's client certificate once the identity is open (registryClientCert). */
+  private source: RegistrySource;
+  private registryCa: Buffer | undefined;
   private trust!: Trust;
   private readonly updateStore: UpdateStore;
   private readonly events: Events;
@@ -48,6 +58,10 @@ export class Agent {
   private readonly stopping = new AbortController();
   /** Opened with the data root (its state is there); null before. */
   private os: OsUpdater | null = null;
+  /** The device identity, opened with the data root (null before, or when its file is damaged: identityError). */
+  identity: DeviceIdentity | null = null;
+  private identityError: BootosError | null = null;
+  private enrolment: Enrolment | null = null;
   private askRestart!: (pending: { version: string; slot: string }) => void;
   /**
    * Resolves when POST /api/os/restart was accepted and the apps were stopped: `bootos agent` then restarts the
@@ -66,6 +80,8 @@ export class Agent {
     readonly config: AgentConfig,
     private readonly log: (line: string) => void,
   ) {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the parts' contexts read the current source
+    const agent = this;
     this.runc = new Runc(config.runc, join(config.runDir, 'runc'), config.limits.maxRuncOutputBytes);
     this.store = new Store(config.storeDir, config.limits);
     this.source = openSource(config.registry, { limits: config.limits });
@@ -77,7 +93,9 @@ export class Agent {
       config,
       agentId: this.agentId,
       runc: this.runc,
-      source: this.source,
+      get source() {
+        return agent.source;
+      },
       store: this.store,
       updateStore: this.updateStore,
       channel: () => this.loop.channel,
@@ -92,20 +110,26 @@ export class Agent {
     });
     this.loop = new ChannelLoop({
       config,
-      source: this.source,
+      get source() {
+        return agent.source;
+      },
       trust: () => this.trust,
       verified: async (channel) => {
         await this.appSet.addNew(channel);
         await this.osChannelVerified(channel);
+        // The devices document is read with the channel (after the root rotations that the channel check followed).
+        await this.enrolment?.check();
         return this.apps.size;
       },
       moved: async (channel) => {
         await this.appSet.channelMoved(channel);
         await this.osChannelVerified(channel);
+        await this.enrolment?.check();
       },
       unchanged: () => {
         this.appSet.retryUpdates();
         this.os?.retry();
+        void this.enrolment?.check();
       },
       step: (app, message) => this.step(app, message),
       changed: () => this.changed(),
@@ -146,6 +170,14 @@ export class Agent {
     } catch (err) {
       throw new BootosError('FILE_NOT_FOUND', `trusted root not found: ${c.rootFile}`, { cause: err });
     }
+    if (c.registryCa) {
+      try {
+        this.registryCa = await readFile(c.registryCa);
+      } catch (err) {
+        throw new BootosError('FILE_NOT_FOUND', `the registry's CA bundle not found: ${c.registryCa}`, { cause: err });
+      }
+      this.reopenSource();
+    }
     // The API and the kiosk need nothing from the data root: they answer while /init may still be mounting it.
     this.api = await startApi({ host: c.apiHost, port: c.apiPort, kioskDir: c.kioskDir, backend: this.backend(), limits: c.limits, log: this.log }).catch((err: unknown) => {
       const where = `${c.apiHost.includes(':') ? `[${c.apiHost}]` : c.apiHost}:${c.apiPort}`;
@@ -177,6 +209,7 @@ export class Agent {
     for (const dir of [c.stateDir, c.storeDir, c.dataRoot]) await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(this.updateStore.dir, { recursive: true, mode: 0o700 });
     this.trust = await Trust.open({ initialRoot: rootBytes, initialRootName: `trusted root ${c.rootFile}`, stateDir: c.stateDir, limits: c.limits });
+    await this.openIdentity();
     mark('store opened');
     let espDir: string | null = null;
     if (c.bootSlot && c.espDir) {
@@ -196,6 +229,55 @@ export class Agent {
       changed: () => this.changed(),
       log: (message) => this.step('os', message),
     });
+  }
+
+  /**
+   * The device identity: made at the first start on this data root, then kept. A damaged identity file does not stop
+   * the apps: the device is then not enrolled and says why (IDENTITY_INVALID in /api/device).
+   */
+  private async openIdentity(): Promise<void> {
+    const c = this.config;
+    try {
+      const { identity, made } = await DeviceIdentity.open(new FileKeyStore(join(c.stateDir, IDENTITY_FILE)));
+      if (made) this.step('agent', `made the device identity ${identity.id}`);
+      this.identity = identity;
+      if (c.registryClientCert === 'identity') {
+        const { cert, key } = identityCertificate(identity);
+        this.reopenSource({ cert, key });
+      }
+      this.enrolment = new Enrolment({
+        identity,
+        source: this.source,
+        trust: () => this.trust,
+        maxDevicesBytes: c.limits.maxDevicesBytes,
+        about: { hostname: hostname(), arch: c.arch },
+        step: (message) => this.step('agent', message),
+        changed: () => this.changed(),
+      });
+      // A saved document that cannot be read is as none: the next check fetches it again.
+      await this.enrolment.loadSaved().catch(() => {});
+    } catch (err) {
+      this.identityError = agentError(err, 'the device identity');
+      const without = c.registryClientCert === 'identity' ? '; the registry is asked without a client certificate' : '';
+      this.step('agent', `${this.identityError.code}: ${this.identityError.message}${without}`);
+    }
+  }
+
+  /** Opens the registry again with the CA bundle and a client certificate (nothing has been fetched yet). */
+  private reopenSource(client: { cert?: string; key?: string } = {}): void {
+    this.source.close();
+    this.source = openSource(this.config.registry, { limits: this.config.limits, ca: this.registryCa, ...client });
+  }
+
+  /** What /api/device shows of the identity: null while the data root is opening. */
+  identityJSON(): { identity: unknown; identityError: { code: string; message: string } | null } {
+    const error = this.identityError ? { code: this.identityError.code, message: this.identityError.message } : null;
+    return { identity: this.enrolment?.view() ?? null, identityError: error };
+  }
+
+  /** Checks the devices document now (tests; it is read with every channel check). */
+  async checkEnrolment(): Promise<void> {
+    await this.enrolment?.check();
   }
 
   /**
@@ -252,6 +334,7 @@ export class Agent {
   async checkChannel(): Promise<void> {
     await this.loop.poll();
     await this.appSet.updatesSettled();
+    await this.enrolment?.settled();
   }
 
   // ── events ─────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -282,7 +365,7 @@ export class Agent {
   private backend(): ApiBackend {
     return {
       apps: () => this.appsJSON(),
-      device: () => this.device.read(),
+      device: async () => ({ ...(await this.device.read()), ...this.identityJSON() }),
       logs: (name) => this.appSet.get(name).logs.tail(),
       activity: () => this.events.activity(),
       uptimeSeconds: () => Math.round((Date.now() - this.startedAt) / 1000),

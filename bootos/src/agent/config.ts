@@ -58,6 +58,13 @@ export interface AgentConfig {
    * where the agent mounts the partition labelled BOOTOS-EFI; null: no OS updates.
    */
   espDir: string | null;
+  /** PEM bundle of the CA(s) that sign an https:// or oci:// registry's certificate; null: Node's bundled list. */
+  registryCa: string | null;
+  /**
+   * `identity`: the registry client presents the device identity's certificate (mutual TLS,
+   * bootos/src/agent/identity/certificate.ts); `none`: no client certificate.
+   */
+  registryClientCert: 'none' | 'identity';
   limits: AgentLimits;
 }
 
@@ -114,6 +121,8 @@ function defaults(place: Placement): Omit<AgentConfig, 'registry'> {
     debug: false,
     bootSlot: null,
     espDir: null,
+    registryCa: null,
+    registryClientCert: 'none',
     limits: withLimits(),
   };
 }
@@ -121,7 +130,7 @@ function defaults(place: Placement): Omit<AgentConfig, 'registry'> {
 const PROFILE_NAME = /^[a-z0-9][a-z0-9-]*$/;
 
 /** Kernel command line keys (docs/pxe.md lists them). An unknown `bootos.*` key is an error: a typo must not pass silently. */
-const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds', 'port_map', 'slot'] as const;
+const CMDLINE_KEYS = ['registry', 'channel', 'profile', 'debug', 'api_port', 'poll_seconds', 'port_map', 'slot', 'registry_client_cert'] as const;
 /** `bootos.limit.NAME=INTEGER` sets one limit (any name of fetcher/src/core/limits.ts, e.g. maxUnpackedBytes). */
 const CMDLINE_LIMIT = 'limit.';
 /** Keys that /init reads (bootos/os/files/init), not the agent: accepted and left alone here. */
@@ -201,6 +210,7 @@ export function configFromCmdline(text: string, overrides: { dataRoot?: string }
     config.apiPort = r.integer(Number(values.api_port), 'bootos.api_port', 1, 65535);
   }
   if (values.port_map !== undefined) config.portMap = portMapOf(r, values.port_map, 'bootos.port_map');
+  if (values.registry_client_cert !== undefined) config.registryClientCert = r.oneOf(values.registry_client_cert, 'bootos.registry_client_cert', ['none', 'identity'] as const);
   if (values.slot !== undefined) {
     // Written into each slot's loader entry (fetcher/src/formats/boot-entry.ts): this boot came from the disk.
     config.bootSlot = r.oneOf(values.slot, 'bootos.slot', SLOTS);
@@ -244,6 +254,8 @@ export const CONFIG_FILE_FIELDS = {
   debug: { type: 'boolean', meaning: 'print start-up timing (`bootos: t+…ms` lines)', host: 'false', device: 'false (`bootos.debug=1`)' },
   bootSlot: { type: 'a or b', meaning: 'the OS slot of the disk this boot came from (docs/os-updates.md); without it the OS is not updated (PXE, a direct kernel boot)', host: '(none)', device: '(none) (`bootos.slot=`, which each slot\'s loader entry carries)' },
   espDir: { type: 'path', meaning: 'the mounted EFI system partition whose two OS slots the OS updater writes (with bootSlot)', host: '(none)', device: '(with bootos.slot=: <runDir>/esp, where the agent mounts the partition labelled BOOTOS-EFI)' },
+  registryCa: { type: 'path', meaning: "PEM bundle of the CA(s) that sign the registry's TLS certificate (replaces the bundled list)", host: '(none: the bundled list)', device: '(none: the bundled list)' },
+  registryClientCert: { type: 'none or identity', meaning: "`identity`: present the device identity's self-signed certificate (CN = the device id) to the registry, for mutual TLS (docs/security.md)", host: 'none', device: 'none (`bootos.registry_client_cert=identity`)' },
   limits: { type: 'object', meaning: 'any limit of the table below, by name; the poll interval is `channelPollIntervalMs`', host: '(the table below)', device: '(the table below; `bootos.limit.NAME=`, and `bootos.poll_seconds=` sets channelPollIntervalMs with a tenth of it as jitter)' },
 } as const satisfies Record<string, { type: string; meaning: string; host: string; device: string }>;
 
@@ -287,6 +299,8 @@ export function configFromJson(value: unknown, where: string, baseDir: string): 
   set('debug', r.optional(o, 'debug', '', (v, p) => r.boolean(v, p)));
   set('bootSlot', r.optional(o, 'bootSlot', '', (v, p) => r.oneOf(v, p, SLOTS)));
   set('espDir', r.optional(o, 'espDir', '', path));
+  set('registryCa', r.optional(o, 'registryCa', '', path));
+  set('registryClientCert', r.optional(o, 'registryClientCert', '', (v, p) => r.oneOf(v, p, ['none', 'identity'] as const)));
   const limits: Partial<Limits> = {};
   const given = r.optional(o, 'limits', '', (v, p) => r.object(v, p, LIMIT_NAMES));
   for (const [key, v] of Object.entries(given ?? {})) limits[key as keyof Limits] = r.integer(v, `limits.${key}`, 0);

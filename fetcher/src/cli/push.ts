@@ -26,7 +26,7 @@ export const pushCommand = defineCommand({
   details: [
     'URL schemes: oci://HOST/NAMESPACE is HTTPS; oci+http://HOST/NAMESPACE is plain HTTP (loopback and lab networks).',
     'All of the registry goes into the one repository NAMESPACE: every blob, each image under the tag NAME-VERSION,',
-    'and the trust documents as OCI artifacts tagged root-N, root and channel-NAME, pushed last so that a device',
+    'and the trust documents as OCI artifacts tagged root-N, root, devices and channel-NAME, pushed last so that a device',
     'never reads a channel whose images are not all there yet. What the registry already has is skipped (HEAD first).',
     'Registries that want a login answer with a Basic or a bearer-token challenge; both are handled.',
   ].join('\n'),

@@ -11,6 +11,8 @@ const rootOptions = {
   threshold: { type: 'string' },
   'channel-key': { type: 'string', multiple: true },
   'channel-threshold': { type: 'string' },
+  'devices-key': { type: 'string', multiple: true },
+  'devices-threshold': { type: 'string' },
   sign: { type: 'string', multiple: true },
   expires: { type: 'string' },
 } as const;
@@ -21,6 +23,8 @@ const rootHelp = {
   threshold: 'signatures the root role needs (default 1)',
   'channel-key': 'public key of the channel role; repeat (default: the root keys)',
   'channel-threshold': 'signatures a channel needs (default: --threshold)',
+  'devices-key': 'public key of the devices role, which signs the devices document; repeat (default: the channel keys)',
+  'devices-threshold': 'signatures the devices document needs (default: --channel-threshold)',
   sign: 'secret key to sign with; repeat (required)',
   expires: 'lifetime such as 365d (default 365d)',
 };
@@ -36,13 +40,17 @@ async function rootRun(values: { [K in keyof typeof rootOptions]?: string | stri
   const keys = await Promise.all(required(values.key as string[] | undefined, 'key').map(loadPublicKey));
   const channelKeys = values['channel-key'] ? await Promise.all((values['channel-key'] as string[]).map(loadPublicKey)) : undefined;
   const signers = await Promise.all(required(values.sign as string[] | undefined, 'sign').map(loadSecretKey));
+  const devicesKeys = values['devices-key'] ? await Promise.all((values['devices-key'] as string[]).map(loadPublicKey)) : undefined;
   const threshold = positiveInt(values.threshold as string | undefined, 'threshold', 1);
+  const channelThreshold = positiveInt(values['channel-threshold'] as string | undefined, 'channel-threshold', threshold);
   const options = {
     registry,
     keys,
     threshold,
     channelKeys,
-    channelThreshold: positiveInt(values['channel-threshold'] as string | undefined, 'channel-threshold', threshold),
+    channelThreshold,
+    devicesKeys,
+    devicesThreshold: positiveInt(values['devices-threshold'] as string | undefined, 'devices-threshold', channelThreshold),
     signers,
     expiresMs: parseDuration((values.expires as string | undefined) ?? '365d'),
   };

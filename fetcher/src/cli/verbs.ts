@@ -1,6 +1,7 @@
 // The fetcher's verbs, in the order `bootos --help` lists them.
 import { cacheConfig } from './cache-config.js';
 import { channelSignCmd } from './channel-sign.js';
+import { deviceEnroll, deviceList, deviceRevoke, deviceSign } from './device.js';
 import { keyGenerate } from './key-generate.js';
 import type { Command } from './kit.js';
 import { publish } from './publish.js';
@@ -11,4 +12,4 @@ import { rootInit, rootRotate } from './root.js';
 import { serve } from './serve.js';
 import { verify } from './verify.js';
 
-export const fetcherVerbs: Command[] = [keyGenerate, rootInit, rootRotate, publish, osPublish, channelSignCmd, serve, verify, pullCommand, pushCommand, cacheConfig];
+export const fetcherVerbs: Command[] = [keyGenerate, rootInit, rootRotate, publish, osPublish, channelSignCmd, deviceEnroll, deviceRevoke, deviceSign, deviceList, serve, verify, pullCommand, pushCommand, cacheConfig];

@@ -88,6 +88,7 @@ export const ERRORS = {
   NO_SPACE: info('local', 507, 'pull', 'the disk (the store or the data root) is full: nothing half-written is kept; free space or remove unused images'),
   DATA_FULL: info('local', 507, 'agent', "an app's data volume cannot be made (the data root would keep less than `dataReserveBytes` free), a download would eat into that reserve, or the agent itself met a full disk (ENOSPC): nothing half-written is kept"),
   DATA_VOLUME_FAILED: info('local', 500, 'agent', "an app's `/data` volume (an ext4 file system in a file under the data root) could not be made or mounted: `mkfs.ext4` or `mount -o loop` is missing or failed; the app is not started without it"),
+  IDENTITY_INVALID: info('local', 500, 'agent', "the device's identity file (`<stateDir>/identity.json`) is damaged: not JSON, a key of the wrong length, or a public key that does not match its private key; the device keeps it and is not enrolled"),
   DATA_ROOT_INVALID: info('local', 500, 'agent', "the data root cannot be used (its directories cannot be created or read: read-only, full, no permission); the message carries the system's words"),
   APP_UNKNOWN: info('usage', 404, 'agent', "the API was asked about an app that the device's profile does not have"),
   APP_STATE: info('usage', 409, 'agent', "the action is not possible in the app's state, e.g. stop a stopped app, freeze an app with open connections"),

@@ -9,6 +9,8 @@ export interface Limits {
   maxRootBytes: number;
   /** Largest channels/NAME.json accepted from a registry. */
   maxChannelBytes: number;
+  /** Largest devices.json (the devices document) accepted from a registry: about 250 bytes per enrolled device. */
+  maxDevicesBytes: number;
   /** Largest OCI index or manifest blob accepted (these are parsed in memory). */
   maxManifestBytes: number;
   /** Largest image config blob accepted. */
@@ -184,6 +186,7 @@ export interface Limits {
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   maxRootBytes: 512 * 1024,
   maxChannelBytes: 1024 * 1024,
+  maxDevicesBytes: 4 * 1024 * 1024,
   maxManifestBytes: 1024 * 1024,
   maxConfigBytes: 256 * 1024,
   maxRootRotations: 32,

@@ -2,6 +2,7 @@
 //   root.json          → tag `root`          artifactType application/vnd.bootos.root.v1+json
 //   roots/N.root.json  → tag `root-N`        artifactType application/vnd.bootos.root.v1+json
 //   channels/NAME.json → tag `channel-NAME`  artifactType application/vnd.bootos.channel.v1+json
+//   devices.json       → tag `devices`       artifactType application/vnd.bootos.devices.v1+json
 // Each artifact is an OCI image manifest (OCI 1.1 artifact form: artifactType, the empty config) with one layer:
 // the document's exact bytes. The device still verifies the document's signatures; the manifest only locates it.
 import { canonicalBytes } from '../core/canonical-json.js';
@@ -9,10 +10,12 @@ import { Reader } from '../core/guard.js';
 import { sha256Digest } from '../core/digest.js';
 import { ANNOTATION, MEDIA, readDescriptor, type Descriptor } from './oci.js';
 import { CHANNEL_NAME } from './trust-docs.js';
+import { DEVICES_PATH } from './devices-doc.js';
 
 export const TRUST_MEDIA = {
   root: 'application/vnd.bootos.root.v1+json',
   channel: 'application/vnd.bootos.channel.v1+json',
+  devices: 'application/vnd.bootos.devices.v1+json',
   /** The OCI 1.1 empty descriptor's media type: the config of an artifact that needs none. */
   empty: 'application/vnd.oci.empty.v1+json',
 } as const;
@@ -24,12 +27,13 @@ export interface TrustArtifactRef {
   /** The registry-directory path, e.g. "channels/stable.json". */
   path: string;
   tag: string;
-  artifactType: (typeof TRUST_MEDIA)['root' | 'channel'];
+  artifactType: (typeof TRUST_MEDIA)['root' | 'channel' | 'devices'];
 }
 
 /** Maps a registry-directory path to its artifact tag; null for paths that are not trust documents. */
 export function trustArtifactFor(path: string): TrustArtifactRef | null {
   if (path === 'root.json') return { path, tag: 'root', artifactType: TRUST_MEDIA.root };
+  if (path === DEVICES_PATH) return { path, tag: 'devices', artifactType: TRUST_MEDIA.devices };
   const root = /^roots\/([1-9]\d{0,8})\.root\.json$/.exec(path);
   if (root) return { path, tag: `root-${root[1]}`, artifactType: TRUST_MEDIA.root };
   const channel = /^channels\/([^/]+)\.json$/.exec(path);

@@ -1,4 +1,4 @@
-// root.json and channels/NAME.json: types, guards, and signing (publisher side).
+// root.json and channels/NAME.json: types, guards, and signing (publisher side). The devices document: devices-doc.ts.
 // Signatures are Ed25519 over the canonical JSON of `signed` (docs/formats.md).
 import { ISO_DATE, IMAGE_NAME, Reader, SHA256_DIGEST } from '../core/guard.js';
 import { BootosError } from '../core/error.js';
@@ -25,7 +25,11 @@ export interface RootSigned {
   expires: string;
   /** keyid (hex sha256 of the raw public key) → base64 Ed25519 public key */
   keys: Record<string, string>;
-  roles: { root: Role; channel: Role };
+  /**
+   * `devices` signs the devices document (formats/devices-doc.ts). A root made before devices had identities has no
+   * such role: its channels verify as before, and no devices document is trusted under it.
+   */
+  roles: { root: Role; channel: Role; devices?: Role };
 }
 
 export interface ChannelImage {
@@ -72,7 +76,7 @@ export type SignatureHolder = SignedDocument<unknown>;
 
 export const CHANNEL_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 
-function readSignatures(r: Reader, value: unknown): Signature[] {
+export function readSignatures(r: Reader, value: unknown): Signature[] {
   return r.array(value, 'signatures').map((item, i) => {
     const s = r.object(item, `signatures[${i}]`, ['keyid', 'sig']);
     return {
@@ -101,7 +105,8 @@ export function readRoot(value: unknown, where = 'root.json'): Root {
   const keysObject = r.required(s, 'keys', 'signed', (v, p) => r.object(v, p));
   const keys: Record<string, string> = {};
   for (const [id, pub] of Object.entries(keysObject)) keys[id] = r.string(pub, `signed.keys.${id}`);
-  const roles = r.required(s, 'roles', 'signed', (v, p) => r.object(v, p, ['root', 'channel']));
+  const roles = r.required(s, 'roles', 'signed', (v, p) => r.object(v, p, ['root', 'channel', 'devices']));
+  const devices = r.optional(roles, 'devices', 'signed.roles', (v, p) => readRole(r, v, p, keys));
   return {
     signed: {
       type: 'root',
@@ -111,6 +116,7 @@ export function readRoot(value: unknown, where = 'root.json'): Root {
       roles: {
         root: r.required(roles, 'root', 'signed.roles', (v, p) => readRole(r, v, p, keys)),
         channel: r.required(roles, 'channel', 'signed.roles', (v, p) => readRole(r, v, p, keys)),
+        ...(devices ? { devices } : {}),
       },
     },
     signatures: r.required(o, 'signatures', '', (v) => readSignatures(r, v)),

@@ -2,7 +2,8 @@
 // Order is what keeps devices safe while a push is under way:
 //   1. blobs (layers, configs, and the index/manifest bytes, so devices fetch everything by digest from /blobs/)
 //   2. image manifests by digest, then each image index under its tag NAME-VERSION (the layout's ref name)
-//   3. LAST the trust artifacts: roots/N (tags root-N, ascending), root.json (tag root), channels (tags channel-NAME)
+//   3. LAST the trust artifacts: roots/N (tags root-N, ascending), root.json (tag root), the devices document (tag
+//      devices), channels (tags channel-NAME)
 // A device reads a channel only through its tag, so it never sees a channel that names a blob not yet there.
 // Everything already present (HEAD first) is skipped, so a second push of the same directory uploads nothing.
 import { sha256Digest } from '../core/digest.js';
@@ -18,6 +19,7 @@ import { OciClient, type OciClientOptions } from '../source/oci-client.js';
 import { TAG } from '../formats/registry-url.js';
 import { EMPTY_CONFIG, EMPTY_CONFIG_BYTES, TRUST_MEDIA, artifactManifest, trustArtifactFor, type TrustArtifactRef } from '../formats/trust-artifacts.js';
 import { readChannel, readRoot } from '../formats/trust-docs.js';
+import { DEVICES_PATH, readDevices } from '../formats/devices-doc.js';
 
 export interface PushOptions extends OciClientOptions {
   /** Only report what would be uploaded (HEAD requests only). */
@@ -185,7 +187,8 @@ export async function planPush(dir: string): Promise<Plan> {
     plan.tags.push({ tag, manifest: await addManifest(entry) });
   }
 
-  // Roots in version order (a device walks them so), then root.json, then the channels.
+  // Roots in version order (a device walks them so), then root.json, the devices document (when there is one), then
+  // the channels.
   const roots = (await listDir(join(dir, 'roots')))
     .map((file) => ({ file, version: Number(/^(\d+)\.root\.json$/.exec(file)?.[1] ?? NaN) }))
     .filter((r) => Number.isSafeInteger(r.version))
@@ -193,6 +196,7 @@ export async function planPush(dir: string): Promise<Plan> {
   const trustPaths = [
     ...roots.map((r) => `roots/${r.file}`),
     'root.json',
+    DEVICES_PATH,
     ...(await listDir(join(dir, 'channels'))).filter((f) => f.endsWith('.json')).sort().map((f) => `channels/${f}`),
   ];
   for (const path of trustPaths) {
@@ -202,11 +206,12 @@ export async function planPush(dir: string): Promise<Plan> {
     try {
       document = await readFile(join(dir, path));
     } catch (err) {
-      if (errnoCode(err) === 'ENOENT' && path === 'root.json') continue;
+      if (errnoCode(err) === 'ENOENT' && (path === 'root.json' || path === DEVICES_PATH)) continue;
       throw err;
     }
     // Push only what devices could accept as a document at all; signatures are theirs to check.
     if (ref.artifactType === TRUST_MEDIA.root) readRoot(parseJson(document, path), path);
+    else if (ref.artifactType === TRUST_MEDIA.devices) readDevices(parseJson(document, path), path);
     else readChannel(parseJson(document, path), path);
     plan.trust.push({ ref, document });
   }

@@ -20,6 +20,10 @@ export interface RootOptions {
   threshold: number;
   channelKeys?: Buffer[];
   channelThreshold?: number;
+  /** Public keys of the devices role, which signs the devices document (default: the channel role's keys). */
+  devicesKeys?: Buffer[];
+  /** Default: the channel role's threshold. */
+  devicesThreshold?: number;
   /** Keys that sign this root: for a rotation, the threshold of the old root and of the new one. */
   signers: SecretKey[];
   expiresMs: number;
@@ -28,8 +32,10 @@ export interface RootOptions {
 
 function rootSigned(options: RootOptions, version: number): RootSigned {
   const channelKeys = options.channelKeys ?? options.keys;
+  const devicesKeys = options.devicesKeys ?? channelKeys;
+  const channelThreshold = options.channelThreshold ?? options.threshold;
   const keys: Record<string, string> = {};
-  for (const pub of [...options.keys, ...channelKeys]) keys[keyIdOf(pub)] = pub.toString('base64');
+  for (const pub of [...options.keys, ...channelKeys, ...devicesKeys]) keys[keyIdOf(pub)] = pub.toString('base64');
   const role = (list: Buffer[], threshold: number) => {
     const keyids = [...new Set(list.map(keyIdOf))].sort();
     if (!Number.isSafeInteger(threshold) || threshold < 1 || threshold > keyids.length) {
@@ -42,7 +48,11 @@ function rootSigned(options: RootOptions, version: number): RootSigned {
     version,
     expires: isoTime((options.now ?? Date.now()) + options.expiresMs),
     keys,
-    roles: { root: role(options.keys, options.threshold), channel: role(channelKeys, options.channelThreshold ?? options.threshold) },
+    roles: {
+      root: role(options.keys, options.threshold),
+      channel: role(channelKeys, channelThreshold),
+      devices: role(devicesKeys, options.devicesThreshold ?? channelThreshold),
+    },
   };
 }
 

@@ -14,6 +14,7 @@ import { blobPath, type Descriptor } from '../formats/oci.js';
 import { type RegistrySource } from '../source/source.js';
 import { OS_VERSION, compareOsVersions } from '../formats/os-release.js';
 import { readChannel, readRoot, profileApps, type Channel, type Role, type Root, type SignatureHolder } from '../formats/trust-docs.js';
+import { DEVICES_PATH, readDevices, type DevicesDocument } from '../formats/devices-doc.js';
 
 export interface TrustOptions {
   /** root.json as baked into the image: trusted without question, the start of every chain. */
@@ -32,6 +33,8 @@ interface PersistedState {
   channels: Record<string, number>;
   /** Channel name → the highest OS release version (formats/os-release.ts) a verified channel of that name pinned. */
   os: Record<string, string>;
+  /** The highest devices document version verified (0: none yet). */
+  devices: number;
 }
 
 /** Counts distinct keys of `role` whose signature over the canonical bytes of `signed` is valid. */
@@ -57,7 +60,7 @@ export function checkSignatures(doc: SignatureHolder, role: Role, keys: Record<s
 
 export class Trust {
   private root!: Root;
-  private state: PersistedState = { rootVersion: 0, channels: {}, os: {} };
+  private state: PersistedState = { rootVersion: 0, channels: {}, os: {}, devices: 0 };
   private readonly limits: Limits;
   private readonly now: () => number;
 
@@ -99,7 +102,7 @@ export class Trust {
       const parsed = parseJson(state, join(dir, 'state.json')) as Partial<PersistedState>;
       const os: Record<string, string> = {};
       for (const [channel, version] of Object.entries(parsed.os ?? {})) if (typeof version === 'string' && OS_VERSION.test(version)) os[channel] = version;
-      this.state = { rootVersion: Number(parsed.rootVersion) || 0, channels: { ...parsed.channels }, os };
+      this.state = { rootVersion: Number(parsed.rootVersion) || 0, channels: { ...parsed.channels }, os, devices: Number(parsed.devices) || 0 };
     }
     // The newest root verified before this boot was checked then; it still must be a root signed by itself.
     const saved = await readOptional(join(dir, 'root.json'));
@@ -175,15 +178,8 @@ export class Trust {
     if (channel.signed.name !== name) {
       throw new BootosError('CHANNEL_NAME_MISMATCH', `${where}: the document is signed for channel ${channel.signed.name}`);
     }
-    // Rollback: the version must not be lower than the highest seen, which persists across reboots.
     const seen = this.lastSeenChannelVersion(name);
-    if (channel.signed.version < seen) {
-      throw new BootosError('ROLLBACK', `${where}: version ${channel.signed.version} is lower than version ${seen} seen before`);
-    }
-    // Freeze: an expired channel could be an attacker replaying an old, once-valid document.
-    if (Date.parse(channel.signed.expires) <= this.now()) {
-      throw new BootosError('EXPIRED', `${where}: expired at ${channel.signed.expires}`);
-    }
+    this.checkFresh(channel.signed, seen, where);
     // Inconsistent channel: every app of every profile must be an image that the channel pins.
     for (const profile of Object.keys(channel.signed.profiles)) {
       for (const app of profileApps(channel.signed, profile)) {
@@ -210,6 +206,74 @@ export class Trust {
     }
     if (changed) await this.persist();
     return channel;
+  }
+
+  /** The checks every versioned document (a channel, the devices document) passes after its signatures. */
+  private checkFresh(signed: { version: number; expires: string }, seen: number, where: string): void {
+    // Rollback: the version must not be lower than the highest seen, which persists across reboots.
+    if (signed.version < seen) {
+      throw new BootosError('ROLLBACK', `${where}: version ${signed.version} is lower than version ${seen} seen before`);
+    }
+    // Freeze: an expired document could be an attacker replaying an old, once-valid one.
+    if (Date.parse(signed.expires) <= this.now()) {
+      throw new BootosError('EXPIRED', `${where}: expired at ${signed.expires}`);
+    }
+  }
+
+  lastSeenDevicesVersion(): number {
+    return this.state.devices;
+  }
+
+  /**
+   * Fetches and verifies the devices document (devices.json); null when the registry has none, or when the trusted
+   * root has no devices role (a root made before devices had identities: nothing may sign one). Call it after
+   * fetchChannel or updateRoot, which follow the root's rotations.
+   */
+  async fetchDevices(source: RegistrySource): Promise<DevicesDocument | null> {
+    if (!this.root.signed.roles.devices) return null;
+    const bytes = await source.get(DEVICES_PATH, this.limits.maxDevicesBytes);
+    return bytes ? this.acceptDevices(bytes) : null;
+  }
+
+  /** The checks on devices document bytes: the same as a channel's (signatures by its role, rollback, freeze). */
+  async acceptDevices(bytes: Buffer): Promise<DevicesDocument> {
+    const where = 'the devices document';
+    if (bytes.length > this.limits.maxDevicesBytes) throw new BootosError('DOCUMENT_TOO_LARGE', `${where} is larger than the ${this.limits.maxDevicesBytes}-byte cap`);
+    const doc = readDevices(parseJson(bytes, where), where);
+    const role = this.root.signed.roles.devices;
+    // A root without a devices role vouches for no devices document: whatever signed it is not a key of that role.
+    if (!role) throw new BootosError('UNKNOWN_KEY', `${where}: the trusted root (version ${this.root.signed.version}) has no devices role`);
+    // Arbitrary enrolment / malicious mirrors: signed by the threshold of the devices role's keys.
+    checkSignatures(doc, role, this.root.signed.keys, where);
+    this.checkFresh(doc.signed, this.state.devices, where);
+    if (doc.signed.version > this.state.devices) {
+      // Kept, so that a device that restarts without its registry still knows whether it is enrolled (savedDevices).
+      if (this.options.stateDir) await writeFileAtomic(join(this.options.stateDir, DEVICES_PATH), bytes, 0o600);
+      this.state.devices = doc.signed.version;
+      await this.persist();
+    }
+    return doc;
+  }
+
+  /**
+   * The devices document verified before this start (kept in the state folder), checked again under the trusted
+   * root: signatures by its devices role and the version seen. null when there is none or it no longer verifies;
+   * its expiry is the caller's to check (an expired document says nothing).
+   */
+  async savedDevices(): Promise<DevicesDocument | null> {
+    const dir = this.options.stateDir;
+    const role = this.root.signed.roles.devices;
+    if (!dir || !role) return null;
+    const bytes = await readOptional(join(dir, DEVICES_PATH));
+    if (!bytes) return null;
+    try {
+      const where = `saved devices document ${join(dir, DEVICES_PATH)}`;
+      const doc = readDevices(parseJson(bytes, where), where);
+      checkSignatures(doc, role, this.root.signed.keys, where);
+      return doc.signed.version === this.state.devices ? doc : null;
+    } catch {
+      return null;
+    }
   }
 }
 
