@@ -17,8 +17,6 @@ export class AppView {
   private readonly back = byId<HTMLAnchorElement>('app-back');
   private known: App[] = [];
   private shown: string | null = null;
-  /** The kiosk added the history entry of the open app (so coming back is history.back()). */
-  private pushed = false;
   private closed: ((name: string) => void) | null = null;
 
   constructor() {
@@ -43,19 +41,14 @@ export class AppView {
   show(app: App): void {
     const hash = `#app/${app.name}`;
     if (location.hash !== hash) {
-      this.pushed = true;
       location.hash = hash; // a history entry: the browser's Back closes it too
     } else this.route();
   }
 
   close(): void {
     if (!ROUTE.test(location.hash)) return;
-    if (this.pushed) {
-      this.pushed = false;
-      history.back(); // hashchange closes it
-      return;
-    }
-    // Opened by the address itself (a reload): drop the hash without a new history entry.
+    // Not history.back(): the app's own navigations in its frame are entries of the same joint history, and going
+    // back would step the frame back (WPE WebKit showed a blank frame under the bar) instead of closing it.
     history.replaceState(null, '', location.pathname + location.search);
     this.route();
   }
@@ -65,7 +58,6 @@ export class AppView {
     const app = m ? this.known.find((a) => a.name === m[1] && a.port !== null) : undefined;
     if (!app) {
       if (m && this.known.length === 0) return; // not known yet: wait for /api/apps
-      this.pushed = false;
       if (this.shown === null) return;
       const name = this.shown;
       this.shown = null;

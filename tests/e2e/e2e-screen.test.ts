@@ -49,7 +49,11 @@ async function screenFlow(t: ExecutionContext, arch: Arch, screen: 'virtio' | 's
   t.is((await waitForPage(guest, 'kiosk', `${name}-kiosk`, 5 * 60_000, log)).page, 'kiosk', 'the screen shows the kiosk');
 
   if (options.keys) {
-    // The kiosk gave hello's Open the focus: Enter opens it (hello is downloaded and started first).
+    // The kiosk gave hello's Open the focus: Enter opens it (hello is downloaded and started first). The first key
+    // after the compositor started is lost on its way to cog (docs/decisions.md): Escape (which does nothing on the
+    // kiosk) goes first. Not a modifier: a lost release would hold it down, and Shift+Enter opens the app bare.
+    await guest.vm.sendKey(['esc']);
+    await new Promise((r) => setTimeout(r, 2000));
     await guest.vm.sendKey(['ret']);
     t.is((await waitForPage(guest, 'hello', `${name}-hello`, 10 * 60_000, log)).page, 'hello', "Enter on Open shows hello's page");
     t.is((await guest.api<AppsView>('/api/apps')).apps.find((a) => a.name === 'hello')?.state, 'running');
@@ -74,5 +78,6 @@ async function screenFlow(t: ExecutionContext, arch: Arch, screen: 'virtio' | 's
 test.serial('x86_64 with virtio-gpu: kiosk at boot, keys open hello and come back, a bad display update rolls back', (t) =>
   screenFlow(t, 'x86_64', 'virtio', { keys: true, update: true }),
 );
-// QEMU's std VGA is not here yet: Debian 12's cage 0.1.4 (wlroots 0.15) refuses a DRM device without PRIME import,
-// and bochs has none ("PRIME import not supported", then the crash policy's restarts): docs/decisions.md.
+// QEMU's std VGA (bochs) is not here yet: cage cannot drive it, and cog alone on its DRM platform draws the kiosk's
+// first frame and then crashes in wpebackend-fdo ("Buffer address requested when its parent pool has an external
+// reference and a deferred resize pending", status 139) at every start: docs/decisions.md, "The display image".

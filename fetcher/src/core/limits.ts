@@ -95,6 +95,11 @@ export interface Limits {
   channelRetryMaxMs: number;
   /** How long a start may take until the app's port accepts (or its health check passes). */
   startTimeoutMs: number;
+  /**
+   * How long the display app may take to get its kiosk on the screen (its page's event stream open to the agent):
+   * a compositor and a browser engine that render in software start slower than an app answers its port.
+   */
+  screenStartTimeoutMs: number;
   /** Between connect attempts while an app starts. */
   readyPollMs: number;
   /** SIGTERM → SIGKILL grace period when stopping an app. */
@@ -226,6 +231,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   channelRetryMinMs: 1_000,
   channelRetryMaxMs: 60_000,
   startTimeoutMs: 20_000,
+  screenStartTimeoutMs: 120_000,
   readyPollMs: 3,
   stopGraceMs: 5_000,
   crashLoopCount: 3,

@@ -137,7 +137,8 @@ export class Runs {
     try {
       const { readyPollMs } = config.limits;
       const screenUp = this.ctx.display ? () => this.ctx.screenUp(network.host) : undefined;
-      await waitReady({ app, config: image.config, host: network.host, exited: container.exited, startTimeoutMs: timeoutMs, readyPollMs, screenUp });
+      const startTimeoutMs = this.ctx.display ? Math.max(timeoutMs, config.limits.screenStartTimeoutMs) : timeoutMs;
+      await waitReady({ app, config: image.config, host: network.host, exited: container.exited, startTimeoutMs, readyPollMs, screenUp });
     } catch (err) {
       await instance.kill().catch(() => {});
       await instance.done;
