@@ -91,6 +91,8 @@ const WHAT_TO_DO: Partial<Record<ErrorCode, string>> = {
   UNPACK_TOO_MANY_ENTRIES: 'raise the limit or split the image',
   UNPACK_TOO_LARGE: 'raise the limit if the image is really that big',
   UNPACK_ARCHIVE_INVALID: 'republish the image (wrong bytes are `DIGEST_MISMATCH`)',
+  IMAGE_NOT_RECIPIENT: 'the publisher adds the device (`bootos image rewrap --add`) and signs the channel again; `bootos pull` takes `--seal-key`',
+  IMAGE_DECRYPT_FAILED: 'republish the image (`bootos publish --encrypt-to`); tampered bytes in a registry are `DIGEST_MISMATCH`',
   CONFIG_INVALID: 'fix the named key',
   DATA_ROOT_TIMEOUT: "check the data disk (init's lines on the console); the agent is restarted",
   NO_SPACE: 'free space on the device (remove unused images: the store keeps only what the profile needs after gc)',

@@ -73,6 +73,8 @@ const SENTENCES: Partial<Record<ErrorCode | 'AGENT_UNREACHABLE', string>> = {
   UNPACK_TOO_MANY_ENTRIES: TOO_BIG,
   UNPACK_TOO_LARGE: TOO_BIG,
   UNPACK_ARCHIVE_INVALID: "The app's download is not a readable archive; it was refused.",
+  IMAGE_NOT_RECIPIENT: 'This app is encrypted for other devices; the publisher has not given this device its key.',
+  IMAGE_DECRYPT_FAILED: "The app's encrypted download did not authenticate; it was refused.",
   // the device itself
   USAGE: 'The device did not understand that request.',
   FILE_NOT_FOUND: 'A file the device needs is missing.',

@@ -2,6 +2,7 @@
 // ports. Apps are added from a verified channel (after any update a kill interrupted is finished), offered the digests
 // a newer channel pins, and stopped together at shutdown. Images are resolved and pulled by digest through a channel
 // that pins only the version the device chose.
+import type { KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { BootosError, deviceFailure, isBootosError, type ErrorCode } from '../../../fetcher/src/core/error.js';
 import { resolveImage, type ResolvedImage } from '../../../fetcher/src/trust/resolve.js';
@@ -30,6 +31,8 @@ export interface AppSetContext {
   source: RegistrySource;
   store: Store;
   updateStore: UpdateStore;
+  /** The device's X25519 sealing private key, for encrypted images (the device identity provides it). */
+  sealKey?: KeyObject;
   /** The last verified channel. */
   channel(): Channel | null;
   step(app: string, message: string): void;
@@ -240,7 +243,7 @@ export class AppSet {
           );
         }
       }
-      return await pullImage({ source, store, channel, image, arch: config.arch, onProgress });
+      return await pullImage({ source, store, channel, image, arch: config.arch, onProgress, sealKey: this.ctx.sealKey });
     } catch (err) {
       throw isBootosError(err) && err.code !== 'NO_SPACE' ? err : deviceFailure(err, `download of ${image} ${pin.version}`, 'APP_START_FAILED');
     }

@@ -82,6 +82,8 @@ export const ERRORS = {
   UNPACK_TOO_MANY_ENTRIES: info('refused', 502, 'pull', 'more than `maxEntries` (500 000) entries over all layers'),
   UNPACK_TOO_LARGE: info('refused', 502, 'pull', 'more than `maxUnpackedBytes` (4 GiB) of file content, or more than `maxCompressionRatio` (100) times the compressed size of its layers (a decompression bomb)'),
   UNPACK_ARCHIVE_INVALID: info('refused', 502, 'pull', 'a layer whose bytes match the signed digest does not decompress or is not a tar archive'),
+  IMAGE_NOT_RECIPIENT: info('refused', 403, 'pull', "an image's layers are encrypted and none of their content keys is sealed to this device's sealing key (or the device has none): nothing is downloaded or unpacked"),
+  IMAGE_DECRYPT_FAILED: info('refused', 502, 'pull', 'an encrypted layer whose bytes match the signed digest does not authenticate under its content key (a segment altered, cut short or reordered, or a sealed key that does not open): nothing is unpacked'),
   // device agent: configuration, data root, app lifecycle, runtime, local API
   CONFIG_INVALID: info('local', 500, 'agent', "the agent's configuration (kernel command line `bootos.*` keys or the `--config` JSON file) has an unknown key or a bad value; the message names it"),
   DATA_ROOT_TIMEOUT: info('local', 500, 'agent', 'the data root was still being mounted (`<runDir>/data-pending` still there) when `limits.dataRootWaitMs` ran out'),

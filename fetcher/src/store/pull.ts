@@ -1,7 +1,9 @@
 // pullImage: from a verified channel to an unpacked root in the store.
 //   channel pins the image (else IMAGE_NOT_IN_CHANNEL) → index, manifest, config verified by digest (resolve.ts,
-//   cached in the store) → each layer streamed: source → sha256 + temp file → decompress → untar → path gate →
-//   staging root → blob committed once its digest matched → root renamed into place once every layer did.
+//   cached in the store) → the content keys of encrypted layers opened with the device's sealing key (else
+//   IMAGE_NOT_RECIPIENT, before anything is fetched) → each layer streamed: source → sha256 + temp file → decrypt and
+//   authenticate (encrypted layers) → decompress → untar → path gate → staging root → blob committed once its digest
+//   matched → root renamed into place once every layer did. The store keeps encrypted layers as ciphertext.
 // Concurrent calls for the same image share one pull; concurrent pulls of a blob share one download.
 import { BootosError, isBootosError, systemError } from '../core/error.js';
 import type { ImageConfig } from '../formats/image-config.js';
@@ -11,6 +13,8 @@ import { type RegistrySource } from '../source/source.js';
 import type { BlobStream, Store } from './store.js';
 import type { ChannelSigned } from '../formats/trust-docs.js';
 import { compressionOf, Unpacker } from './unpack.js';
+import { openLayerKeys } from './layer-keys.js';
+import type { KeyObject } from 'node:crypto';
 
 export type { PullProgress };
 
@@ -37,6 +41,8 @@ export interface PullOptions {
   arch?: string;
   onProgress?: (p: PullProgress) => void;
   signal?: AbortSignal;
+  /** The device's X25519 sealing private key: opens the content keys of encrypted layers sealed to it. */
+  sealKey?: KeyObject;
 }
 
 interface SharedPull {
@@ -92,6 +98,7 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
     return pulled(existing);
   }
   const compressions = manifest.layers.map((layer) => compressionOf(layer.mediaType));
+  const contentKeys = openLayerKeys(image, manifest.layers, options.sealKey);
   const staged = await store.stageRoot(manifestDigest);
   try {
     const unpacker = new Unpacker(staged.path, { limits: store.limits, allowSetuid: config.allowSetuid, signal });
@@ -99,12 +106,12 @@ async function pullOnce(options: PullOptions, emit: (p: PullProgress) => void, s
       if (signal?.aborted) throw new BootosError('ABORTED', `pull of ${image} aborted`);
       const stream: BlobStream = store.blobStream(source, layer, { signal, onBytes: (n) => meter.add(n) });
       try {
-        await unpacker.layer(stream.chunks, compressions[i]!, layer.size);
+        await unpacker.layer(stream.chunks, compressions[i]!, layer.size, contentKeys[i]);
       } catch (err) {
         state.resumed ||= stream.resumedFrom > 0;
-        // Bytes that do not decompress or untar are most often the wrong bytes: finish reading them so that the
-        // digest check can say so (DIGEST_MISMATCH); nothing is committed either way.
-        if (isBootosError(err, 'UNPACK_ARCHIVE_INVALID')) await stream.settle('verify');
+        // Bytes that do not decrypt, decompress or untar are most often the wrong bytes: finish reading them so that
+        // the digest check can say so (DIGEST_MISMATCH); nothing is committed either way.
+        if (isBootosError(err, 'UNPACK_ARCHIVE_INVALID') || isBootosError(err, 'IMAGE_DECRYPT_FAILED')) await stream.settle('verify');
         else await stream.settle('abort');
         // When the bytes failed (network, size, digest), that is the cause; the unpack error is its consequence.
         throw stream.failure ?? err;

@@ -12,7 +12,9 @@ import zlib from 'node:zlib';
 import { extract as tarExtract, type Header } from 'tar-stream';
 import { BootosError } from '../core/error.js';
 import type { Limits } from '../core/limits.js';
+import { plainMediaType } from '../formats/layer-encryption.js';
 import { MEDIA } from '../formats/oci.js';
+import { LayerDecipher } from './layer-cipher.js';
 import { PathGate } from './path-gate.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -22,7 +24,9 @@ export function zstdAvailable(): boolean {
   return typeof (zlib as unknown as { createZstdDecompress?: unknown }).createZstdDecompress === 'function';
 }
 
+/** The compression under a layer's media type; an encrypted type (`…+encrypted`) has the compression it wraps. */
 export function compressionOf(mediaType: string): Compression {
+  mediaType = plainMediaType(mediaType);
   if (mediaType === MEDIA.layerGzip || mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip') return 'gzip';
   if (mediaType === MEDIA.layerZstd) return 'zstd';
   if (mediaType === MEDIA.layerTar) return 'none';
@@ -71,16 +75,18 @@ export class Unpacker {
   }
 
   /**
-   * Unpacks one layer from its (compressed) bytes; `compressedBytes` is its signed size (for the gate's ratio
-   * check). Errors are coded; the caller discards the root on any.
+   * Unpacks one layer from its (compressed, maybe encrypted) bytes; `compressedBytes` is its signed size (for the
+   * gate's ratio check); `contentKey` decrypts an encrypted layer (layer-cipher.ts) before it is decompressed.
+   * Errors are coded; the caller discards the root on any.
    */
-  async layer(chunks: AsyncIterable<Buffer>, compression: Compression, compressedBytes?: number): Promise<void> {
+  async layer(chunks: AsyncIterable<Buffer>, compression: Compression, compressedBytes?: number, contentKey?: Buffer | null): Promise<void> {
     if (this.layers++ > 0) this.gate.nextLayer();
     if (compressedBytes !== undefined) this.gate.addCompressedBytes(compressedBytes);
+    const decipher = contentKey ? new LayerDecipher(contentKey, `layer ${this.layers}`) : null;
     const inflate = decompressor(compression);
     const extract = tarExtract();
     const input = Readable.from(chunks, { objectMode: false, highWaterMark: 256 * 1024 });
-    const streams = inflate ? [input, inflate, extract] : [input, extract];
+    const streams = [input, decipher, inflate, extract].filter((s) => s !== null);
     const flowing = pipeline(streams as unknown as [Readable, ...NodeJS.WritableStream[]], { signal: this.options.signal });
     let failure: unknown = null;
     flowing.catch((err) => (failure ??= err));

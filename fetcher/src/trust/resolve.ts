@@ -5,6 +5,7 @@ import type { ImageConfig } from '../formats/image-config.js';
 import { readOciConfig } from '../formats/oci-config.js';
 import { withLimits, type Limits } from '../core/limits.js';
 import { ARCH_TABLE, hostArch, ociArch } from '../core/arch.js';
+import { plainMediaType } from '../formats/layer-encryption.js';
 import { MEDIA, readIndex, readManifest, type Descriptor, type ImageManifest } from '../formats/oci.js';
 import { type RegistrySource } from '../source/source.js';
 import type { ChannelSigned } from '../formats/trust-docs.js';
@@ -56,8 +57,10 @@ export async function resolveImage(
     throw new BootosError('MEDIA_TYPE', `${name}: config media type is ${manifest.config.mediaType}, expected ${MEDIA.config}`);
   }
   for (const layer of manifest.layers) {
-    if (layer.mediaType !== MEDIA.layerGzip && layer.mediaType !== MEDIA.layerZstd && layer.mediaType !== MEDIA.layerTar) {
-      throw new BootosError('MEDIA_TYPE', `${name}: layer ${layer.digest} has media type ${layer.mediaType}; bootos reads tar layers, plain, gzip or zstd`);
+    // Encrypted layers (`…+encrypted`, formats/layer-encryption.ts) wrap one of the same three.
+    const plain = plainMediaType(layer.mediaType);
+    if (plain !== MEDIA.layerGzip && plain !== MEDIA.layerZstd && plain !== MEDIA.layerTar) {
+      throw new BootosError('MEDIA_TYPE', `${name}: layer ${layer.digest} has media type ${layer.mediaType}; bootos reads tar layers, plain, gzip or zstd, each maybe +encrypted`);
     }
   }
   if (manifest.config.size > limits.maxConfigBytes) throw new BootosError('DOCUMENT_TOO_LARGE', `${name}: its config is larger than the ${limits.maxConfigBytes}-byte cap`);
