@@ -8,11 +8,12 @@ import { pullImage } from '../store/pull.js';
 import { openSource } from '../source/open-source.js';
 import { Store } from '../store/store.js';
 import { Trust } from '../trust/trust.js';
+import { loadSealPrivateKey } from '../trust/sealed-box.js';
 
 export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'verify a channel and pull one of its images into a store (streaming, resumable)',
-  usage: 'IMAGE --registry URL_OR_DIR --root ROOT.json --channel NAME --store DIR [--arch A] [--mirror URL …] [--json]',
+  usage: 'IMAGE --registry URL_OR_DIR --root ROOT.json --channel NAME --store DIR [--arch A] [--mirror URL …] [--seal-key FILE] [--json]',
   options: {
     registry: { type: 'string' },
     root: { type: 'string' },
@@ -24,6 +25,7 @@ export const pullCommand = defineCommand({
     ca: { type: 'string' },
     cert: { type: 'string' },
     key: { type: 'string' },
+    'seal-key': { type: 'string' },
     json: { type: 'boolean' },
   },
   help: {
@@ -37,6 +39,7 @@ export const pullCommand = defineCommand({
     ca: 'PEM file of the CA(s) that sign the registry certificate',
     cert: 'PEM client certificate (mutual TLS); with --key',
     key: 'PEM client key (mutual TLS); with --cert',
+    'seal-key': "this device's X25519 sealing private key (PKCS#8 PEM or base64 of 32 bytes): opens encrypted images sealed to it",
     json: 'print {name, digest, manifestDigest, rootfs} as JSON',
   },
   details: 'Prints the path of the unpacked root. Progress goes to stderr (a bar on a terminal, plain lines otherwise).\nAn interrupted pull resumes where it stopped: run the same command again.',
@@ -53,11 +56,12 @@ export const pullCommand = defineCommand({
       const trust = await Trust.open({ initialRoot: await readFileOrFail(rootFile, 'root file'), initialRootName: `root file ${rootFile}`, stateDir: values.state });
       const channel = await trust.fetchChannel(source, required(values.channel, 'channel'));
       const store = new Store(required(values.store, 'store'));
+      const sealKey = values['seal-key'] ? await loadSealPrivateKey(values['seal-key']) : undefined;
       const progress = progressPrinter(process.stderr);
       const started = Date.now();
       let pulled;
       try {
-        pulled = await pullImage({ source, store, channel: channel.signed, image: image!, arch: values.arch, onProgress: progress.onProgress });
+        pulled = await pullImage({ source, store, channel: channel.signed, image: image!, arch: values.arch, onProgress: progress.onProgress, sealKey });
       } finally {
         progress.end();
       }

@@ -4,8 +4,13 @@
 // mount-point skeleton) — one deterministic layer. Every platform's merged root is read back
 // (image-tree.ts) to check its native code and its entrypoint before anything is added to the index.
 // Deterministic: the same folder gives the same digests on any machine, from any path, at any time.
+// Encrypted (`encryptTo`): the image is published as above into a private temp layout, then its layers are encrypted
+// into the registry (encrypt-layers.ts): no plain layer blob is ever written to the registry directory. The plain
+// image's digests stay reproducible (`plainDigest`, and the config with its diff_ids is the same blob); the
+// encrypted index and manifests are new at every run.
 import { resolve, join } from 'node:path';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { OCI_ARCHES, type OciArch } from '../core/arch.js';
 import { BootosError, errnoCode } from '../core/error.js';
 import { loadImageSpec, type ImageSpec } from '../formats/image-spec.js';
@@ -20,6 +25,8 @@ import { openImageSource, type OpenedSource, type SourcePlatform } from './sourc
 import { debianLayerEntries } from './debian-layer.js';
 import { writeCachedLayer } from './layer-cache.js';
 import { IMAGE_LOCK_FILE } from '../formats/image-lock.js';
+import { encryptImage } from './encrypt-layers.js';
+import type { Recipient } from './recipients.js';
 
 /**
  * Mount points every image carries, so that the runtime never has to create them in a read-only root; /tmp is
@@ -43,15 +50,45 @@ export interface PublishResult {
   manifest: Descriptor;
   layers: Descriptor[];
   platforms: { architecture: OciArch; manifest: Descriptor; layers: Descriptor[] }[];
+  /** Set when the layers are encrypted: the digest the same image has unencrypted (reproducible), and to whom. */
+  encrypted?: { plainDigest: string; recipients: string[] };
 }
 
 export interface PublishOptions {
   /** Seconds since 1970 for every mtime; defaults to SOURCE_DATE_EPOCH or 2024-01-01 (core/source-date.ts). */
   epoch?: number;
   onProgress?: (message: string) => void;
+  /** Encrypt every layer to these recipients (publish/recipients.ts). */
+  encryptTo?: Recipient[];
 }
 
 export async function publishImage(imageDir: string, registryDir: string, options: PublishOptions = {}): Promise<PublishResult> {
+  const recipients = options.encryptTo ?? [];
+  if (recipients.length === 0) return publishPlain(imageDir, registryDir, options);
+  // Private (0700) and outside the registry directory, which may be served as it is written.
+  await initLayout(registryDir);
+  const plainDir = await mkdtemp(join(tmpdir(), 'bootos-plain-'));
+  try {
+    const plain = await publishPlain(imageDir, plainDir, options);
+    const encrypted = await encryptImage(plainDir, plain.digest, registryDir, recipients);
+    await addToIndex(registryDir, plain.name, plain.version, encrypted.index);
+    options.onProgress?.(`${plain.name}: layers encrypted to ${recipients.map((r) => r.id).join(', ')}: ${encrypted.index.digest}`);
+    const platforms = encrypted.platforms.map((p, i) => ({ architecture: plain.platforms[i]!.architecture, manifest: p.manifest, layers: p.layers }));
+    return {
+      ...plain,
+      digest: encrypted.index.digest,
+      size: encrypted.index.size,
+      manifest: platforms[0]!.manifest,
+      layers: platforms[0]!.layers,
+      platforms,
+      encrypted: { plainDigest: plain.digest, recipients: recipients.map((r) => r.id) },
+    };
+  } finally {
+    await rm(plainDir, { recursive: true, force: true });
+  }
+}
+
+async function publishPlain(imageDir: string, registryDir: string, options: PublishOptions): Promise<PublishResult> {
   const spec = await loadImageSpec(imageDir);
   const { config } = spec;
   const progress = (m: string) => options.onProgress?.(`${config.name}: ${m}`);
