@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile, mkdir, cp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKey, type SecretKey } from '../../fetcher/src/trust/keys.js';
-import { publishImage, type PublishResult } from '../../fetcher/src/publish/publish.js';
+import { publishImage, type PublishOptions, type PublishResult } from '../../fetcher/src/publish/publish.js';
 import { initRoot, signChannel } from '../../fetcher/src/publish/signer.js';
 import type { Profiles } from '../../fetcher/src/formats/profiles.js';
 import type { Channel } from '../../fetcher/src/formats/trust-docs.js';
@@ -18,7 +18,7 @@ export interface TestRegistry {
   images: Map<string, PublishResult>;
   /** Re-signs the channel (version + 1) with the newest published images. */
   sign(profiles?: Profiles, options?: { expiresMs?: number; signers?: SecretKey[] }): Promise<Channel>;
-  publish(imageDir: string): Promise<PublishResult>;
+  publish(imageDir: string, options?: PublishOptions): Promise<PublishResult>;
   cleanup(): Promise<void>;
 }
 
@@ -26,7 +26,7 @@ export async function tempDir(prefix = 'bootos-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
 }
 
-/** A registry with a fresh key, a root, the given images published and channel `stable` signed. */
+/** A registry with a fresh key, a root, the given images published and channel `stable` signed (when there are any). */
 export async function makeRegistry(
   options: { images?: string[]; profiles?: Profiles; channel?: string } = {},
 ): Promise<TestRegistry> {
@@ -41,8 +41,8 @@ export async function makeRegistry(
     key,
     rootBytes: await readFile(join(dir, 'root.json')),
     images,
-    async publish(imageDir) {
-      const result = await publishImage(imageDir, dir);
+    async publish(imageDir, publishOptions) {
+      const result = await publishImage(imageDir, dir, publishOptions);
       images.set(result.name, result);
       return result;
     },
@@ -60,7 +60,8 @@ export async function makeRegistry(
   for (const image of options.images ?? ['hello']) {
     await registry.publish(image.includes('/') ? image : join(IMAGES, image));
   }
-  await registry.sign();
+  // With no images (`images: []`, the test publishes its own), the test signs the channel once it has.
+  if (images.size > 0) await registry.sign();
   return registry;
 }
 

@@ -29,7 +29,7 @@ export async function resolveRecipients(specs: string[]): Promise<Recipient[]> {
 
 async function resolveOne(spec: string): Promise<Recipient> {
   const eq = spec.indexOf('=');
-  if (eq > 0 && !spec.includes('/')) {
+  if (eq > 0 && !spec.slice(0, eq).includes('/')) {
     const id = spec.slice(0, eq);
     if (!ID.test(id)) throw new BootosError('USAGE', `recipient ${spec}: the id must be 1 to 256 printable characters without = or spaces`);
     return { id, seal: decodeSealPublicKey(spec.slice(eq + 1), `recipient ${id}'s key`) };
