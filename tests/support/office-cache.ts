@@ -11,6 +11,8 @@ export interface OfficeCache {
   /** "ADDRESS:PORT" */
   host: string;
   url(namespace: string): string;
+  /** nginx's prefix: the cache's files, temp files and logs (removed by stop). */
+  dir: string;
   /** nginx access log lines: `ADDR [time] "GET /v2/… HTTP/1.1" STATUS BYTES cache=HIT|MISS|REVALIDATED|…` */
   accessLog(): Promise<string[]>;
   stop(): Promise<void>;
@@ -63,6 +65,7 @@ export async function startOfficeCache(upstream: string, options: { address?: st
   return {
     host,
     url: (namespace) => `oci+http://${host}/${namespace}`,
+    dir: prefix,
     accessLog: async () => (await readFile(join(prefix, 'logs', 'access.log'), 'utf8')).split('\n').filter(Boolean),
     async stop() {
       await daemon.stop();
