@@ -92,6 +92,7 @@ export class Agent {
     this.appSet = new AppSet({
       config,
       agentId: this.agentId,
+      sealKey: () => this.identity?.sealPrivateKey,
       runc: this.runc,
       get source() {
         return agent.source;

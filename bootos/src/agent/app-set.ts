@@ -31,8 +31,8 @@ export interface AppSetContext {
   source: RegistrySource;
   store: Store;
   updateStore: UpdateStore;
-  /** The device's X25519 sealing private key, for encrypted images (the device identity provides it). */
-  sealKey?: KeyObject;
+  /** The device's X25519 sealing private key, for encrypted images (the device identity's, once it is open). */
+  sealKey?(): KeyObject | undefined;
   /** The last verified channel. */
   channel(): Channel | null;
   step(app: string, message: string): void;
@@ -243,7 +243,7 @@ export class AppSet {
           );
         }
       }
-      return await pullImage({ source, store, channel, image, arch: config.arch, onProgress, sealKey: this.ctx.sealKey });
+      return await pullImage({ source, store, channel, image, arch: config.arch, onProgress, sealKey: this.ctx.sealKey?.() });
     } catch (err) {
       throw isBootosError(err) && err.code !== 'NO_SPACE' ? err : deviceFailure(err, `download of ${image} ${pin.version}`, 'APP_START_FAILED');
     }
